@@ -1,0 +1,1 @@
+"""The `studio` command line: drives engine operations, never imports the UI."""

@@ -1,0 +1,59 @@
+"""Tiling maths: overlapping tile windows and the feathered weights that hide seams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from studio.core.image import FloatArray
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A window [y0, y1) x [x0, x1) of the image, overlap included."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
+    """Windows of at most `tile` pixels a side covering the image, neighbours sharing `overlap`."""
+    if tile <= 2 * overlap:
+        raise ValueError(f"tile ({tile}) must exceed twice the overlap ({overlap})")
+    return [
+        Tile(y, min(y + tile, height), x, min(x + tile, width))
+        for y in _starts(height, tile, overlap)
+        for x in _starts(width, tile, overlap)
+    ]
+
+
+def _ramp(length: int, overlap: int, rise: bool, fall: bool) -> FloatArray:
+    ramp = np.ones(length, dtype=np.float32)
+    if overlap <= 0:
+        return ramp
+    edge = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+    n = min(overlap, length)
+    if rise:
+        ramp[:n] = np.minimum(ramp[:n], edge[:n])
+    if fall:
+        ramp[length - n :] = np.minimum(ramp[length - n :], edge[:n][::-1])
+    return ramp
+
+
+def feather_weight(tile: Tile, height: int, width: int, overlap: int) -> FloatArray:
+    """Weights (h, w) that ramp linearly across overlaps shared with a neighbour, 1 elsewhere."""
+    rows = _ramp(tile.y1 - tile.y0, overlap, tile.y0 > 0, tile.y1 < height)
+    cols = _ramp(tile.x1 - tile.x0, overlap, tile.x0 > 0, tile.x1 < width)
+    return np.outer(rows, cols)

@@ -1,0 +1,1 @@
+"""Engines: device choice, tiled execution, models and the operations. No Qt."""

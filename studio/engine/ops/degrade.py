@@ -1,0 +1,5 @@
+"""Built-in degrade engines."""
+
+from studio.core.protocol import EngineSpec
+
+ENGINES: list[EngineSpec] = []

@@ -1,0 +1,5 @@
+"""Built-in hdr engines."""
+
+from studio.core.protocol import EngineSpec
+
+ENGINES: list[EngineSpec] = []
