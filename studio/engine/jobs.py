@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from studio.core.errors import BadInputError, EngineUnavailableError
+from studio.core.errors import BadInputError, EngineUnavailableError, StudioError
 from studio.core.image import Image
 from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, RunContext
 from studio.core.registry import Registry
@@ -56,6 +56,8 @@ def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> OpRun:
     params = validate_params(spec, request.params)
     original = request.inputs.image
     result = yield from spec.run(request.inputs, params, ctx)
+    if not np.isfinite(result.pixels).all():
+        raise StudioError(f"{spec.name} produced invalid pixels (NaN or infinity)")
     blended = _blend(original, result, request.opacity, request.region)
     step = f"{spec.task}/{spec.id} {json.dumps(params.model_dump(mode='json'), sort_keys=True)}"
     return blended.with_pixels(blended.pixels, step=step)
