@@ -1,0 +1,63 @@
+"""`load_model(path)`: a checkpoint file to a runnable LoadedModel, never executing its code.
+
+Detection order: our own architecture classes first (they must win where spandrel guesses
+wrong, e.g. KAIR's FFDNet, which spandrel takes for an FDnCNN), then spandrel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from studio.core.errors import ModelError
+from studio.engine.neural import spandrel_bridge
+from studio.engine.neural.arches import (
+    adain,
+    cyclegan,
+    dncnn_residual,
+    fast_style,
+    ffdnet,
+    unet_colorizer,
+    zero_dce,
+    zhang_colorizers,
+)
+from studio.engine.neural.model import LoadedModel
+from studio.engine.neural.safeload import StateDict, read_state_dict
+
+Detector = Callable[[StateDict], "LoadedModel | None"]
+
+OWN_DETECTORS: tuple[Detector, ...] = (
+    ffdnet.detect,
+    dncnn_residual.detect,
+    fast_style.detect,
+    cyclegan.detect,
+    zhang_colorizers.detect,
+    zero_dce.detect,
+    unet_colorizer.detect,
+)
+
+
+def load_model(path: Path) -> LoadedModel:
+    """Load a `.pth/.pt/.ckpt/.model/.bin/.safetensors` checkpoint and detect what it is.
+
+    Raises ModelError with a reason a photographer can act on: "pickle needs code execution:
+    refused", "unsupported architecture: ...", "super-resolution models are not supported by
+    Studio's tasks", damaged files, weights that do not fit.
+    """
+    path = Path(path)
+    state = read_state_dict(path)
+    if not state:
+        raise ModelError(f"{path.name} holds no network weights")
+    return detect(state, path)
+
+
+def detect(state: StateDict, path: Path | None = None) -> LoadedModel:
+    """The LoadedModel for a state dict (our classes first, then spandrel)."""
+    for detector in OWN_DETECTORS:
+        model = detector(state)
+        if model is not None:
+            return model
+    model = adain.detect(state, path)
+    if model is not None:
+        return model
+    return spandrel_bridge.load(state)
