@@ -1,0 +1,360 @@
+"""The `studio` sub-commands: gui, run, batch and engines."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from studio.cli.report import Reporter
+from studio.core.errors import BadInputError, ModelError, UsageError
+from studio.core.image import Image
+from studio.core.imageio import WRITABLE_EXTENSIONS, read_image, write_image
+from studio.core.params import parse_param_pairs
+from studio.core.protocol import TASKS, EngineSpec, Kind, RunContext
+from studio.core.registry import Registry
+from studio.engine import registry as engine_registry
+from studio.engine.batch import (
+    BatchSettings,
+    ItemFailed,
+    ItemFinished,
+    ItemProgress,
+    ItemSkipped,
+    ItemStarted,
+    ItemStatus,
+    PreparedStep,
+    Recipe,
+    RecipeStep,
+    load_recipe,
+    plan_batch,
+    prepare_recipe,
+    read_item_inputs,
+    run_batch,
+    run_steps,
+)
+from studio.engine.jobs import validate_params
+
+_QT_PACKAGES = ("PySide6", "shiboken6", "superqt", "qtawesome")
+
+
+def launch_gui(files: Sequence[str]) -> int:
+    """Open the window in this process (imported dynamically: the CLI never imports the UI)."""
+    try:
+        app = importlib.import_module("studio.ui.app")
+    except ModuleNotFoundError as err:
+        top = (err.name or "").split(".")[0]
+        if err.name in ("studio.ui.app", "studio.ui"):
+            print("studio: the window is not part of this installation", file=sys.stderr)
+            return 1
+        if top in _QT_PACKAGES:
+            print(
+                f"studio: the window needs {top}, which is not installed; "
+                "reinstall Studio with ./installer/install.sh",
+                file=sys.stderr,
+            )
+            return 1
+        raise
+    return int(app.run([str(Path(f)) for f in files]))
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    registry = engine_registry.build_registry()
+    ctx = _context(args)
+    inputs = [Path(p) for p in args.inputs]
+    output = Path(args.output)
+    step = RecipeStep(
+        task=args.task,
+        engine=args.engine,
+        params=parse_param_pairs(args.param),
+        opacity=args.opacity,
+    )
+    recipe = Recipe(steps=[step])
+    steps = _prepare(registry, recipe, ctx, args, cli_params=True)
+    spec = steps[0].spec
+    _check_run_paths(spec, inputs, output)
+    settings = _settings(args, recipe)
+    style = read_image(settings.style, settings.max_pixels) if settings.style else None
+    started = time.perf_counter()
+    job_inputs, region = read_item_inputs(inputs, settings, style)
+    job = run_steps(registry, steps, job_inputs, ctx, region)
+    del job_inputs
+    try:
+        while True:
+            try:
+                progress = next(job)
+            except StopIteration as stop:
+                result: Image = stop.value
+                break
+            reporter.progress(progress.done, progress.total, progress.message)
+    finally:
+        job.close()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with _sigint_deferred():
+        written = write_image(
+            result, output, bit_depth=args.bit_depth, quality=args.quality, inputs=inputs
+        )
+    elapsed = time.perf_counter() - started
+    device = _device_name(spec, ctx)
+    reporter.result(
+        f"Wrote {written} ({spec.task}/{spec.id} on {device}, {elapsed:.1f} s)",
+        event="done",
+        output=str(written),
+        engine=spec.id,
+        device=device,
+        tile=ctx.tile,
+        elapsed_s=round(elapsed, 3),
+    )
+    return 0
+
+
+def _context(args: argparse.Namespace) -> RunContext:
+    model = Path(args.model) if args.model else None
+    if model is not None and not model.is_file():
+        raise ModelError(f"Model file not found: {model}")
+    return RunContext(device=args.device, tile=args.tile, model_path=model)
+
+
+def _prepare(
+    registry: Registry,
+    recipe: Recipe,
+    ctx: RunContext,
+    args: argparse.Namespace,
+    *,
+    cli_params: bool,
+) -> list[PreparedStep]:
+    """Check the job before reading any image.
+
+    Parameters typed on the command line are usage errors (exit 2) when wrong; those read
+    from a recipe file are bad input (exit 3).
+    """
+    for step in recipe.steps if cli_params else ():
+        spec = registry.get(step.task, step.engine)
+        try:
+            validate_params(spec, step.params)
+        except BadInputError as err:
+            known = ", ".join(spec.params.model_fields) or "none"
+            raise UsageError(f"{err} (parameters of {spec.id}: {known})") from None
+    return prepare_recipe(
+        registry, recipe, ctx, has_mask=bool(args.mask), has_style=bool(args.style)
+    )
+
+
+def _check_run_paths(spec: EngineSpec, inputs: Sequence[Path], output: Path) -> None:
+    if spec.multi_input and len(inputs) < 2:
+        raise UsageError(f"{spec.name} needs at least two images")
+    if not spec.multi_input and len(inputs) != 1:
+        raise UsageError(f"{spec.task} takes exactly one input image, got {len(inputs)}")
+    if output.suffix.lower() not in WRITABLE_EXTENSIONS:
+        choices = ", ".join(sorted(WRITABLE_EXTENSIONS))
+        raise UsageError(f"Cannot write {output.name}: use one of {choices}")
+    resolved = output.resolve()
+    if any(path.resolve() == resolved for path in inputs):
+        raise UsageError(f"The output {output} is an input: choose another name")
+
+
+def _settings(args: argparse.Namespace, recipe: Recipe, resume: bool = False) -> BatchSettings:
+    return BatchSettings(
+        recipe=recipe,
+        mask=_path(args.mask),
+        style=_path(args.style),
+        hints=_path(args.hints),
+        region=_path(args.region),
+        bit_depth=args.bit_depth,
+        quality=args.quality,
+        max_pixels=args.max_pixels,
+        resume=resume,
+    )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _device_name(spec: EngineSpec, ctx: RunContext) -> str:
+    """Where the engine ran: built-in engines always run on the CPU."""
+    if spec.kind is not Kind.NEURAL:
+        return "cpu"
+    from studio.engine.device import resolve_device
+
+    return resolve_device(ctx.device).type
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Let an atomic write finish even if Ctrl-C arrives during it; the job is then complete."""
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    except ValueError:  # not the main thread: signals go elsewhere anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# ---------------------------------------------------------------------------------------------
+# batch
+
+
+def batch(args: argparse.Namespace, reporter: Reporter) -> int:
+    registry = engine_registry.build_registry()
+    ctx = _context(args)
+    recipe, sources = _batch_recipe(args)
+    steps = _prepare(registry, recipe, ctx, args, cli_params=args.recipe is None)
+    settings = _settings(args, recipe, resume=args.resume)
+    plan = plan_batch(
+        sources,
+        Path(args.out_dir),
+        task=recipe.label,
+        engine="+".join(step.spec.id for step in steps),
+        template=args.name,
+        fmt=args.format,
+        recursive=args.recursive,
+        group_by_folder=steps[0].spec.multi_input,
+    )
+    if not plan.items:
+        raise BadInputError("No supported images found in the inputs")
+    total = len(plan.items)
+    finished = 0
+    labels = {index: item.label for index, item in enumerate(plan.items)}
+    events = run_batch(registry, plan, settings, ctx)
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                summary = stop.value
+                break
+            finished += isinstance(event, ItemFinished | ItemFailed | ItemSkipped)
+            _report_batch_event(reporter, event, total, finished, labels)
+    finally:
+        events.close()
+    failures = [s for s in summary.states if s.status is ItemStatus.FAILED]
+    counts = {status.value: summary.count(status) for status in ItemStatus}
+    reporter.result(
+        f"Batch: {counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped "
+        f"of {total} in {summary.elapsed_s:.1f} s -> {plan.out_dir}",
+        event="summary",
+        total=total,
+        done=counts["done"],
+        failed=counts["failed"],
+        skipped=counts["skipped"],
+        elapsed_s=round(summary.elapsed_s, 3),
+        out_dir=str(plan.out_dir),
+        failures=[{"input": str(s.item.inputs[0]), "reason": s.reason} for s in failures],
+    )
+    return failures[0].exit_code if failures else 0
+
+
+def _batch_recipe(args: argparse.Namespace) -> tuple[Recipe, list[Path]]:
+    """The recipe (from TASK and options, or from --recipe) and the input paths."""
+    items = list(args.items)
+    if args.recipe is None:
+        task = items.pop(0)
+        if not items:
+            raise UsageError("Give the task, then at least one input file or folder")
+        if task not in TASKS:
+            raise UsageError(f"Unknown task {task!r}. Tasks: {', '.join(TASKS)}")
+        step = RecipeStep(
+            task=task,
+            engine=args.engine,
+            params=parse_param_pairs(args.param),
+            opacity=args.opacity,
+        )
+        return Recipe(steps=[step]), [Path(item) for item in items]
+    if args.engine or args.param:
+        raise UsageError("With --recipe, put the engine and its parameters in the recipe")
+    if items and items[0] in TASKS and not Path(items[0]).exists():
+        raise UsageError("Give either a TASK or --recipe, not both")
+    return load_recipe(Path(args.recipe)), [Path(item) for item in items]
+
+
+def _report_batch_event(
+    reporter: Reporter, event: Any, total: int, finished: int, labels: dict[int, str]
+) -> None:
+    if isinstance(event, ItemProgress):
+        p = event.progress
+        if reporter.machine:
+            reporter.progress(p.done, p.total, p.message, index=event.index)
+        else:
+            step = f" {p.done}/{p.total}" if p.total > 1 else ""
+            reporter.progress(finished, total, f"{labels[event.index]}: {p.message}{step}")
+        return
+    fields: dict[str, Any] = {"index": event.index, "input": str(event.item.inputs[0])}
+    if isinstance(event, ItemStarted):
+        reporter.event("started", "", total=total, output=str(event.item.output), **fields)
+        if not reporter.machine:
+            reporter.progress(finished, total, labels[event.index])
+    elif isinstance(event, ItemFinished):
+        fields.update(output=str(event.item.output), elapsed_s=round(event.elapsed_s, 3))
+        reporter.event("finished", "", **fields)
+    elif isinstance(event, ItemSkipped):
+        reporter.event("skipped", "", reason=event.reason, **fields)
+    elif isinstance(event, ItemFailed):
+        text = f"failed: {labels[event.index]}: {event.reason}"
+        reporter.event("failed", text, reason=event.reason, exit_code=event.exit_code, **fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# engines
+
+
+def engines(args: argparse.Namespace, reporter: Reporter) -> int:
+    registry = engine_registry.build_registry()
+    ctx = RunContext()
+    tasks = [args.task] if args.task else registry.tasks()
+    listing = {task: [_describe(spec, ctx) for spec in registry.engines(task)] for task in tasks}
+    if args.json:
+        entries = [{"task": task, "engines": infos} for task, infos in listing.items()]
+        print(json.dumps({"tasks": entries}), flush=True)
+        return 0
+    for task, infos in listing.items():
+        print(task)
+        if not infos:
+            print("  (no engine yet)")
+        for info in infos:
+            print(_engine_line(info))
+            for name, field in info["params"].get("properties", {}).items():
+                print(_param_line(name, field))
+    return 0
+
+
+def _describe(spec: EngineSpec, ctx: RunContext) -> dict[str, Any]:
+    availability = spec.available(ctx)
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "kind": spec.kind.value,
+        "default": spec.default,
+        "available": availability.ok,
+        "reason": availability.reason,
+        "description": spec.description,
+        "params": spec.params.model_json_schema(),
+    }
+
+
+def _engine_line(info: dict[str, Any]) -> str:
+    mark = "*" if info["default"] else " "
+    state = "available" if info["available"] else f"unavailable: {info['reason']}"
+    return f"  {mark} {info['id']:<16} {info['name']} ({info['kind']}) - {state}"
+
+
+def _param_line(name: str, field: dict[str, Any]) -> str:
+    bounds = [
+        f"{op} {field[key]}" for key, op in (("minimum", ">="), ("maximum", "<=")) if key in field
+    ]
+    limits = f" [{', '.join(bounds)}]" if bounds else ""
+    default = f" = {json.dumps(field['default'])}" if "default" in field else ""
+    return f"      {name}{default}{limits}  {field.get('description', '')}".rstrip()

@@ -1,0 +1,194 @@
+"""The `studio` command: parse the command line, run a command, turn errors into exit codes.
+
+Exit codes: 0 success, 1 unexpected error, 2 usage, 3 bad input, 4 model problem,
+5 out of memory, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+from types import ModuleType
+
+from studio import __version__
+from studio.cli import commands
+from studio.cli.report import JsonReporter, Reporter
+from studio.core.errors import CancelledError, StudioError
+from studio.core.protocol import TASKS
+from studio.engine.batch import DEFAULT_TEMPLATE
+
+EXAMPLES = """\
+examples:
+  studio                                     open the window
+  studio run denoise photo.jpg -o clean.jpg --param sigma=2
+  studio run hdr dark.tif mid.tif bright.tif -o merged.exr
+  studio batch denoise ~/Pictures/shoot -o ~/Pictures/clean --recursive
+  studio batch --recipe recipe.toml shoot/ -o out/ --resume
+  studio engines --json
+"""
+
+
+def _models_cli() -> ModuleType | None:
+    """The `models` sub-command, when this installation has it."""
+    try:
+        return importlib.import_module("studio.cli.models")
+    except ModuleNotFoundError as err:
+        if err.name != "studio.cli.models":
+            raise
+        return None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100, not {text}")
+    return value
+
+
+def _opacity(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _job_options() -> argparse.ArgumentParser:
+    """Options shared by `run` and `batch`."""
+    parent = argparse.ArgumentParser(add_help=False)
+    job = parent.add_argument_group("job options")
+    job.add_argument("--engine", metavar="ID", help="engine to use (default: the task's default)")
+    job.add_argument("--model", metavar="PATH", help="model file for a neural engine")
+    job.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="engine parameter; repeat for several (see `studio engines`)",
+    )
+    job.add_argument("--mask", metavar="FILE", help="grayscale mask, white = fill (inpaint)")
+    job.add_argument("--style", metavar="FILE", help="style image (style transfer)")
+    job.add_argument("--hints", metavar="FILE", help="RGBA image of colour hints (colorize)")
+    job.add_argument("--region", metavar="FILE", help="grayscale mask limiting where it applies")
+    job.add_argument("--opacity", type=_opacity, default=1.0, metavar="F", help="0..1, blend")
+    job.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    job.add_argument("--tile", type=_positive_int, metavar="N", help="tile size in pixels")
+    job.add_argument("--bit-depth", type=int, choices=(8, 16, 32), help="output bit depth")
+    job.add_argument("--quality", type=_quality, default=95, metavar="N", help="JPEG/WebP 1-100")
+    job.add_argument("--max-pixels", type=_positive_int, metavar="N", help="refuse larger images")
+    job.add_argument("--json", action="store_true", help="print one JSON object per line")
+    job.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="tracebacks")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="studio",
+        description="Studio: an offline AI photo studio. Without a command, opens the window.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"studio {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the window")
+    gui.add_argument("files", nargs="*", metavar="FILES", help="images to open")
+
+    job_options = _job_options()
+    run = sub.add_parser(
+        "run",
+        parents=[job_options],
+        help="run one task on one image (several for hdr)",
+        description="Run TASK on INPUT and write OUTPUT. hdr takes several inputs.",
+    )
+    run.add_argument("task", choices=TASKS, metavar="TASK", help=", ".join(TASKS))
+    run.add_argument("inputs", nargs="+", metavar="INPUT")
+    run.add_argument("-o", "--output", required=True, metavar="OUTPUT")
+
+    batch = sub.add_parser(
+        "batch",
+        parents=[job_options],
+        help="run a task or a recipe over files and folders",
+        description=(
+            "Run TASK (or the steps of --recipe, then without TASK) on every supported image "
+            "in INPUTS and write the results into OUT_DIR. One failure does not stop the others."
+        ),
+        usage="studio batch [TASK] INPUTS... -o OUT_DIR [options]",
+    )
+    batch.add_argument("items", nargs="+", metavar="[TASK] INPUTS")
+    batch.add_argument("-o", "--out-dir", required=True, metavar="OUT_DIR")
+    batch.add_argument("-r", "--recursive", action="store_true", help="include subfolders")
+    batch.add_argument("--recipe", metavar="FILE", help="JSON or TOML list of steps")
+    batch.add_argument(
+        "--resume", action="store_true", help="skip items a previous run already finished"
+    )
+    batch.add_argument(
+        "--name",
+        default=DEFAULT_TEMPLATE,
+        metavar="TEMPLATE",
+        help="output name from {stem}, {task}, {engine} (default: %(default)s)",
+    )
+    batch.add_argument("--format", metavar="EXT", help="output format, e.g. png, jpg, tif")
+
+    engines = sub.add_parser("engines", help="list tasks, engines and their availability")
+    engines.add_argument("task", nargs="?", choices=TASKS, metavar="TASK", help="only this task")
+    engines.add_argument("--json", action="store_true", help="print one JSON object")
+
+    models = _models_cli()
+    if models is not None:
+        models.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `studio` command with `argv` (default: the process's arguments)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
+    reporter: Reporter = JsonReporter() if getattr(args, "json", False) else Reporter()
+    try:
+        return _dispatch(args, reporter)
+    except StudioError as err:
+        reporter.error(str(err), err.exit_code)
+        return err.exit_code
+    except KeyboardInterrupt:
+        cancelled = CancelledError()
+        reporter.error(str(cancelled), cancelled.exit_code)
+        return cancelled.exit_code
+    except Exception as err:
+        reporter.error(f"Unexpected error: {type(err).__name__}: {err}", 1)
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print("studio: run again with --debug for details", file=sys.stderr)
+        return 1
+    finally:
+        reporter.close()
+
+
+def _dispatch(args: argparse.Namespace, reporter: Reporter) -> int:
+    command = args.command
+    if command in (None, "gui"):
+        return commands.launch_gui(getattr(args, "files", []))
+    if command == "run":
+        return commands.run(args, reporter)
+    if command == "batch":
+        return commands.batch(args, reporter)
+    if command == "engines":
+        return commands.engines(args, reporter)
+    models = _models_cli()
+    if command == "models" and models is not None:
+        return int(models.run(args))
+    raise AssertionError(f"unhandled command {command!r}")

@@ -1,0 +1,663 @@
+"""Batch processing shared by the CLI and the window's Batch panel (no Qt here).
+
+A batch is a plan (which inputs make which outputs, in a stable order), a recipe (one or more
+steps, each a task, an engine and its parameters) and a run. `run_batch` is a generator of
+events that returns a summary: one failing item does not stop the others, closing the
+generator cancels at once without leaving a half-written file, and a manifest in the output
+folder, rewritten atomically after every item, lets a later run with ``resume=True`` skip the
+items already done.
+
+Reading the next input and writing the previous output overlap with the computation, each on
+its own single background thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import string
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Generator, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from studio.core.errors import BadInputError, EngineUnavailableError, StudioError, UsageError
+from studio.core.image import FloatArray, Image
+from studio.core.imageio import (
+    WRITABLE_EXTENSIONS,
+    is_image_file,
+    read_hints,
+    read_image,
+    read_mask,
+    write_image,
+)
+from studio.core.protocol import EngineSpec, JobInputs, OpRun, Progress, RunContext
+from studio.core.registry import Registry
+from studio.engine.jobs import JobRequest, run_job, validate_params
+
+MANIFEST_NAME = ".studio-batch.json"
+DEFAULT_TEMPLATE = "{stem}_{task}"
+TEMPLATE_FIELDS = ("stem", "task", "engine")
+_MANIFEST_TMP_PREFIX = ".studio-batch-"
+_MANIFEST_TMP_SUFFIX = ".tmp"
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes
+
+
+class RecipeStep(BaseModel):
+    """One step: a task, optionally a named engine (else the task's default) and parameters."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: str
+    engine: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    opacity: float = Field(1.0, ge=0.0, le=1.0, description="Blend of result over the original")
+
+
+class Recipe(BaseModel):
+    """Steps applied in order; each step's result is the next step's input."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: list[RecipeStep] = Field(min_length=1)
+
+    @property
+    def label(self) -> str:
+        """The tasks joined by '+', e.g. 'denoise+deblur' (the `{task}` of output names)."""
+        return "+".join(step.task for step in self.steps)
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read a recipe from JSON or TOML: ``{"steps": [{"task": ..., ...}, ...]}``.
+
+    A JSON file may also hold the list of steps alone.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise BadInputError(f"Cannot read the recipe {path}: {err.strerror}") from None
+    try:
+        data: Any = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+        raise BadInputError(f"The recipe {path.name} is not valid: {err}") from None
+    if isinstance(data, list):
+        data = {"steps": data}
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'recipe'}: {e['msg']}" for e in err.errors()
+        )
+        raise BadInputError(f"The recipe {path.name} is not valid: {problems}") from None
+
+
+def save_recipe(recipe: Recipe, path: Path) -> None:
+    """Write a recipe as JSON (the format `load_recipe` reads back)."""
+    path.write_text(recipe.model_dump_json(indent=2, exclude_defaults=True) + "\n", "utf-8")
+
+
+@dataclass(frozen=True)
+class PreparedStep:
+    """A recipe step with its engine resolved; its parameters are known to be valid."""
+
+    spec: EngineSpec
+    step: RecipeStep
+
+
+def prepare_recipe(
+    registry: Registry,
+    recipe: Recipe,
+    ctx: RunContext,
+    *,
+    has_mask: bool = False,
+    has_style: bool = False,
+) -> list[PreparedStep]:
+    """Resolve and check every step before any work starts.
+
+    Raises `UsageError` (unknown task or engine, a multi-input engine after the first step, a
+    missing mask or style), `EngineUnavailableError` or `BadInputError` (invalid parameters).
+    """
+    prepared = []
+    for number, step in enumerate(recipe.steps):
+        spec = registry.get(step.task, step.engine)
+        availability = spec.available(ctx)
+        if not availability.ok:
+            raise EngineUnavailableError(f"{spec.name} is unavailable: {availability.reason}")
+        validate_params(spec, step.params)
+        if spec.multi_input and number > 0:
+            raise UsageError(f"{spec.name} takes several images, so it must be the first step")
+        if spec.needs_mask and not has_mask:
+            raise UsageError(f"{spec.name} needs a mask: give one with --mask FILE")
+        if spec.needs_style and not has_style:
+            raise UsageError(f"{spec.name} needs a style image: give one with --style FILE")
+        prepared.append(PreparedStep(spec, step))
+    return prepared
+
+
+def run_steps(
+    registry: Registry,
+    steps: Sequence[PreparedStep],
+    inputs: JobInputs,
+    ctx: RunContext,
+    region: FloatArray | None = None,
+) -> OpRun:
+    """Run the steps in order through `run_job`, each on the previous step's result."""
+    result = inputs.image
+    for prepared in steps:
+        request = JobRequest(
+            task=prepared.spec.task,
+            inputs=inputs,
+            engine=prepared.spec.id,
+            params=prepared.step.params,
+            opacity=prepared.step.opacity,
+            region=region,
+        )
+        prefix = f"{prepared.spec.task}: " if len(steps) > 1 else ""
+        job = run_job(registry, request, ctx)
+        try:
+            while True:
+                try:
+                    progress = next(job)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                yield replace(progress, message=prefix + progress.message)
+        finally:
+            job.close()
+        inputs = replace(inputs, images=(result,))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One unit of work: its input files (several for HDR brackets) and its output file."""
+
+    inputs: tuple[Path, ...]
+    output: Path
+
+    @property
+    def label(self) -> str:
+        return self.inputs[0].name if len(self.inputs) == 1 else self.inputs[0].parent.name
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    out_dir: Path
+    items: tuple[BatchItem, ...]
+
+    def subset(self, items: Iterable[BatchItem]) -> BatchPlan:
+        return BatchPlan(self.out_dir, tuple(items))
+
+
+def output_suffix(fmt: str | None, source: Path) -> str:
+    """The output extension: `fmt` ('png', '.tif'...) or the source's own."""
+    suffix = "." + fmt.lower().lstrip(".") if fmt else source.suffix.lower()
+    if suffix in WRITABLE_EXTENSIONS:
+        return suffix
+    if fmt:
+        choices = ", ".join(sorted(ext.lstrip(".") for ext in WRITABLE_EXTENSIONS))
+        raise UsageError(f"Cannot write {fmt!r} files: use one of {choices}")
+    return ".tif"
+
+
+def check_template(template: str) -> None:
+    """Raise `UsageError` unless `template` names only known fields and no folders."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as err:
+        raise UsageError(f"Bad name template {template!r}: {err}") from None
+    unknown = names - set(TEMPLATE_FIELDS)
+    if unknown:
+        fields = ", ".join("{" + name + "}" for name in TEMPLATE_FIELDS)
+        raise UsageError(f"Unknown field {sorted(unknown)[0]!r} in the name; use {fields}")
+    if "/" in template or "\\" in template or not template.strip():
+        raise UsageError(f"The name template {template!r} must be a plain file name")
+
+
+def plan_batch(
+    sources: Sequence[Path],
+    out_dir: Path,
+    *,
+    task: str,
+    engine: str = "",
+    template: str = DEFAULT_TEMPLATE,
+    fmt: str | None = None,
+    recursive: bool = False,
+    group_by_folder: bool = False,
+) -> BatchPlan:
+    """Plan outputs in `out_dir` for the images among `sources` (files and folders).
+
+    Folders contribute their supported images (subfolders too when `recursive`), sorted by
+    path; files are taken as given. Outputs mirror the subfolders found by recursion, are named
+    from `template` and never equal an input: clashes get a suffix ``_2``, ``_3``... With
+    `group_by_folder` (HDR brackets) each folder's images form one item named after the folder.
+    """
+    check_template(template)
+    out_dir = out_dir.resolve()
+    found = _collect(sources, out_dir, recursive)
+    groups: list[tuple[Path, tuple[Path, ...], str]] = []
+    if group_by_folder:
+        by_folder: dict[Path, list[Path]] = {}
+        roots: dict[Path, Path] = {}
+        for root, path in found:
+            by_folder.setdefault(path.parent, []).append(path)
+            roots.setdefault(path.parent, root)
+        for folder, paths in by_folder.items():
+            rel = folder.parent.relative_to(roots[folder]) if folder != roots[folder] else Path()
+            groups.append((rel, tuple(paths), folder.name))
+    else:
+        groups = [(path.parent.relative_to(root), (path,), path.stem) for root, path in found]
+    taken = {_key(path) for _, path in found}
+    items = []
+    for rel, inputs, stem in groups:
+        name = template.format(stem=stem, task=task, engine=engine)
+        suffix = output_suffix(fmt, inputs[0])
+        output = out_dir / rel / f"{name}{suffix}"
+        counter = 2
+        while _key(output) in taken:
+            output = out_dir / rel / f"{name}_{counter}{suffix}"
+            counter += 1
+        taken.add(_key(output))
+        items.append(BatchItem(inputs, output))
+    return BatchPlan(out_dir, tuple(items))
+
+
+def _key(path: Path) -> str:
+    """Clash key: the same on case-insensitive file systems too."""
+    return os.path.normcase(str(path)).casefold()
+
+
+def _collect(sources: Sequence[Path], out_dir: Path, recursive: bool) -> list[tuple[Path, Path]]:
+    """(root, file) pairs, de-duplicated, in the order given, folders sorted inside."""
+    previous_outputs = {_key(out_dir / rel) for rel in _Manifest.load(out_dir).entries}
+    seen: set[Path] = set()
+    found = []
+    for source in sources:
+        source = source.resolve()
+        if source.is_dir():
+            pairs = [(source, path) for path in _scan(source, recursive, out_dir)]
+            pairs = [p for p in pairs if _key(p[1]) not in previous_outputs]
+        elif source.exists():
+            pairs = [(source.parent, source)]
+        else:
+            raise UsageError(f"No such file or folder: {source}")
+        for root, path in pairs:
+            if path not in seen:
+                seen.add(path)
+                found.append((root, path))
+    return found
+
+
+def _scan(folder: Path, recursive: bool, out_dir: Path) -> list[Path]:
+    pattern = folder.rglob("*") if recursive else folder.glob("*")
+    paths = []
+    for path in pattern:
+        rel = path.relative_to(folder)
+        hidden = any(part.startswith(".") for part in rel.parts)
+        inside_out_dir = out_dir != folder and path.is_relative_to(out_dir)
+        if not hidden and not inside_out_dir and path.is_file() and is_image_file(path):
+            paths.append(path)
+    return sorted(paths, key=lambda path: path.relative_to(folder).parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+class ItemStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class ItemState:
+    item: BatchItem
+    status: ItemStatus = ItemStatus.QUEUED
+    reason: str = ""
+    exit_code: int = 0
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ItemStarted:
+    index: int
+    item: BatchItem
+
+
+@dataclass(frozen=True)
+class ItemProgress:
+    index: int
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class ItemFinished:
+    index: int
+    item: BatchItem
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class ItemFailed:
+    index: int
+    item: BatchItem
+    reason: str
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class ItemSkipped:
+    index: int
+    item: BatchItem
+    reason: str
+
+
+BatchEvent = ItemStarted | ItemProgress | ItemFinished | ItemFailed | ItemSkipped
+
+
+@dataclass
+class BatchSummary:
+    plan: BatchPlan
+    states: list[ItemState]
+    elapsed_s: float = 0.0
+
+    def count(self, status: ItemStatus) -> int:
+        return sum(state.status is status for state in self.states)
+
+    def failed_plan(self) -> BatchPlan:
+        """The items that failed, to retry them."""
+        failed = (s.item for s in self.states if s.status is ItemStatus.FAILED)
+        return self.plan.subset(failed)
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Everything besides the plan that decides the outputs, and whether to resume."""
+
+    recipe: Recipe
+    mask: Path | None = None
+    style: Path | None = None
+    hints: Path | None = None
+    region: Path | None = None
+    bit_depth: int | None = None
+    quality: int = 95
+    max_pixels: int | None = None
+    resume: bool = False
+
+    def signature(self, ctx: RunContext) -> str:
+        """A digest of what the outputs depend on; resuming reuses only matching outputs."""
+        settings = {
+            "recipe": self.recipe.model_dump(mode="json"),
+            "files": [str(p) if p else None for p in (self.mask, self.style, self.hints)],
+            "region": str(self.region) if self.region else None,
+            "bit_depth": self.bit_depth,
+            "quality": self.quality,
+            "model": str(ctx.model_path) if ctx.model_path else None,
+        }
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_batch(
+    registry: Registry, plan: BatchPlan, settings: BatchSettings, ctx: RunContext
+) -> Generator[BatchEvent, None, BatchSummary]:
+    """Run `settings.recipe` over the plan, yielding events; returns the summary.
+
+    The recipe is checked before anything runs (raising `StudioError`). Item failures become
+    `ItemFailed` events. Closing the generator cancels: the running job stops at its next
+    progress step and only an output already being written is finished (atomically).
+    """
+    steps = prepare_recipe(
+        registry,
+        settings.recipe,
+        ctx,
+        has_mask=settings.mask is not None,
+        has_style=settings.style is not None,
+    )
+    style = read_image(settings.style, settings.max_pixels) if settings.style else None
+    started = time.perf_counter()
+    signature = settings.signature(ctx)
+    manifest = _Manifest.load(plan.out_dir)
+    manifest.remove_stale_temporaries()
+    states = [ItemState(item) for item in plan.items]
+    todo = []
+    for index, state in enumerate(states):
+        if settings.resume and manifest.is_done(state.item, signature):
+            state.status = ItemStatus.SKIPPED
+            state.reason = "already done"
+            yield ItemSkipped(index, state.item, state.reason)
+        else:
+            todo.append(index)
+
+    def load(item: BatchItem) -> tuple[JobInputs, FloatArray | None]:
+        return read_item_inputs(item.inputs, settings, style)
+
+    def save(item: BatchItem, result: Image) -> None:
+        item.output.parent.mkdir(parents=True, exist_ok=True)
+        write_image(
+            result,
+            item.output,
+            bit_depth=settings.bit_depth,
+            quality=settings.quality,
+            inputs=item.inputs,
+        )
+        manifest.record(item, signature, ItemStatus.DONE)
+
+    reader = ThreadPoolExecutor(1, thread_name_prefix="studio-batch-read")
+    writer = ThreadPoolExecutor(1, thread_name_prefix="studio-batch-write")
+    pending: _PendingWrite | None = None
+    try:
+        reads = {todo[0]: reader.submit(load, plan.items[todo[0]])} if todo else {}
+        for position, index in enumerate(todo):
+            state = states[index]
+            if position + 1 < len(todo):
+                following = todo[position + 1]
+                reads[following] = reader.submit(load, plan.items[following])
+            state.status = ItemStatus.RUNNING
+            yield ItemStarted(index, state.item)
+            t0 = time.perf_counter()
+            try:
+                inputs, region = reads.pop(index).result()
+                with contextlib.closing(run_steps(registry, steps, inputs, ctx, region)) as job:
+                    del inputs
+                    while True:
+                        try:
+                            progress = next(job)
+                        except StopIteration as stop:
+                            result: Image = stop.value
+                            break
+                        yield ItemProgress(index, progress)
+                        if pending and pending.future.done():
+                            yield _finish(pending, states, manifest, signature)
+                            pending = None
+            except Exception as err:  # one bad item must not stop the batch
+                yield _fail(index, states, err, manifest, signature)
+                continue
+            if pending:
+                yield _finish(pending, states, manifest, signature)
+            pending = _PendingWrite(index, t0, writer.submit(save, state.item, result))
+            del result
+        if pending:
+            yield _finish(pending, states, manifest, signature)
+            pending = None
+    finally:
+        reader.shutdown(wait=False, cancel_futures=True)
+        writer.shutdown(wait=True)
+    return BatchSummary(plan, states, time.perf_counter() - started)
+
+
+def read_item_inputs(
+    paths: Sequence[Path], settings: BatchSettings, style: Image | None = None
+) -> tuple[JobInputs, FloatArray | None]:
+    """Read an item's images, and its mask, hints and region at the first image's size."""
+    images = tuple(read_image(path, settings.max_pixels) for path in paths)
+    size = (images[0].height, images[0].width)
+    mask = read_mask(settings.mask, size) if settings.mask else None
+    hints = read_hints(settings.hints, size) if settings.hints else None
+    region = read_mask(settings.region, size) if settings.region else None
+    return JobInputs(images, mask=mask, hints=hints, style=style), region
+
+
+@dataclass(frozen=True)
+class _PendingWrite:
+    index: int
+    started: float
+    future: Future[None]
+
+
+def _finish(
+    pending: _PendingWrite, states: list[ItemState], manifest: _Manifest, signature: str
+) -> BatchEvent:
+    try:
+        pending.future.result()
+    except Exception as err:
+        return _fail(pending.index, states, err, manifest, signature)
+    state = states[pending.index]
+    state.status = ItemStatus.DONE
+    state.elapsed_s = time.perf_counter() - pending.started
+    return ItemFinished(pending.index, state.item, state.elapsed_s)
+
+
+def _fail(
+    index: int, states: list[ItemState], err: Exception, manifest: _Manifest, signature: str
+) -> ItemFailed:
+    state = states[index]
+    state.status = ItemStatus.FAILED
+    if isinstance(err, StudioError):
+        state.reason, state.exit_code = str(err), err.exit_code
+    else:
+        state.reason, state.exit_code = f"Unexpected error: {type(err).__name__}: {err}", 1
+    manifest.record(state.item, signature, ItemStatus.FAILED, state.reason)
+    return ItemFailed(index, state.item, state.reason, state.exit_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# The manifest
+
+
+@dataclass
+class _Manifest:
+    """What this output folder's batches have produced, keyed by output path (relative)."""
+
+    out_dir: Path
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, out_dir: Path) -> _Manifest:
+        """The manifest in `out_dir`; empty when absent or unreadable (resume then redoes)."""
+        try:
+            data = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+            entries = dict(data["items"])
+        except (OSError, ValueError, KeyError, TypeError):
+            entries = {}
+        return cls(out_dir, entries)
+
+    def _rel(self, item: BatchItem) -> str:
+        try:
+            return item.output.relative_to(self.out_dir).as_posix()
+        except ValueError:
+            return str(item.output)
+
+    def is_done(self, item: BatchItem, signature: str) -> bool:
+        entry = self.entries.get(self._rel(item))
+        return (
+            entry is not None
+            and entry.get("status") == ItemStatus.DONE.value
+            and entry.get("signature") == signature
+            and entry.get("inputs") == _stamps(item.inputs)
+            and item.output.is_file()
+        )
+
+    def record(self, item: BatchItem, signature: str, status: ItemStatus, reason: str = "") -> None:
+        with self.lock:
+            entry = {"status": status.value, "signature": signature, "inputs": _stamps(item.inputs)}
+            if reason:
+                entry["reason"] = reason
+            self.entries[self._rel(item)] = entry
+            self._save()
+
+    def _save(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"version": 1, "items": self.entries}, indent=1, sort_keys=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=_MANIFEST_TMP_PREFIX, suffix=_MANIFEST_TMP_SUFFIX, dir=self.out_dir
+        )
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.out_dir / MANIFEST_NAME)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete temporary files a killed batch left in the output folder."""
+        if not self.out_dir.is_dir():
+            return
+        for path in self.out_dir.rglob(f"{_MANIFEST_TMP_PREFIX}*{_MANIFEST_TMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _stamps(paths: Sequence[Path]) -> list[list[Any]]:
+    """Each input's path, size and modification time: a changed input is redone."""
+    stamps = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            stamps.append([str(path), stat.st_size, stat.st_mtime_ns])
+        except OSError:
+            stamps.append([str(path), None, None])
+    return stamps
+
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "MANIFEST_NAME",
+    "BatchEvent",
+    "BatchItem",
+    "BatchPlan",
+    "BatchSettings",
+    "BatchSummary",
+    "ItemFailed",
+    "ItemFinished",
+    "ItemProgress",
+    "ItemSkipped",
+    "ItemStarted",
+    "ItemState",
+    "ItemStatus",
+    "PreparedStep",
+    "Recipe",
+    "RecipeStep",
+    "check_template",
+    "load_recipe",
+    "plan_batch",
+    "prepare_recipe",
+    "read_item_inputs",
+    "run_batch",
+    "run_steps",
+    "save_recipe",
+]
