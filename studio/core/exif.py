@@ -1,0 +1,167 @@
+"""EXIF: exposure data, orientation, and the EXIF a processed file should carry.
+
+EXIF travels through Studio as the bytes Pillow's `Image.Exif.tobytes()` writes (``Exif\\0\\0``
+followed by a TIFF structure), whatever format it came from.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image as PILImage
+from PIL import TiffImagePlugin
+
+import studio
+
+ORIENTATION = 0x0112
+IMAGE_DESCRIPTION = 0x010E
+SOFTWARE = 0x0131
+EXIF_IFD = 0x8769
+GPS_IFD = 0x8825
+EXPOSURE_TIME = 0x829A
+F_NUMBER = 0x829D
+ISO_SPEED = 0x8827
+PIXEL_X_DIMENSION = 0xA002
+PIXEL_Y_DIMENSION = 0xA003
+INTEROP_IFD = 0xA005
+MAKER_NOTE = 0x927C
+
+# IFD0 tags that describe the photograph rather than the pixel layout of one file.
+DESCRIPTIVE_TAGS = (
+    IMAGE_DESCRIPTION,
+    0x010F,  # Make
+    0x0110,  # Model
+    ORIENTATION,
+    0x011A,  # XResolution
+    0x011B,  # YResolution
+    0x0128,  # ResolutionUnit
+    SOFTWARE,
+    0x0132,  # DateTime
+    0x013B,  # Artist
+    0x013C,  # HostComputer
+    0x8298,  # Copyright
+)
+
+Array = npt.NDArray[np.generic]
+
+
+def load_exif(data: bytes | None) -> PILImage.Exif:
+    """Parse EXIF bytes (with or without the ``Exif\\0\\0`` prefix); empty when `data` is None."""
+    exif = PILImage.Exif()
+    if data:
+        exif.load(data)
+    return exif
+
+
+def exif_bytes(exif: PILImage.Exif) -> bytes | None:
+    """Serialise `exif`, or None when it holds nothing."""
+    return exif.tobytes() if len(exif) else None
+
+
+def read_tiff_exif(fp: BinaryIO) -> PILImage.Exif:
+    """The descriptive IFD0 tags plus the EXIF and GPS sub-IFDs of a TIFF-structured file."""
+    source = PILImage.Exif()
+    source.load_from_fp(fp)
+    exif = PILImage.Exif()
+    for tag in DESCRIPTIVE_TAGS:
+        if tag in source:
+            exif[tag] = source[tag]
+    for tag in (EXIF_IFD, GPS_IFD):
+        values = sub_ifd(source, tag)
+        if values:
+            exif.get_ifd(tag).update(values)
+    return exif
+
+
+def sub_ifd(exif: PILImage.Exif, tag: int) -> dict[int, object]:
+    """The tags of sub-IFD `tag` (EXIF or GPS) that can be moved to another file."""
+    return {k: v for k, v in exif.get_ifd(tag).items() if k != INTEROP_IFD}
+
+
+def ifd_bytes(values: dict[int, object], group: int, offset: int) -> bytes:
+    """Little-endian bytes of an IFD holding `values`, placed at file position `offset`."""
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=b"II*\x00\x08\x00\x00\x00", group=group)
+    for key, value in values.items():
+        ifd[key] = value
+    return bytes(ifd.tobytes(offset))
+
+
+def _positive(value: object) -> float | None:
+    if isinstance(value, tuple | list):
+        value = value[0] if value else None
+    if not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return number if np.isfinite(number) and number > 0 else None
+
+
+def exposure(exif: PILImage.Exif) -> tuple[float | None, float | None, float | None]:
+    """(exposure time in seconds, f-number, ISO) where the EXIF records them."""
+    ifd = exif.get_ifd(EXIF_IFD)
+    return (
+        _positive(ifd.get(EXPOSURE_TIME)),
+        _positive(ifd.get(F_NUMBER)),
+        _positive(ifd.get(ISO_SPEED)),
+    )
+
+
+def orientation(exif: PILImage.Exif) -> int:
+    """The EXIF orientation (1 to 8); 1 when absent or invalid."""
+    value = exif.get(ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def apply_orientation(array: Array, value: int) -> Array:
+    """Turn (H, W, ...) `array` stored with EXIF orientation `value` upright."""
+    transforms = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: a[::-1].swapaxes(0, 1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: a[:, ::-1].swapaxes(0, 1),
+    }
+    return np.ascontiguousarray(transforms[value](array))
+
+
+def describe(history: Sequence[str]) -> str:
+    """The text Studio appends to ImageDescription for the operations in `history`."""
+    return "Studio: " + "; ".join(history)
+
+
+def output_exif(
+    data: bytes | None, history: Sequence[str], width: int, height: int
+) -> PILImage.Exif:
+    """EXIF for a written image: upright orientation, its size, and what Studio did to it."""
+    exif = load_exif(data)
+    if ORIENTATION in exif:
+        exif[ORIENTATION] = 1
+    sub = exif.get_ifd(EXIF_IFD)
+    if PIXEL_X_DIMENSION in sub or PIXEL_Y_DIMENSION in sub:
+        sub[PIXEL_X_DIMENSION] = width
+        sub[PIXEL_Y_DIMENSION] = height
+    sub.pop(INTEROP_IFD, None)
+    if history:
+        previous = exif.get(IMAGE_DESCRIPTION)
+        note = describe(history)
+        exif[IMAGE_DESCRIPTION] = f"{previous} | {note}" if previous else note
+        exif[SOFTWARE] = f"Studio {studio.__version__}"
+    return exif
+
+
+def fit_exif(exif: PILImage.Exif, limit: int) -> bytes | None:
+    """Serialised `exif` of at most `limit` bytes, dropping the maker note and then all EXIF."""
+    data = exif_bytes(exif)
+    if data is not None and len(data) > limit:
+        exif.get_ifd(EXIF_IFD).pop(MAKER_NOTE, None)
+        data = exif_bytes(exif)
+    return data if data is not None and len(data) <= limit else None
