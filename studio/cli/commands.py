@@ -292,14 +292,19 @@ def _report_batch_event(
             step = f" {p.done}/{p.total}" if p.total > 1 else ""
             reporter.progress(finished, total, f"{labels[event.index]}: {p.message}{step}")
         return
-    fields: dict[str, Any] = {"index": event.index, "input": str(event.item.inputs[0])}
+    item = event.item
+    fields: dict[str, Any] = {
+        "index": event.index,
+        "input": str(item.inputs[0]),
+        "inputs": [str(path) for path in item.inputs],
+        "output": str(item.output),
+    }
     if isinstance(event, ItemStarted):
-        reporter.event("started", "", total=total, output=str(event.item.output), **fields)
+        reporter.event("started", "", total=total, **fields)
         if not reporter.machine:
             reporter.progress(finished, total, labels[event.index])
     elif isinstance(event, ItemFinished):
-        fields.update(output=str(event.item.output), elapsed_s=round(event.elapsed_s, 3))
-        reporter.event("finished", "", **fields)
+        reporter.event("finished", "", elapsed_s=round(event.elapsed_s, 3), **fields)
     elif isinstance(event, ItemSkipped):
         reporter.event("skipped", "", reason=event.reason, **fields)
     elif isinstance(event, ItemFailed):

@@ -50,6 +50,7 @@ DEFAULT_TEMPLATE = "{stem}_{task}"
 TEMPLATE_FIELDS = ("stem", "task", "engine")
 _MANIFEST_TMP_PREFIX = ".studio-batch-"
 _MANIFEST_TMP_SUFFIX = ".tmp"
+_PARTIAL_SUFFIX = ".part"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,7 +438,7 @@ def run_batch(
     started = time.perf_counter()
     signature = settings.signature(ctx)
     manifest = _Manifest.load(plan.out_dir)
-    manifest.remove_stale_temporaries()
+    manifest.remove_stale_temporaries(item.output for item in plan.items)
     states = [ItemState(item) for item in plan.items]
     todo = []
     for index, state in enumerate(states):
@@ -613,13 +614,29 @@ class _Manifest:
                 os.unlink(tmp)
             raise
 
-    def remove_stale_temporaries(self) -> None:
-        """Delete temporary files a killed batch left in the output folder."""
-        if not self.out_dir.is_dir():
-            return
-        for path in self.out_dir.rglob(f"{_MANIFEST_TMP_PREFIX}*{_MANIFEST_TMP_SUFFIX}"):
+    def remove_stale_temporaries(self, outputs: Iterable[Path]) -> None:
+        """Delete the temporary files a killed batch left beside the manifest and `outputs`.
+
+        Only temporaries of this plan's outputs are touched: ``write_image`` writes
+        ``.{name}.{random}.part`` beside the target before renaming it.
+        """
+        names_by_folder: dict[Path, set[str]] = {self.out_dir: set()}
+        for output in outputs:
+            names_by_folder.setdefault(output.parent, set()).add(output.name[:200])
+        for folder, names in names_by_folder.items():
             with contextlib.suppress(OSError):
-                path.unlink()
+                for path in folder.iterdir():
+                    if _is_stale(path.name, names, manifest=folder == self.out_dir):
+                        with contextlib.suppress(OSError):
+                            path.unlink()
+
+
+def _is_stale(name: str, outputs: set[str], *, manifest: bool) -> bool:
+    if manifest and name.startswith(_MANIFEST_TMP_PREFIX) and name.endswith(_MANIFEST_TMP_SUFFIX):
+        return True
+    if name.startswith(".") and name.endswith(_PARTIAL_SUFFIX):
+        return name[1 : -len(_PARTIAL_SUFFIX)].rsplit(".", 1)[0] in outputs
+    return False
 
 
 def _stamps(paths: Sequence[Path]) -> list[list[Any]]:

@@ -367,3 +367,18 @@ def test_item_inputs_are_read_with_their_mask(tmp_path: Path, rng: np.random.Gen
     inputs, region = read_item_inputs([source], settings(mask=mask, region=mask))
     assert isinstance(inputs.image, Image) and inputs.mask is not None
     assert inputs.mask.shape == (48, 56) and region is not None and float(region.min()) == 1.0
+
+
+def test_temporaries_a_killed_batch_left_are_removed(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    photos(tmp_path / "in", 1, rng)
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = [out / ".img00_denoise.png.0a1b2c3d.part", out / ".studio-batch-x1y2.tmp"]
+    unrelated = out / ".holiday.png.0a1b2c3d.part"
+    for path in [*stale, unrelated]:
+        path.write_bytes(b"half")
+    plan = plan_batch([tmp_path / "in"], out, task="denoise")
+    drain(run_batch(registry(), plan, settings(), RunContext()))
+    assert not any(path.exists() for path in stale) and unrelated.exists()
