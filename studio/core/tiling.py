@@ -39,21 +39,37 @@ def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
     ]
 
 
+def _edge(overlap: int) -> FloatArray:
+    """Weights across an overlap, outer end first: 0 over the outer quarter, where a tile's
+    result feels the tile border, then a linear rise to 1 over the middle half."""
+    margin = overlap // 4
+    width = overlap - 2 * margin
+    edge = np.ones(overlap, dtype=np.float32)
+    edge[:margin] = 0.0
+    edge[margin : margin + width] = (np.arange(width, dtype=np.float32) + 0.5) / width
+    return edge
+
+
 def _ramp(length: int, overlap: int, rise: bool, fall: bool) -> FloatArray:
     ramp = np.ones(length, dtype=np.float32)
     if overlap <= 0:
         return ramp
-    edge = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
     n = min(overlap, length)
+    edge = _edge(overlap)[:n]
     if rise:
-        ramp[:n] = np.minimum(ramp[:n], edge[:n])
+        ramp[:n] = np.minimum(ramp[:n], edge)
     if fall:
-        ramp[length - n :] = np.minimum(ramp[length - n :], edge[:n][::-1])
+        ramp[length - n :] = np.minimum(ramp[length - n :], edge[::-1])
     return ramp
 
 
 def feather_weight(tile: Tile, height: int, width: int, overlap: int) -> FloatArray:
-    """Weights (h, w) that ramp linearly across overlaps shared with a neighbour, 1 elsewhere."""
+    """Weights (h, w) that cross-fade the overlaps shared with neighbours, 1 elsewhere.
+
+    A neighbour's weights are complementary across an overlap, and each tile's weight is zero
+    within `overlap // 4` of an inner edge, so blending tiles of an operator whose receptive
+    field reaches at most that far reproduces the untiled result exactly.
+    """
     rows = _ramp(tile.y1 - tile.y0, overlap, tile.y0 > 0, tile.y1 < height)
     cols = _ramp(tile.x1 - tile.x0, overlap, tile.x0 > 0, tile.x1 < width)
     return np.outer(rows, cols)
