@@ -290,7 +290,8 @@ def _report_batch_event(
             reporter.progress(p.done, p.total, p.message, index=event.index)
         else:
             step = f" {p.done}/{p.total}" if p.total > 1 else ""
-            reporter.progress(finished, total, f"{labels[event.index]}: {p.message}{step}")
+            message = f"{labels[event.index]}: {p.message}{step}"
+            reporter.progress(finished, total, message, unit="image")
         return
     item = event.item
     fields: dict[str, Any] = {
@@ -302,7 +303,7 @@ def _report_batch_event(
     if isinstance(event, ItemStarted):
         reporter.event("started", "", total=total, **fields)
         if not reporter.machine:
-            reporter.progress(finished, total, labels[event.index])
+            reporter.progress(finished, total, labels[event.index], unit="image")
     elif isinstance(event, ItemFinished):
         reporter.event("finished", "", elapsed_s=round(event.elapsed_s, 3), **fields)
     elif isinstance(event, ItemSkipped):

@@ -19,10 +19,12 @@ class Reporter:
         self.err = err or sys.stderr
         self._bar: tqdm[Any] | None = None
 
-    def progress(self, done: int, total: int, message: str, **extra: Any) -> None:
-        """Move the bar; `extra` fields only appear in JSON output."""
+    def progress(
+        self, done: int, total: int, message: str, *, unit: str = "step", **extra: Any
+    ) -> None:
+        """Move the bar (counting `unit`s); `extra` fields only appear in JSON output."""
         if self._bar is None:
-            self._bar = tqdm(total=total, file=self.err, disable=None, leave=False, unit="step")
+            self._bar = tqdm(total=total, file=self.err, disable=None, leave=False, unit=unit)
         self._bar.total = total
         self._bar.n = done
         self._bar.set_description_str(message, refresh=False)
@@ -63,7 +65,9 @@ class JsonReporter(Reporter):
     def _emit(self, **fields: Any) -> None:
         print(json.dumps(fields, default=str), file=self.out, flush=True)
 
-    def progress(self, done: int, total: int, message: str, **extra: Any) -> None:
+    def progress(
+        self, done: int, total: int, message: str, *, unit: str = "step", **extra: Any
+    ) -> None:
         self._emit(event="progress", done=done, total=total, message=message, **extra)
 
     def note(self, message: str) -> None:
