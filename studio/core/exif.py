@@ -7,6 +7,7 @@ followed by a TIFF structure), whatever format it came from.
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -131,6 +132,16 @@ def apply_orientation(array: Array, value: int) -> Array:
         8: lambda a: a[:, ::-1].swapaxes(0, 1),
     }
     return np.ascontiguousarray(transforms[value](array))
+
+
+_XMP_ORIENTATION = re.compile(
+    rb"(tiff:Orientation\s*=\s*[\"']|<tiff:Orientation>\s*)[1-8](?=\s*[\"<])"
+)
+
+
+def upright_xmp(xmp: bytes) -> bytes:
+    """`xmp` with any tiff:Orientation set to 1, for pixels that were turned upright."""
+    return _XMP_ORIENTATION.sub(rb"\g<1>1", xmp)
 
 
 def describe(history: Sequence[str]) -> str:

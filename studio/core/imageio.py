@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import struct
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ _DEPTHS = {
     "exr": (16, 32),
 }
 _ALPHA_FORMATS = frozenset({"png", "tiff", "webp", "exr"})
+_MAX_SIDE = {"jpeg": 65535, "webp": 16383}
 _JPEG_SEGMENT_LIMIT = 65533 - len(b"Exif\x00\x00")
 _JPEG_XMP_LIMIT = 65000
 _TIFF_TEXT_TAGS = (0x010F, 0x0110, 0x0132, 0x013B, 0x013C, 0x8298)
@@ -282,8 +284,10 @@ def _tiff_colour(
         samples = samples[..., None]
     if kind == photometric.PALETTE:
         samples = np.moveaxis(np.asarray(page.colormap)[:, samples[..., 0]], 0, -1)
-        if not np.any(samples % 257):
-            samples = (samples // 257).astype(np.uint8)
+        for scale in (257, 256):  # 8-bit palettes, stored as v * 257 or as v << 8
+            if not np.any(samples % scale):
+                samples = (samples // scale).astype(np.uint8)
+                break
     elif kind == photometric.SEPARATED and samples.shape[2] >= 4:
         samples = _cmyk_arithmetic(samples[..., :4])
     elif kind == photometric.MINISWHITE:
@@ -436,6 +440,7 @@ def _to_image(decoded: _Decoded, path: Path, fmt: str) -> Image:
             alpha = np.asarray(exiflib.apply_orientation(alpha, turn), dtype=np.float32)
     if exiflib.ORIENTATION in exif:
         exif[exiflib.ORIENTATION] = 1
+    xmp = None if decoded.xmp is None else exiflib.upright_xmp(decoded.xmp)
     exposure_time, f_number, iso = exiflib.exposure(exif)
     meta = ImageMeta(
         bit_depth=decoded.bit_depth,
@@ -443,7 +448,7 @@ def _to_image(decoded: _Decoded, path: Path, fmt: str) -> Image:
         source_path=path,
         exif=exiflib.exif_bytes(exif),
         icc_profile=decoded.icc,
-        xmp=decoded.xmp,
+        xmp=xmp,
         exposure_time=exposure_time,
         f_number=f_number,
         iso=iso,
@@ -538,6 +543,11 @@ def write_image(
     if not 1 <= quality <= 100:
         raise UsageError(f"Quality must be between 1 and 100, not {quality}")
     depth = _output_depth(fmt, image.meta.bit_depth, bit_depth)
+    if max(image.width, image.height) > _MAX_SIDE.get(fmt, sys.maxsize):
+        raise UsageError(
+            f"{fmt.upper()} images can be at most {_MAX_SIDE[fmt]} pixels a side, this one is "
+            f"{image.width}x{image.height}: choose PNG or TIFF"
+        )
     _refuse_inputs(target, [*inputs, *filter(None, [image.meta.source_path])])
     output = _prepare(image, fmt, depth, quality)
     try:

@@ -218,6 +218,35 @@ def test_exif_orientation_is_applied_on_read_and_reset_on_write(tmp_path, rng, o
         np.testing.assert_array_equal(np.asarray(written), upright)
 
 
+def test_tiff_colour_spaces(tmp_path, rng):
+    grey = _uint(rng, (6, 8), np.uint16)
+    tifffile.imwrite(tmp_path / "white.tif", grey, photometric="miniswhite")
+    np.testing.assert_array_equal(
+        np.rint(read_image(tmp_path / "white.tif").pixels[..., 0] * 65535), 65535 - grey
+    )
+
+    palette = PILImage.fromarray(_uint(rng, (6, 8, 3), np.uint8)).convert("P")
+    palette.save(tmp_path / "palette.tif")
+    image = read_image(tmp_path / "palette.tif")
+    assert image.meta.bit_depth == 8
+    np.testing.assert_array_equal(np.rint(image.pixels * 255), np.asarray(palette.convert("RGB")))
+
+    ink = rng.choice([0, 255], size=(6, 8, 4)).astype(np.uint8)  # pure inks: formulas agree
+    tifffile.imwrite(tmp_path / "cmyk.tif", ink, photometric="separated")
+    expected = (255 - ink[..., :3]) * (ink[..., 3:] == 0)
+    np.testing.assert_array_equal(np.rint(read_image(tmp_path / "cmyk.tif").pixels * 255), expected)
+
+
+def test_premultiplied_tiff_alpha_is_undone(tmp_path, rng):
+    colour = rng.random((6, 8, 3), dtype=np.float32)
+    alpha = rng.uniform(0.2, 1.0, (6, 8)).astype(np.float32)
+    stored = np.concatenate([colour * alpha[..., None], alpha[..., None]], axis=2)
+    tifffile.imwrite(tmp_path / "pm.tif", stored, photometric="rgb", extrasamples=("assocalpha",))
+    image = read_image(tmp_path / "pm.tif")
+    np.testing.assert_allclose(image.pixels, colour, rtol=1e-5)
+    np.testing.assert_array_equal(image.alpha, alpha)
+
+
 # --- metadata -------------------------------------------------------------------------------
 
 
@@ -300,6 +329,22 @@ def test_exr_keeps_exposure_and_history(tmp_path, rng):
     assert (back.exposure_time, back.f_number, back.iso) == pytest.approx((0.25, 8.0, 100.0))
     with OpenEXR.File(str(out), header_only=True) as exr:
         assert exr.header()["comments"] == "Studio: hdr"
+
+
+def test_xmp_orientation_is_reset_with_the_exif_one(tmp_path, rng):
+    xmp = b'<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    PILImage.fromarray(_uint(rng, (4, 6, 3), np.uint8)).save(
+        tmp_path / "turned.jpg", exif=_camera_exif(6), xmp=xmp
+    )
+    image = read_image(tmp_path / "turned.jpg")
+    assert (image.width, image.height) == (4, 6)
+    assert image.meta.xmp == xmp.replace(b'"6"', b'"1"')
+
+
+def test_webp_side_limit_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="at most 16383 pixels"):
+        write_image(_image(np.zeros((2, 16384, 3))), tmp_path / "wide.webp")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- bad input ------------------------------------------------------------------------------
