@@ -185,8 +185,8 @@ def _check_pixels(path: Path, width: int, height: int, limit: int) -> None:
         raise BadInputError(f"Cannot read {path}: the image has no pixels")
     if width * height > limit:
         raise BadInputError(
-            f"Refusing {path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
-            f"over the limit of {limit / 1e6:.0f} (raise STUDIO_MAX_PIXELS if you trust it)"
+            f"Refusing {path}: {width}x{height} is {width * height / 1e6:.3g} megapixels, "
+            f"over the limit of {limit / 1e6:.3g} (raise STUDIO_MAX_PIXELS if you trust it)"
         )
 
 
