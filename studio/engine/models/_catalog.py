@@ -110,6 +110,8 @@ class CatalogEntry(BaseModel):
     url_note: str = ""
     notes: str = ""
     params: dict[str, ParamValue] = Field(default_factory=dict)
+    companions: tuple[str, ...] = ()
+    unsupported: str = ""
 
     @field_validator("task")
     @classmethod
@@ -177,6 +179,11 @@ class _CatalogFile(BaseModel):
             duplicates = sorted({v for v in values if values.count(v) > 1})
             if duplicates:
                 raise ValueError(f"duplicate {label}: {', '.join(duplicates)}")
+        ids = {entry.id for entry in self.model}
+        for entry in self.model:
+            missing = set(entry.companions) - ids
+            if missing:
+                raise ValueError(f"{entry.id}: unknown companions {', '.join(sorted(missing))}")
         return self
 
 
@@ -215,6 +222,11 @@ def catalog() -> list[CatalogEntry]:
 
 def catalog_entry(model_id: str) -> CatalogEntry | None:
     return next((entry for entry in _shipped() if entry.id == model_id), None)
+
+
+def companion_of(model_id: str) -> CatalogEntry | None:
+    """The entry that loads `model_id`'s file from beside its own, if any."""
+    return next((entry for entry in _shipped() if model_id in entry.companions), None)
 
 
 def recognise(digests: Digests) -> CatalogEntry | None:

@@ -9,11 +9,13 @@ import pytest
 
 from studio.core.errors import ModelError
 from studio.core.protocol import TASKS
-from studio.engine.models.catalog import Digests, catalog, catalog_path, load_catalog, recognise
-from studio.engine.models.store import file_digests
+from studio.engine.models._catalog import Digests, catalog, catalog_path, load_catalog, recognise
+from studio.engine.models._store import file_digests
 from tests.shared import shared_file
 
-MANIFEST_ROW = re.compile(r"^\| (\S+) \| (\S+) : (\S+) \| (\w+) \| (\d+) \| ([0-9a-f]{64}) \| (.+) \|$")
+MANIFEST_ROW = re.compile(
+    r"^\| (\S+) \| (\S+) : (\S+) \| (\w+) \| (\d+) \| ([0-9a-f]{64}) \| (.+) \|$"
+)
 
 
 def _manifest_rows() -> list[re.Match[str]]:
