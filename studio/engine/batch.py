@@ -4,8 +4,8 @@ A batch is a plan (which inputs make which outputs, in a stable order), a recipe
 steps, each a task, an engine and its parameters) and a run. `run_batch` is a generator of
 events that returns a summary: one failing item does not stop the others, closing the
 generator cancels at once without leaving a half-written file, and a manifest in the output
-folder, rewritten atomically after every item, lets a later run with ``resume=True`` skip the
-items already done.
+folder (a journal that gains one synced line as each item ends, so a crash loses at most the
+items in flight) lets a later run with ``resume=True`` skip the items already done.
 
 Reading the next input and writing the previous output overlap with the computation, each on
 its own single background thread.
@@ -45,7 +45,7 @@ from studio.core.protocol import EngineSpec, JobInputs, OpRun, Progress, RunCont
 from studio.core.registry import Registry
 from studio.engine.jobs import JobRequest, run_job, validate_params
 
-MANIFEST_NAME = ".studio-batch.json"
+MANIFEST_NAME = ".studio-batch.jsonl"
 DEFAULT_TEMPLATE = "{stem}_{task}"
 TEMPLATE_FIELDS = ("stem", "task", "engine")
 _MANIFEST_TMP_PREFIX = ".studio-batch-"
@@ -409,8 +409,8 @@ class BatchSettings:
         """A digest of what the outputs depend on; resuming reuses only matching outputs."""
         settings = {
             "recipe": self.recipe.model_dump(mode="json"),
-            "files": [str(p) if p else None for p in (self.mask, self.style, self.hints)],
-            "region": str(self.region) if self.region else None,
+            "files": _stamps([p for p in (self.mask, self.style, self.hints, self.region) if p]),
+            "roles": [p is not None for p in (self.mask, self.style, self.hints, self.region)],
             "bit_depth": self.bit_depth,
             "quality": self.quality,
             "model": str(ctx.model_path) if ctx.model_path else None,
@@ -439,6 +439,7 @@ def run_batch(
     signature = settings.signature(ctx)
     manifest = _Manifest.load(plan.out_dir)
     manifest.remove_stale_temporaries(item.output for item in plan.items)
+    manifest.compact()
     states = [ItemState(item) for item in plan.items]
     todo = []
     for index, state in enumerate(states):
@@ -557,21 +558,35 @@ def _fail(
 
 @dataclass
 class _Manifest:
-    """What this output folder's batches have produced, keyed by output path (relative)."""
+    """A journal of what batches produced in one output folder: one JSON line per item.
+
+    A line is appended and synced as each item ends; for the same output the last line wins.
+    A line torn by a crash fails to parse and is ignored (the item is simply redone).
+    `compact` rewrites the journal atomically with one line per output.
+    """
 
     out_dir: Path
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def path(self) -> Path:
+        return self.out_dir / MANIFEST_NAME
+
     @classmethod
     def load(cls, out_dir: Path) -> _Manifest:
-        """The manifest in `out_dir`; empty when absent or unreadable (resume then redoes)."""
+        """The manifest in `out_dir`; empty when absent (resume then redoes everything)."""
+        manifest = cls(out_dir)
         try:
-            data = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
-            entries = dict(data["items"])
-        except (OSError, ValueError, KeyError, TypeError):
-            entries = {}
-        return cls(out_dir, entries)
+            lines = manifest.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return manifest
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict) and isinstance(entry.get("output"), str):
+                    manifest.entries[entry["output"]] = entry
+        return manifest
 
     def _rel(self, item: BatchItem) -> str:
         try:
@@ -590,16 +605,25 @@ class _Manifest:
         )
 
     def record(self, item: BatchItem, signature: str, status: ItemStatus, reason: str = "") -> None:
+        entry: dict[str, Any] = {
+            "output": self._rel(item),
+            "status": status.value,
+            "signature": signature,
+            "inputs": _stamps(item.inputs),
+        }
+        if reason:
+            entry["reason"] = reason
         with self.lock:
-            entry = {"status": status.value, "signature": signature, "inputs": _stamps(item.inputs)}
-            if reason:
-                entry["reason"] = reason
-            self.entries[self._rel(item)] = entry
-            self._save()
+            self.entries[entry["output"]] = entry
+            with self.path.open("a", encoding="utf-8") as journal:
+                journal.write(json.dumps(entry) + "\n")
+                journal.flush()
+                os.fsync(journal.fileno())
 
-    def _save(self) -> None:
+    def compact(self) -> None:
+        """Rewrite the journal with one line per output, atomically (drops torn lines)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"version": 1, "items": self.entries}, indent=1, sort_keys=True)
+        text = "".join(json.dumps(entry) + "\n" for entry in self.entries.values())
         fd, tmp = tempfile.mkstemp(
             prefix=_MANIFEST_TMP_PREFIX, suffix=_MANIFEST_TMP_SUFFIX, dir=self.out_dir
         )
@@ -608,7 +632,7 @@ class _Manifest:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, self.out_dir / MANIFEST_NAME)
+            os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -328,15 +328,21 @@ def test_resume_redoes_everything_when_the_recipe_changes(
     assert summary.count(ItemStatus.SKIPPED) == 0 and summary.count(ItemStatus.DONE) == 2
 
 
-def test_a_corrupt_manifest_means_everything_is_redone(
+def test_a_line_torn_by_a_crash_only_redoes_its_item(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
-    photos(tmp_path / "in", 2, rng)
+    photos(tmp_path / "in", 3, rng)
     plan = plan_batch([tmp_path / "in"], tmp_path / "out", task="denoise")
     drain(run_batch(registry(), plan, settings(), RunContext()))
-    (tmp_path / "out" / MANIFEST_NAME).write_text("{ half a manifest")
+    manifest = tmp_path / "out" / MANIFEST_NAME
+    manifest.write_bytes(manifest.read_bytes()[:-20])
+    events, _ = drain(run_batch(registry(), plan, settings(resume=True), RunContext()))
+    skipped = [e.item.inputs[0].name for e in events if isinstance(e, ItemSkipped)]
+    redone = [e.item.inputs[0].name for e in events if isinstance(e, ItemFinished)]
+    assert skipped == ["img00.png", "img01.png"] and redone == ["img02.png"]
+    manifest.write_text("{ not a manifest at all")
     _, summary = drain(run_batch(registry(), plan, settings(resume=True), RunContext()))
-    assert summary.count(ItemStatus.DONE) == 2
+    assert summary.count(ItemStatus.DONE) == 3
 
 
 def test_outputs_of_an_earlier_batch_in_the_same_folder_are_not_inputs(
