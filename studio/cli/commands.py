@@ -274,8 +274,8 @@ def _batch_recipe(args: argparse.Namespace) -> tuple[Recipe, list[Path]]:
             opacity=args.opacity,
         )
         return Recipe(steps=[step]), [Path(item) for item in items]
-    if args.engine or args.param:
-        raise UsageError("With --recipe, put the engine and its parameters in the recipe")
+    if args.engine or args.param or args.opacity != 1.0:
+        raise UsageError("With --recipe, put engines, parameters and opacity in the recipe")
     if items and items[0] in TASKS and not Path(items[0]).exists():
         raise UsageError("Give either a TASK or --recipe, not both")
     return load_recipe(Path(args.recipe)), [Path(item) for item in items]

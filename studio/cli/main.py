@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a task or a recipe over files and folders",
         description=(
             "Run TASK (or the steps of --recipe, then without TASK) on every supported image "
-            "in INPUTS and write the results into OUT_DIR. One failure does not stop the others."
+            "in INPUTS and write the results into OUT_DIR. One failure does not stop the others; "
+            "the exit code is 0 when every image succeeded, else that of the first failure. "
+            "When the engine merges several images (hdr), the images of each folder form one set."
         ),
         usage="studio batch [TASK] INPUTS... -o OUT_DIR [options]",
     )

@@ -292,3 +292,51 @@ def test_the_cli_imports_neither_the_ui_nor_torch() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_region_limits_the_effect_and_opacity_zero_keeps_the_original(
+    tmp_path: Path, photo: Path
+) -> None:
+    right_half = np.zeros((40, 56), np.uint8)
+    right_half[:, 28:] = 255
+    region = png(tmp_path / "region.png", right_half)
+    out = tmp_path / "out.png"
+    assert main(["run", "denoise", str(photo), "-o", str(out), "--region", str(region)]) == 0
+    result, original = load(out).astype(np.float32), load(photo).astype(np.float32)
+    assert np.array_equal(result[:, :28], original[:, :28])
+    assert np.abs(result[:, 28:] - gaussian_reference(photo, 1.5)[:, 28:]).max() <= 1.0
+    faded = tmp_path / "faded.png"
+    assert main(["run", "denoise", str(photo), "-o", str(faded), "--opacity", "0"]) == 0
+    assert np.array_equal(load(faded), load(photo))
+
+
+def _fill_registry() -> Registry:
+    def run_fill(inputs: JobInputs, params: NoParams, ctx: RunContext) -> OpRun:
+        assert inputs.mask is not None
+        yield Progress(0, 1, "Filling")
+        pixels = inputs.image.pixels.copy()
+        pixels[inputs.mask > 0.5] = 0.5
+        return inputs.image.with_pixels(pixels)
+
+    spec = EngineSpec(
+        "inpaint", "grey", "Grey fill", NoParams, run_fill, default=True, needs_mask=True
+    )
+    return Registry([spec])
+
+
+def test_inpaint_mask_is_read_checked_and_passed(
+    tmp_path: Path, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_registry, "build_registry", _fill_registry)
+    out = tmp_path / "out.png"
+    assert main(["run", "inpaint", str(photo), "-o", str(out)]) == 2  # no mask given
+    wrong = png(tmp_path / "wrong.png", np.full((10, 10), 255, np.uint8))
+    assert main(["run", "inpaint", str(photo), "-o", str(out), "--mask", str(wrong)]) == 3
+    assert not out.exists()
+    mask = np.zeros((40, 56), np.uint8)
+    mask[10:20, 5:15] = 255
+    mask_file = png(tmp_path / "mask.png", mask)
+    assert main(["run", "inpaint", str(photo), "-o", str(out), "--mask", str(mask_file)]) == 0
+    result, original = load(out), load(photo)
+    assert np.all(result[10:20, 5:15] == 128)
+    assert np.array_equal(result[mask == 0], original[mask == 0])
