@@ -79,14 +79,26 @@ def _job_options() -> argparse.ArgumentParser:
     job.add_argument("--style", metavar="FILE", help="style image (style transfer)")
     job.add_argument("--hints", metavar="FILE", help="RGBA image of colour hints (colorize)")
     job.add_argument("--region", metavar="FILE", help="grayscale mask limiting where it applies")
-    job.add_argument("--opacity", type=_opacity, default=1.0, metavar="F", help="0..1, blend")
-    job.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    job.add_argument(
+        "--opacity", type=_opacity, default=1.0, metavar="F", help="strength 0..1 (default 1)"
+    )
+    job.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        help="where neural engines run (auto: CUDA, then MPS, then CPU)",
+    )
     job.add_argument("--tile", type=_positive_int, metavar="N", help="tile size in pixels")
     job.add_argument("--bit-depth", type=int, choices=(8, 16, 32), help="output bit depth")
     job.add_argument("--quality", type=_quality, default=95, metavar="N", help="JPEG/WebP 1-100")
     job.add_argument("--max-pixels", type=_positive_int, metavar="N", help="refuse larger images")
     job.add_argument("--json", action="store_true", help="print one JSON object per line")
-    job.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="tracebacks")
+    job.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks of unexpected errors",
+    )
     return parent
 
 
