@@ -14,7 +14,7 @@ from studio.core.paths import models_dir
 from studio.engine import models
 from studio.engine.models._catalog import catalog_entry
 from studio.engine.neural.loader import load_model
-from tests.engine.models.conftest import entry_for, save_tiny_dncnn, sha256_of
+from tests.engine.models.helpers import entry_for, save_tiny_dncnn, sha256_of
 from tests.shared import shared_file
 
 
@@ -69,9 +69,9 @@ def test_damaged_install_is_repaired_by_importing_again(tiny_dncnn: Path) -> Non
 
 
 def test_a_file_matching_the_catalog_takes_its_name_licence_and_params(
-    tiny_dncnn: Path, use_catalog: Callable[..., None]
+    tiny_dncnn: Path, catalog_of: Callable[..., None]
 ) -> None:
-    use_catalog(entry_for(tiny_dncnn.read_bytes(), task="deblur"))
+    catalog_of(entry_for(tiny_dncnn.read_bytes(), task="deblur"))
     model = models.import_model(tiny_dncnn)
     assert (model.id, model.catalog_id) == ("tiny-dncnn", "tiny-dncnn")
     assert model.name == "Tiny DnCNN (test)"
@@ -82,12 +82,12 @@ def test_a_file_matching_the_catalog_takes_its_name_licence_and_params(
 
 
 def test_md5_only_catalog_entries_recognise_files(
-    tiny_dncnn: Path, use_catalog: Callable[..., None]
+    tiny_dncnn: Path, catalog_of: Callable[..., None]
 ) -> None:
     import hashlib
 
     md5 = hashlib.md5(tiny_dncnn.read_bytes()).hexdigest()
-    use_catalog(entry_for(b"", sha256="unknown", size="unknown", md5=md5))
+    catalog_of(entry_for(b"", sha256="unknown", size="unknown", md5=md5))
     assert models.import_model(tiny_dncnn).catalog_id == "tiny-dncnn"
 
 
@@ -211,16 +211,16 @@ def test_verify_detects_a_corrupted_and_a_missing_file(tmp_path: Path) -> None:
 
 
 def test_verify_checks_the_catalog_checksums_too(
-    tiny_dncnn: Path, use_catalog: Callable[..., None]
+    tiny_dncnn: Path, catalog_of: Callable[..., None]
 ) -> None:
     import hashlib
 
     data = tiny_dncnn.read_bytes()
-    use_catalog(entry_for(data, md5=hashlib.md5(data).hexdigest()))
+    catalog_of(entry_for(data, md5=hashlib.md5(data).hexdigest()))
     models.import_model(tiny_dncnn)
     (result,) = models.verify()
     assert result.ok and "sha256" in result.reason and "md5" in result.reason
-    use_catalog(entry_for(data, md5="0" * 32))  # the catalog now disagrees with the file
+    catalog_of(entry_for(data, md5="0" * 32))  # the catalog now disagrees with the file
     (result,) = models.verify()
     assert not result.ok and "md5" in result.reason
 
@@ -235,10 +235,10 @@ def test_remove_deletes_the_file_and_the_record(tiny_dncnn: Path) -> None:
 
 
 def test_model_file_resolves_paths_ids_and_catalog_ids(
-    tiny_dncnn: Path, use_catalog: Callable[..., None]
+    tiny_dncnn: Path, catalog_of: Callable[..., None]
 ) -> None:
     assert models.model_file(str(tiny_dncnn)) == tiny_dncnn
-    use_catalog(entry_for(tiny_dncnn.read_bytes()))
+    catalog_of(entry_for(tiny_dncnn.read_bytes()))
     with pytest.raises(BadInputError, match="install it first"):
         models.model_file("tiny-dncnn")
     model = models.import_model(tiny_dncnn)

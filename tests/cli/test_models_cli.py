@@ -1,0 +1,102 @@
+"""`studio models ...` through the real `studio` entry point: output, JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from studio.cli.main import main
+from studio.engine import models
+from tests.engine.models.helpers import FileServer, entry_for, save_tiny_dncnn, serve, use_catalog
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    with serve() as server:
+        yield server
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    out = capsys.readouterr().out.strip().splitlines()
+    return dict(json.loads(out[-1]))
+
+
+def test_catalog_listing_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--catalog", "--json"]) == 0
+    rows = _json(capsys)["catalog"]
+    assert isinstance(rows, list) and len(rows) == len(models.catalog())
+    assert {"id", "task", "licence", "commercial_use", "installed"} <= set(rows[0])
+
+
+def test_import_list_verify_remove_round_trip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = save_tiny_dncnn(tmp_path / "good.pth")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"junk")
+
+    assert main(["models", "import", str(good), str(bad)]) == 4
+    captured = capsys.readouterr()
+    assert "imported" in captured.out and "good.pth" in captured.out
+    assert "refused" in captured.err and "bad.pth" in captured.err
+
+    assert main(["models", "list", "--json"]) == 0
+    (installed,) = _json(capsys)["models"]  # type: ignore[misc]
+    assert installed["task"] == "denoise"
+
+    assert main(["models", "verify"]) == 0
+    assert "ok" in capsys.readouterr().out
+    Path(models.installed_models()[0].path).write_bytes(b"damaged")
+    assert main(["models", "verify", "--json"]) == 4
+    (result,) = _json(capsys)["results"]  # type: ignore[misc]
+    assert result["ok"] is False
+
+    assert main(["models", "remove", installed["id"]]) == 0
+    assert models.installed_models() == []
+    assert main(["models", "remove", installed["id"]]) == 3
+
+
+def test_import_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "import", str(tmp_path / "missing.pth")]) == 3
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["models", "import", str(empty)]) == 3
+    folder = tmp_path / "folder"
+    save_tiny_dncnn(folder / "a.pth")
+    assert main(["models", "import", str(folder), "--json"]) == 0
+    report = _json(capsys)
+    assert len(report["imported"]) == 1 and report["refused"] == []  # type: ignore[arg-type]
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 2
+    assert main(["models", "frobnicate"]) == 2
+
+
+def test_download_with_progress_and_to_folder(
+    file_server: FileServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    weights = save_tiny_dncnn(tmp_path / "w.pth").read_bytes()
+    file_server.files["tiny_dncnn.pth"] = weights
+    use_catalog(monkeypatch, entry_for(weights, download_url=file_server.url("tiny_dncnn.pth")))
+
+    assert main(["models", "download", "tiny-dncnn", "--to", str(tmp_path / "bundle")]) == 0
+    assert (tmp_path / "bundle" / "tiny_dncnn.pth").read_bytes() == weights
+    assert models.installed_models() == []
+
+    assert main(["models", "download", "tiny-dncnn"]) == 0
+    captured = capsys.readouterr()
+    assert "installed tiny-dncnn" in captured.out
+    assert "NOT for commercial use" in captured.out
+    assert "B/s" in captured.err or "100%" in captured.err  # the byte progress bar
+
+    use_catalog(monkeypatch, entry_for(b"other", download_url=file_server.url("tiny_dncnn.pth")))
+    models.remove("tiny-dncnn")
+    assert main(["models", "download", "tiny-dncnn", "--json"]) == 4
+    assert "sha256 differs" in capsys.readouterr().err
