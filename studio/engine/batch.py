@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -548,7 +548,8 @@ def _fail(
         state.reason, state.exit_code = str(err), err.exit_code
     else:
         state.reason, state.exit_code = f"Unexpected error: {type(err).__name__}: {err}", 1
-    manifest.record(state.item, signature, ItemStatus.FAILED, state.reason)
+    with contextlib.suppress(StudioError):  # the failure itself is what the user must see
+        manifest.record(state.item, signature, ItemStatus.FAILED, state.reason)
     return ItemFailed(index, state.item, state.reason, state.exit_code)
 
 
@@ -613,7 +614,7 @@ class _Manifest:
         }
         if reason:
             entry["reason"] = reason
-        with self.lock:
+        with self.lock, self._translating_os_errors():
             self.entries[entry["output"]] = entry
             with self.path.open("a", encoding="utf-8") as journal:
                 journal.write(json.dumps(entry) + "\n")
@@ -622,21 +623,32 @@ class _Manifest:
 
     def compact(self) -> None:
         """Rewrite the journal with one line per output, atomically (drops torn lines)."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         text = "".join(json.dumps(entry) + "\n" for entry in self.entries.values())
-        fd, tmp = tempfile.mkstemp(
-            prefix=_MANIFEST_TMP_PREFIX, suffix=_MANIFEST_TMP_SUFFIX, dir=self.out_dir
-        )
+        with self._translating_os_errors():
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=_MANIFEST_TMP_PREFIX, suffix=_MANIFEST_TMP_SUFFIX, dir=self.out_dir
+            )
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+
+    @contextlib.contextmanager
+    def _translating_os_errors(self) -> Iterator[None]:
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+            yield
+        except OSError as err:
+            reason = err.strerror or str(err)
+            raise BadInputError(
+                f"Cannot write in the output folder {self.out_dir}: {reason}"
+            ) from None
 
     def remove_stale_temporaries(self, outputs: Iterable[Path]) -> None:
         """Delete the temporary files a killed batch left beside the manifest and `outputs`.

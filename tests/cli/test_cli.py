@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
+import os
 import subprocess
 import sys
 import types
@@ -18,6 +20,7 @@ from studio.cli.main import main
 from studio.core.errors import ModelError
 from studio.core.protocol import EngineSpec, JobInputs, NoParams, OpRun, Progress, RunContext
 from studio.core.registry import Registry
+from studio.engine import batch as batch_module
 from studio.engine import registry as engine_registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -340,3 +343,18 @@ def test_inpaint_mask_is_read_checked_and_passed(
     result, original = load(out), load(photo)
     assert np.all(result[10:20, 5:15] == 128)
     assert np.array_equal(result[mask == 0], original[mask == 0])
+
+
+def test_a_read_only_output_folder_is_a_clear_error(
+    tmp_path: Path, photo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Tests run as root here, so chmod cannot make a folder read-only: simulate the OS error.
+    def read_only(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(batch_module.tempfile, "mkstemp", read_only)
+    before = photo.read_bytes()
+    out_dir = tmp_path / "out"
+    assert main(["batch", "denoise", str(photo), "-o", str(out_dir)]) == 3
+    assert "Read-only file system" in one_line(capsys.readouterr().err)
+    assert photo.read_bytes() == before and not list(out_dir.glob("*.png"))
