@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from studio.core.registry import Registry
+from studio.engine.neural.engines import register_engines as register_neural_engines
 from studio.engine.ops import colorize, deblur, degrade, denoise, hdr, inpaint, style
 
 
@@ -12,4 +13,5 @@ def build_registry() -> Registry:
     for module in (denoise, deblur, inpaint, hdr, colorize, style, degrade):
         for spec in module.ENGINES:
             registry.register(spec)
+    register_neural_engines(registry)
     return registry

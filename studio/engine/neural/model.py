@@ -34,7 +34,6 @@ class Conditioning:
     hints: torch.Tensor | None = None
     style: torch.Tensor | None = None
     alpha: float = 1.0
-    working_size: int = 0
 
 
 ForwardFn = Callable[["torch.nn.Module", "torch.Tensor", Conditioning], "torch.Tensor"]

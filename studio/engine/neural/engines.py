@@ -1,0 +1,160 @@
+"""Neural engines for the registry: one `model` engine per task, plus installed models.
+
+Imported when the registry is built, so it must stay torch-free: the work happens in
+`studio.engine.neural.runner`, imported when a job runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from studio.core.protocol import (
+    AVAILABLE,
+    Availability,
+    EngineSpec,
+    JobInputs,
+    Kind,
+    NoParams,
+    OpRun,
+    Params,
+    RunContext,
+)
+from studio.core.registry import Registry
+
+MODEL_TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style")
+NEEDS_MODEL = "needs a model file: install one with `studio models import`"
+
+
+class DenoiseModelParams(Params):
+    sigma: float = Field(
+        25.0,
+        ge=0.0,
+        le=100.0,
+        description="Noise level on the 0-255 scale, for models with a noise-level input "
+        "(FFDNet, DRUNet): higher removes more noise and more detail",
+    )
+
+
+class StyleModelParams(Params):
+    strength: float = Field(
+        1.0, ge=0.0, le=1.0, description="How much of the style to apply (AdaIN models)"
+    )
+    max_size: int = Field(
+        1024,
+        ge=0,
+        le=8192,
+        description="Stylise at most this many pixels on the longer side and scale the result "
+        "back (style models see the whole image); 0 keeps the full size",
+    )
+
+
+PARAMS: dict[str, type[Params]] = {
+    "denoise": DenoiseModelParams,
+    "style": StyleModelParams,
+}
+
+DESCRIPTIONS = {
+    "denoise": "A published denoising network (DnCNN, FFDNet, DRUNet, SCUNet, ...)",
+    "deblur": "A published deblurring network (NAFNet, FFTformer, Restormer, ...)",
+    "inpaint": "A published inpainting network (LaMa, MAT) filling the masked area",
+    "hdr": "A single-photo exposure network (Zero-DCE) for under-exposed photos",
+    "colorize": "A published colorization network (Zhang et al., DDColor); SIGGRAPH17 uses hints",
+    "style": "A style network: fast neural style, CycleGAN painters, AdaIN with a style image",
+}
+
+
+def _runner(task: str, fixed_path: Path | None) -> Callable[[JobInputs, Any, RunContext], OpRun]:
+    def run(inputs: JobInputs, params: Any, ctx: RunContext) -> OpRun:
+        from studio.engine.neural.runner import run_task
+
+        path = fixed_path or ctx.model_path
+        assert path is not None
+        return (yield from run_task(task, Path(path), inputs, params, ctx))
+
+    return run
+
+
+def _needs_model_file(ctx: RunContext) -> Availability:
+    if ctx.model_path is None:
+        return Availability(False, NEEDS_MODEL)
+    if not Path(ctx.model_path).is_file():
+        return Availability(False, f"model file not found: {ctx.model_path}")
+    return AVAILABLE
+
+
+def model_engines() -> list[EngineSpec]:
+    """The `model` engine of each task: runs the file given as `ctx.model_path` (--model)."""
+    return [
+        EngineSpec(
+            task=task,
+            id="model",
+            name="Model file",
+            params=PARAMS.get(task, NoParams),
+            run=_runner(task, None),
+            description=DESCRIPTIONS[task],
+            kind=Kind.NEURAL,
+            needs_mask=task == "inpaint",
+            gpu_recommended=True,
+            available=_needs_model_file,
+        )
+        for task in MODEL_TASKS
+    ]
+
+
+def installed_engines() -> Iterator[EngineSpec]:
+    """One engine per model installed by the model manager (none when it is absent)."""
+    try:
+        from studio.engine.models.store import installed_models
+    except ImportError:
+        return
+    try:
+        records = list(installed_models())
+    except Exception:  # a damaged model store must not keep the registry from building
+        return
+    for record in records:
+        spec = _installed_spec(record)
+        if spec is not None:
+            yield spec
+
+
+def _installed_spec(record: Any) -> EngineSpec | None:
+    task, engine_id = getattr(record, "task", None), getattr(record, "id", None)
+    path = getattr(record, "path", None)
+    if task not in MODEL_TASKS or not engine_id or path is None:
+        return None
+    licence = str(getattr(record, "licence", "") or "")
+    model_path = Path(path)
+
+    def available(ctx: RunContext) -> Availability:
+        if model_path.is_file():
+            return AVAILABLE
+        return Availability(False, f"its model file is missing: {model_path}")
+
+    return EngineSpec(
+        task=task,
+        id=str(engine_id),
+        name=str(getattr(record, "name", "") or engine_id),
+        params=PARAMS.get(task, NoParams),
+        run=_runner(task, model_path),
+        description=str(getattr(record, "description", "") or DESCRIPTIONS[task]),
+        kind=Kind.NEURAL,
+        needs_mask=task == "inpaint",
+        licence=licence,
+        gpu_recommended=True,
+        available=available,
+    )
+
+
+def register_engines(registry: Registry) -> None:
+    """Add the neural engines; installed models never replace an engine already registered."""
+    for spec in model_engines():
+        registry.register(spec)
+    taken = {(s.task, s.id) for task in MODEL_TASKS for s in registry.engines(task)}
+    for spec in installed_engines():
+        if (spec.task, spec.id) not in taken:
+            registry.register(spec)
+            taken.add((spec.task, spec.id))

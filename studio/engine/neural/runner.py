@@ -1,0 +1,87 @@
+"""Running a task with a model file: inputs to extras, the executor, results to an Image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from studio.core.errors import BadInputError
+from studio.core.image import FloatArray, as_rgb
+from studio.core.protocol import JobInputs, OpRun, Progress, RunContext
+from studio.engine.neural.executor import Extras, get_model, run_model
+from studio.engine.neural.model import LoadedModel
+
+
+def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunContext) -> OpRun:
+    """Load (or reuse) the model at `path` and run it for `task` on the job's inputs."""
+    yield Progress(0, 1, f"Loading {path.name}")
+    model = get_model(path, ctx)
+    if task not in model.tasks:
+        raise BadInputError(
+            f"{path.name} is a {model.task} model ({model.architecture}), not a {task} model"
+        )
+    ctx.log(f"{path.name}: {model.describe()}")
+    if model.licence_note:
+        ctx.log(model.licence_note)
+    image = inputs.image
+    pixels = image.pixels
+    extras = _extras(task, model, inputs, params)
+    working, scaled = _working_pixels(task, model, pixels, params)
+    if scaled:
+        extras.mask = _resize(extras.mask, working.shape[:2]) if extras.mask is not None else None
+    out = yield from run_model(model, working, ctx, extras, message=f"{model.architecture}")
+    if scaled:
+        out = _resize(out, pixels.shape[:2])
+        out = out if out.ndim == 3 else out[..., None]
+    if task == "inpaint" and inputs.mask is not None:
+        out = _composite(as_rgb(pixels) if out.shape[2] == 3 else pixels, out, inputs.mask)
+    return image.with_pixels(out)
+
+
+def _extras(task: str, model: LoadedModel, inputs: JobInputs, params: Any) -> Extras:
+    extras = Extras(sigma=float(getattr(params, "sigma", 0.0)) / 255.0)
+    if "mask" in model.extras:
+        if inputs.mask is None:
+            raise BadInputError(f"{model.architecture} inpainting needs a mask: give --mask PATH")
+        extras.mask = inputs.mask.astype(np.float32)
+    if "hints" in model.extras and inputs.hints is not None:
+        extras.hints = inputs.hints.astype(np.float32)
+    if "style" in model.extras:
+        if inputs.style is None:
+            raise BadInputError(f"{model.architecture} needs a style image: give --style PATH")
+        extras.style = _fit(as_rgb(inputs.style.pixels), int(getattr(params, "max_size", 0)) or 512)
+        extras.alpha = float(getattr(params, "strength", 1.0))
+    return extras
+
+
+def _working_pixels(
+    task: str, model: LoadedModel, pixels: FloatArray, params: Any
+) -> tuple[FloatArray, bool]:
+    """Whole-image style models run at `max_size` on the longer side; others at full size."""
+    max_size = int(getattr(params, "max_size", 0))
+    if task != "style" or not max_size or max(pixels.shape[:2]) <= max_size:
+        return pixels, False
+    return _fit(pixels, max_size), True
+
+
+def _fit(pixels: FloatArray, max_size: int) -> FloatArray:
+    h, w = pixels.shape[:2]
+    factor = max_size / max(h, w)
+    if factor >= 1:
+        return pixels
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(out if out.ndim == 3 else out[..., None], dtype=np.float32)
+
+
+def _resize(array: FloatArray, shape: tuple[int, int]) -> FloatArray:
+    out = cv2.resize(array, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _composite(original: FloatArray, filled: FloatArray, mask: FloatArray) -> FloatArray:
+    weight = np.clip(mask, 0.0, 1.0)[..., None]
+    return np.asarray(filled * weight + original * (1.0 - weight), dtype=np.float32)
