@@ -358,3 +358,17 @@ def test_a_read_only_output_folder_is_a_clear_error(
     assert main(["batch", "denoise", str(photo), "-o", str(out_dir)]) == 3
     assert "Read-only file system" in one_line(capsys.readouterr().err)
     assert photo.read_bytes() == before and not list(out_dir.glob("*.png"))
+
+
+def test_the_cli_works_without_the_models_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def without_models(name: str) -> types.ModuleType:
+        if name == "studio.cli.models":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name)
+
+    monkeypatch.setattr(importlib, "import_module", without_models)
+    assert main(["--help"]) == 0
+    assert " models " not in capsys.readouterr().out
+    assert main(["models"]) == 2

@@ -34,6 +34,11 @@ def shoot(tmp_path: Path, rng: np.random.Generator) -> Path:
     return folder
 
 
+def default_sigint() -> None:
+    """A test runner started in the background ignores SIGINT, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def studio(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "studio", *args, "--json"],
@@ -41,6 +46,7 @@ def studio(*args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
 
 
