@@ -6,7 +6,7 @@ torch at module level; importing a file loads it through `studio.engine.neural.l
 
 from studio.engine.models._catalog import CatalogEntry, catalog, catalog_entry, catalog_path
 from studio.engine.models._download import ProgressCallback, download, fetch
-from studio.engine.models._store import (
+from studio.engine.models.store import (
     ImportResult,
     InstalledModel,
     VerifyResult,

@@ -19,7 +19,7 @@ import studio
 from studio.core.errors import BadInputError, ModelError
 from studio.core.paths import models_dir
 from studio.engine.models._catalog import CatalogEntry, catalog_entry, companion_of
-from studio.engine.models._store import InstalledModel, _install, file_digests
+from studio.engine.models.store import InstalledModel, _install, file_digests
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called with (bytes received so far, total bytes or None when the server does not say)."""

@@ -10,7 +10,7 @@ import pytest
 from studio.core.errors import ModelError
 from studio.core.protocol import TASKS
 from studio.engine.models._catalog import Digests, catalog, catalog_path, load_catalog, recognise
-from studio.engine.models._store import file_digests
+from studio.engine.models.store import file_digests
 from tests.shared import shared_file
 
 MANIFEST_ROW = re.compile(
