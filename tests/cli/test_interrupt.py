@@ -24,13 +24,14 @@ SHAPE = (512, 640, 3)
 SLOW = ["--param", "sigma=20"]
 
 
-@pytest.fixture
-def shoot(tmp_path: Path, rng: np.random.Generator) -> Path:
-    folder = tmp_path / "shoot"
-    folder.mkdir()
+@pytest.fixture(scope="module")
+def shoot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Inputs shared by the tests of this module (they never write into it)."""
+    folder = tmp_path_factory.mktemp("shoot")
+    rng = np.random.default_rng(0)
     for i in range(COUNT):
         pixels = rng.integers(0, 256, SHAPE, dtype=np.uint8)
-        PILImage.fromarray(pixels).save(folder / f"img{i:02d}.png", compress_level=1)
+        PILImage.fromarray(pixels).save(folder / f"img{i:02d}.png", compress_level=0)
     return folder
 
 
