@@ -12,6 +12,9 @@ import json
 import os
 import re
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -32,6 +35,9 @@ from studio.engine.models._catalog import (
 )
 
 INDEX_NAME = "index.json"
+LOCK_NAME = "index.lock"
+_LOCK_WAIT_S = 60.0
+_LOCK_STALE_S = 600.0
 _CHUNK = 1 << 20
 
 
@@ -115,6 +121,35 @@ def _write_index(models: list[InstalledModel]) -> None:
     os.replace(partial, path)
 
 
+@contextmanager
+def _index_lock() -> Iterator[None]:
+    """Serialise index updates between processes (the window, the CLI, the installer)."""
+    lock = models_dir() / LOCK_NAME
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    while True:
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            if _stale(lock):
+                lock.unlink(missing_ok=True)
+            elif time.monotonic() > deadline:
+                raise ModelError(f"The models folder is busy (remove {lock} if not)") from None
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _stale(lock: Path) -> bool:
+    try:
+        return time.time() - lock.stat().st_mtime > _LOCK_STALE_S
+    except FileNotFoundError:
+        return False
+
+
 def installed_models() -> list[InstalledModel]:
     """The models in the user's models folder, in import order."""
     return _read_index()
@@ -174,8 +209,10 @@ def _install(path: Path, *, move: bool) -> InstalledModel:
         return existing
     entry = recognise(digests)
     probe = _probe(path, entry)
-    models = _drop_stale_copies(digests)
-    file_name = _free_file_name(entry.file if entry else path.name, digests, models)
+    models = _drop_stale_copies(digests, keep=path)
+    in_place = path.resolve().parent == models_dir().resolve()
+    wanted = path.name if in_place else entry.file if entry else path.name
+    file_name = wanted if in_place else _free_file_name(wanted, digests, models)
     model = InstalledModel(
         id=_free_id(entry.id if entry else _slug(path.stem), digests, models),
         name=entry.name if entry else path.stem,
@@ -193,11 +230,15 @@ def _install(path: Path, *, move: bool) -> InstalledModel:
         imported_at=datetime.now(UTC).isoformat(timespec="seconds"),
         companions=_place_companions(probe.companions),
     )
-    _place(path, model.path, move=move)
+    if not in_place:
+        _place(path, model.path, move=move)
     try:
-        _write_index([*models, model])
+        with _index_lock():
+            others = [m for m in _read_index() if m.sha256 != model.sha256]
+            _write_index([*others, model])
     except BaseException:
-        model.path.unlink(missing_ok=True)
+        if not in_place:
+            model.path.unlink(missing_ok=True)
         raise
     return model
 
@@ -211,12 +252,13 @@ def _installed_copy(digests: Digests) -> InstalledModel | None:
     return None
 
 
-def _drop_stale_copies(digests: Digests) -> list[InstalledModel]:
+def _drop_stale_copies(digests: Digests, keep: Path) -> list[InstalledModel]:
     """The index without damaged records of this file's contents (their files deleted)."""
     kept = []
     for model in _read_index():
         if model.sha256 == digests.sha256:
-            model.path.unlink(missing_ok=True)
+            if model.path.resolve() != keep.resolve():
+                model.path.unlink(missing_ok=True)
         else:
             kept.append(model)
     return kept
@@ -343,9 +385,10 @@ def _check(model: InstalledModel) -> tuple[bool, str]:
 
 def remove(model_id: str) -> InstalledModel:
     """Delete an installed model's file and its index record."""
-    model = installed_model(model_id)
-    remaining = [m for m in _read_index() if m.id != model_id]
-    _write_index(remaining)
+    with _index_lock():
+        model = installed_model(model_id)
+        remaining = [m for m in _read_index() if m.id != model_id]
+        _write_index(remaining)
     model.path.unlink(missing_ok=True)
     still_used = {name for m in remaining for name in m.companions}
     for name in set(model.companions) - still_used:

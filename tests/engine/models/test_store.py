@@ -266,3 +266,20 @@ def test_adain_decoder_brings_its_vgg_encoder(tmp_path: Path) -> None:
 
     models.remove(model.id)
     assert _models_folder_files() == ["index.json"]
+
+
+def test_a_file_already_in_the_models_folder_is_indexed_in_place() -> None:
+    dropped = save_tiny_dncnn(models_dir() / "dropped.pth")
+    model = models.import_model(dropped)
+    assert model.path == dropped
+    assert _models_folder_files() == ["dropped.pth", "index.json"]
+
+
+def test_concurrent_imports_all_reach_the_index(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [save_tiny_dncnn(tmp_path / f"net{i}.pth", seed=i) for i in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        imported = list(pool.map(models.import_model, paths))
+    assert sorted(m.id for m in models.installed_models()) == sorted(m.id for m in imported)
+    assert "index.lock" not in _models_folder_files()
