@@ -185,7 +185,7 @@ def import_folder(folder: Path) -> list[ImportResult]:
         raise BadInputError(f"Not a folder: {folder}")
     results = []
     for path in sorted(folder.rglob("*")):
-        if _is_candidate(path):
+        if _is_candidate(path.relative_to(folder), path):
             try:
                 results.append(ImportResult(path, import_model(path), None))
             except StudioError as err:
@@ -193,9 +193,10 @@ def import_folder(folder: Path) -> list[ImportResult]:
     return results
 
 
-def _is_candidate(path: Path) -> bool:
-    visible = not path.name.startswith(".")
-    return visible and path.is_file() and path.suffix.lower() in MODEL_SUFFIXES
+def _is_candidate(relative: Path, path: Path) -> bool:
+    """A model file not hidden, nor inside a hidden folder (such as `.downloads`)."""
+    visible = not any(part.startswith(".") for part in relative.parts)
+    return visible and path.suffix.lower() in MODEL_SUFFIXES and path.is_file()
 
 
 def _install(path: Path, *, move: bool) -> InstalledModel:

@@ -183,6 +183,7 @@ def test_import_folder_imports_each_file_on_its_own(tmp_path: Path) -> None:
     save_tiny_dncnn(folder / "nested" / "also_good.safetensors", seed=2)
     (folder / "broken.pth").write_bytes(b"junk")
     (folder / "notes.txt").write_text("not a model")
+    save_tiny_dncnn(folder / ".cache" / "hidden.pth", seed=4)
     results = models.import_folder(folder)
     outcome = {r.path.name: (r.model is not None, r.error is not None) for r in results}
     assert outcome == {
