@@ -661,9 +661,13 @@ def _write_jpeg(output: _Output, path: Path) -> None:
         options["icc_profile"] = output.icc
     if output.meta.xmp and len(output.meta.xmp) <= _JPEG_XMP_LIMIT:
         options["xmp"] = output.meta.xmp
+    # Encoded in memory: Pillow's JPEG encoder writes to a file descriptor in one call and
+    # ignores a short write (a disk filling up), which would leave a truncated file.
+    encoded = io.BytesIO()
     PILImage.fromarray(
         output.colour[..., 0] if output.colour.shape[2] == 1 else output.colour
-    ).save(path, "JPEG", **options)
+    ).save(encoded, "JPEG", **options)
+    path.write_bytes(encoded.getbuffer())
 
 
 def _write_webp(output: _Output, path: Path) -> None:
@@ -785,7 +789,17 @@ def _write_exr(output: _Output, path: Path) -> None:
         if value:
             header[attribute] = float(value)
     with OpenEXR.File(header, channels) as exr:
-        exr.write(str(path))
+        try:
+            exr.write(str(path))
+        except RuntimeError as error:  # OpenEXR reports a failed write as a RuntimeError
+            raise OSError(_exr_write_reason(error)) from error
+
+
+def _exr_write_reason(error: RuntimeError) -> str:
+    """The system's reason from OpenEXR's 'Failed to write ... "FILE". Reason.' message."""
+    text = str(error).strip()
+    reason = text.rpartition('". ')[2] if '". ' in text else text
+    return reason.rstrip(".") or "OpenEXR could not write the file"
 
 
 _WRITERS: dict[str, Callable[[_Output, Path], None]] = {
