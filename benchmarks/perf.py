@@ -1,0 +1,218 @@
+"""Speed and memory of every task's default engine, batch throughput and a 100-megapixel run.
+
+    python -m benchmarks.perf [--sizes 1,12,24] [--tasks denoise,deblur] [--skip-huge]
+
+Each measurement runs in a fresh subprocess so its peak resident memory is its own. Prints a
+table and writes bench-results/perf.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.core.image import Image, ImageMeta
+from studio.core.protocol import JobInputs, RunContext
+
+TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style")
+RESULTS = Path("bench-results")
+
+
+def photo(megapixels: float, seed: int = 0) -> np.ndarray:
+    """A photo-like float32 RGB image: gradients, edges, texture and sigma-10 noise.
+
+    Built in bands of rows so that making a 100-megapixel image costs little beyond itself.
+    """
+    rng = np.random.default_rng(seed)
+    width = round((megapixels * 1e6 * 1.5) ** 0.5)
+    height = round(megapixels * 1e6 / width)
+    out = np.empty((height, width, 3), dtype=np.float32)
+    x = np.arange(width, dtype=np.float32)[None, :]
+    for top in range(0, height, 256):
+        y = np.arange(top, min(top + 256, height), dtype=np.float32)[:, None]
+        base = 0.5 + 0.25 * np.sin(x / 97.0) * np.cos(y / 71.0)
+        stripes = 0.15 * (np.sin((x + 2 * y) / 5.0) > 0)
+        band = np.stack([base + stripes, base * 0.8 + 0.1, 0.9 - base], axis=2)
+        band += rng.normal(0.0, 10 / 255, band.shape).astype(np.float32)
+        out[top : top + len(y)] = np.clip(band, 0.0, 1.0)
+    return out
+
+
+def job_inputs(task: str, pixels: np.ndarray) -> JobInputs:
+    """Inputs a photographer would give each task, built around `pixels`."""
+    height, width = pixels.shape[:2]
+    image = Image(pixels, ImageMeta(bit_depth=8))
+    if task == "hdr":
+        brackets = tuple(
+            Image(np.clip(pixels * gain, 0, 1).astype(np.float32), ImageMeta(exposure_time=t))
+            for gain, t in ((0.25, 1 / 200), (1.0, 1 / 50), (4.0, 1 / 12.5))
+        )
+        return JobInputs(brackets)
+    if task == "inpaint":
+        mask = np.zeros((height, width), dtype=np.float32)
+        mask[height // 3 : height // 3 + height // 8, width // 3 : width // 3 + width // 8] = 1
+        return JobInputs((image,), mask=mask)
+    if task == "colorize":
+        grey = pixels.mean(axis=2, keepdims=True).astype(np.float32)
+        hints = np.zeros((height, width, 4), dtype=np.float32)
+        picks = np.random.default_rng(1).random((height, width)) < 0.01
+        hints[picks, :3] = pixels[picks]
+        hints[picks, 3] = 1.0
+        return JobInputs((Image(np.repeat(grey, 3, axis=2)),), hints=hints)
+    if task == "style":
+        style = Image(photo(0.25, seed=7)[:, ::-1].copy())
+        return JobInputs((image,), style=style)
+    return JobInputs((image,))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(task: str, engine: str | None, megapixels: float, model: str | None) -> dict[str, Any]:
+    """Run one job in this process and measure it."""
+    from studio.engine.jobs import JobRequest, run_job
+    from studio.engine.registry import build_registry
+
+    inputs = job_inputs(task, photo(megapixels))
+    baseline = peak_rss_mb()
+    registry = build_registry()
+    spec = registry.get(task, engine)
+    ctx = RunContext(device="auto", model_path=Path(model) if model else None)
+    start = time.perf_counter()
+    for _ in run_job(registry, JobRequest(task, inputs, engine=spec.id), ctx):
+        pass
+    seconds = time.perf_counter() - start
+    image_mb = inputs.image.pixels.nbytes / 2**20
+    return {
+        "task": task,
+        "engine": spec.id,
+        "megapixels": round(inputs.image.megapixels, 2),
+        "seconds": round(seconds, 2),
+        "sec_per_mp": round(seconds / inputs.image.megapixels, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 0),
+        "rss_over_inputs_mb": round(peak_rss_mb() - baseline, 0),
+        "image_f32_mb": round(image_mb, 0),
+        **_gpu_peak(),
+    }
+
+
+def _gpu_peak() -> dict[str, float]:
+    if "torch" not in sys.modules:
+        return {}
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {"gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 0)}
+
+
+def measure(task: str, megapixels: float, engine: str | None = None, model: str | None = None):
+    """Run `child` in a fresh interpreter; returns its row or the error."""
+    cmd = [sys.executable, "-m", "benchmarks.perf", "--child", task, str(megapixels)]
+    cmd += ["--engine", engine] if engine else []
+    cmd += ["--model", model] if model else []
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {
+            "task": task,
+            "engine": engine or "default",
+            "megapixels": megapixels,
+            "error": tail,
+        }
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def batch_throughput(count: int = 50, megapixels: float = 0.5) -> dict[str, Any]:
+    """Batch of `count` files (read, denoise, write) against compute alone on preloaded images."""
+    from studio.core.imageio import read_image, write_image
+    from studio.engine.batch import BatchSettings, Recipe, RecipeStep, plan_batch, run_batch
+    from studio.engine.jobs import JobRequest, run_job
+    from studio.engine.registry import build_registry
+
+    registry = build_registry()
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp, "in"), Path(tmp, "out")
+        src.mkdir()
+        for i in range(count):
+            write_image(Image(photo(megapixels, seed=i)), src / f"img{i:03d}.png")
+        images = [read_image(p) for p in sorted(src.glob("*.png"))]
+        start = time.perf_counter()
+        for image in images:
+            for _ in run_job(registry, JobRequest("denoise", JobInputs((image,))), RunContext()):
+                pass
+        compute = time.perf_counter() - start
+        plan = plan_batch([src], out, task="denoise")
+        settings = BatchSettings(Recipe(steps=[RecipeStep(task="denoise")]))
+        start = time.perf_counter()
+        for _ in run_batch(registry, plan, settings, RunContext()):
+            pass
+        batch = time.perf_counter() - start
+    return {
+        "images": count,
+        "megapixels_each": megapixels,
+        "compute_alone_s": round(compute, 2),
+        "batch_s": round(batch, 2),
+        "batch_over_compute": round(batch / compute, 3),
+    }
+
+
+def print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    widths = {c: max(len(c), *(len(str(row.get(c, ""))) for row in rows)) for c in columns}
+    print(f"\n{title}")
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", nargs=2, metavar=("TASK", "MP"), help=argparse.SUPPRESS)
+    parser.add_argument("--engine")
+    parser.add_argument("--model")
+    parser.add_argument("--sizes", default="1,12,24")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--huge-model", help="neural checkpoint for the 100-megapixel run")
+    parser.add_argument("--skip-huge", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true")
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child[0], args.engine, float(args.child[1]), args.model)))
+        return 0
+    report: dict[str, Any] = {"engines": [], "huge": [], "batch": []}
+    for task in args.tasks.split(","):
+        for size in (float(s) for s in args.sizes.split(",")):
+            report["engines"].append(measure(task, size))
+            print(report["engines"][-1], file=sys.stderr)
+    if not args.skip_batch:
+        report["batch"].append(batch_throughput())
+    if not args.skip_huge:
+        report["huge"].append(measure("denoise", 100.0))
+        if args.huge_model:
+            report["huge"].append(measure("denoise", 100.0, engine="model", model=args.huge_model))
+        for row in report["huge"]:
+            if "peak_rss_mb" in row:
+                row["peak_over_image"] = round(row["peak_rss_mb"] / row["image_f32_mb"], 2)
+    print_table("Default engines: seconds per megapixel and peak memory", report["engines"])
+    print_table("Batch throughput (reading and writing overlapped with compute)", report["batch"])
+    print_table("100 megapixels: peak host memory over the image's float32 size", report["huge"])
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "perf.json").write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
