@@ -212,10 +212,34 @@ def _install(path: Path, *, move: bool) -> InstalledModel:
     probe = _probe(path, entry)
     models = _drop_stale_copies(digests, keep=path)
     in_place = path.resolve().parent == models_dir().resolve()
-    wanted = path.name if in_place else entry.file if entry else path.name
-    file_name = wanted if in_place else _free_file_name(wanted, digests, models)
-    model = InstalledModel(
-        id=_free_id(entry.id if entry else _slug(path.stem), digests, models),
+    wanted = entry.file if entry else path.name
+    file_name = path.name if in_place else _free_file_name(wanted, digests, models)
+    model_id = _free_id(entry.id if entry else _slug(path.stem), digests, models)
+    model = _record(path, digests, entry, probe, model_id, file_name)
+    if not in_place:
+        _place(path, model.path, move=move)
+    try:
+        with _index_lock():
+            others = [m for m in _read_index() if m.sha256 != model.sha256]
+            _write_index([*others, model])
+    except BaseException:
+        if not in_place:
+            model.path.unlink(missing_ok=True)
+        raise
+    return model
+
+
+def _record(
+    path: Path,
+    digests: Digests,
+    entry: CatalogEntry | None,
+    probe: _Probe,
+    model_id: str,
+    file_name: str,
+) -> InstalledModel:
+    """The index record of a new model; the catalog, when it knows the file, names it."""
+    return InstalledModel(
+        id=model_id,
         name=entry.name if entry else path.stem,
         task=probe.task,
         tasks=probe.tasks,
@@ -231,17 +255,6 @@ def _install(path: Path, *, move: bool) -> InstalledModel:
         imported_at=datetime.now(UTC).isoformat(timespec="seconds"),
         companions=_place_companions(probe.companions),
     )
-    if not in_place:
-        _place(path, model.path, move=move)
-    try:
-        with _index_lock():
-            others = [m for m in _read_index() if m.sha256 != model.sha256]
-            _write_index([*others, model])
-    except BaseException:
-        if not in_place:
-            model.path.unlink(missing_ok=True)
-        raise
-    return model
 
 
 def _installed_copy(digests: Digests) -> InstalledModel | None:
