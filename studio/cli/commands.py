@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.cli.report import Reporter
-from studio.core.errors import BadInputError, ModelError, UsageError
+from studio.core.errors import BadInputError, UsageError
 from studio.core.image import Image
 from studio.core.imageio import WRITABLE_EXTENSIONS, read_image, write_image
 from studio.core.params import parse_param_pairs
@@ -40,6 +40,7 @@ from studio.engine.batch import (
     run_steps,
 )
 from studio.engine.jobs import validate_params
+from studio.engine.models import model_file
 
 _QT_PACKAGES = ("PySide6", "shiboken6", "superqt", "qtawesome")
 
@@ -119,9 +120,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def _context(args: argparse.Namespace) -> RunContext:
-    model = Path(args.model) if args.model else None
-    if model is not None and not model.is_file():
-        raise ModelError(f"Model file not found: {model}")
+    """`--model` takes a file, an installed model's id or an installed catalog id."""
+    model = model_file(args.model) if args.model else None
     return RunContext(device=args.device, tile=args.tile, model_path=model)
 
 

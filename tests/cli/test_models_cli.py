@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from studio.cli.main import main
@@ -100,3 +101,27 @@ def test_download_with_progress_and_to_folder(
     models.remove("tiny-dncnn")
     assert main(["models", "download", "tiny-dncnn", "--json"]) == 4
     assert "sha256 differs" in capsys.readouterr().err
+
+
+def test_run_by_path_installed_id_and_catalog_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studio.core.image import Image
+    from studio.core.imageio import read_image, write_image
+
+    checkpoint = save_tiny_dncnn(tmp_path / "mine.pth")
+    use_catalog(monkeypatch, entry_for(checkpoint.read_bytes()))
+    photo = tmp_path / "photo.png"
+    write_image(Image(np.random.default_rng(0).random((24, 32, 3), dtype=np.float32)), photo)
+
+    def run(model: str, name: str) -> Path:
+        out = tmp_path / name
+        assert main(["run", "denoise", str(photo), "--model", model, "-o", str(out)]) == 0
+        return out
+
+    assert main(["run", "denoise", str(photo), "--model", "tiny-dncnn", "-o", "x.png"]) == 3
+    by_path = read_image(run(str(checkpoint), "by_path.png")).pixels
+    models.import_model(checkpoint)
+    by_catalog_id = read_image(run("tiny-dncnn", "by_id.png")).pixels
+    np.testing.assert_array_equal(by_path, by_catalog_id)
+    assert not np.array_equal(by_path, read_image(photo).pixels)
