@@ -79,7 +79,8 @@ def load(state: StateDict) -> LoadedModel:
             multiple_of=descriptor.size_requirements.multiple_of,
             minimum=descriptor.size_requirements.minimum,
         ),
-        tiling=_TILING[descriptor.tiling],
+        # Inpainting needs the context around the hole: never tile it.
+        tiling="discouraged" if tasks[0] == "inpaint" else _TILING[descriptor.tiling],
         supports_half=descriptor.supports_half,
         supports_bfloat16=descriptor.supports_bfloat16,
         extras=_extras(arch, descriptor),

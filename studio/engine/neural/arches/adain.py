@@ -27,34 +27,37 @@ def _conv(in_ch: int, out_ch: int) -> list[nn.Module]:
     return [nn.ReflectionPad2d(1), nn.Conv2d(in_ch, out_ch, 3), nn.ReLU()]
 
 
-def build_decoder() -> nn.Sequential:
+def build_decoder(b: int = 64) -> nn.Sequential:
+    """The authors' decoder; `b` is the base width (64 in the published files)."""
     up = nn.Upsample(scale_factor=2, mode="nearest")
     layers = [
-        *_conv(512, 256), up,
-        *_conv(256, 256), *_conv(256, 256), *_conv(256, 256), *_conv(256, 128), up,
-        *_conv(128, 128), *_conv(128, 64), up,
-        *_conv(64, 64), nn.ReflectionPad2d(1), nn.Conv2d(64, 3, 3),
+        *_conv(8 * b, 4 * b), up,
+        *_conv(4 * b, 4 * b), *_conv(4 * b, 4 * b), *_conv(4 * b, 4 * b), *_conv(4 * b, 2 * b), up,
+        *_conv(2 * b, 2 * b), *_conv(2 * b, b), up,
+        *_conv(b, b), nn.ReflectionPad2d(1), nn.Conv2d(b, 3, 3),
     ]  # fmt: skip
     return nn.Sequential(*layers)
 
 
-def build_encoder() -> nn.Sequential:
+def build_encoder(b: int = 64) -> nn.Sequential:
+    """The normalised VGG-19 up to relu4_1; `b` is the base width (64 for VGG)."""
     pool = nn.MaxPool2d(2, 2, 0, ceil_mode=True)
     layers = [
         nn.Conv2d(3, 3, 1),
-        *_conv(3, 64), *_conv(64, 64), pool,
-        *_conv(64, 128), *_conv(128, 128), pool,
-        *_conv(128, 256), *_conv(256, 256), *_conv(256, 256), *_conv(256, 256), pool,
-        *_conv(256, 512),
+        *_conv(3, b), *_conv(b, b), pool,
+        *_conv(b, 2 * b), *_conv(2 * b, 2 * b), pool,
+        *_conv(2 * b, 4 * b), *_conv(4 * b, 4 * b),
+        *_conv(4 * b, 4 * b), *_conv(4 * b, 4 * b), pool,
+        *_conv(4 * b, 8 * b),
     ]  # fmt: skip
     return nn.Sequential(*layers)
 
 
 class AdaIN(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, base: int = 64) -> None:
         super().__init__()
-        self.vgg = build_encoder()
-        self.decoder = build_decoder()
+        self.vgg = build_encoder(base)
+        self.decoder = build_decoder(base)
 
     def forward(
         self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0
@@ -81,7 +84,9 @@ def adaptive_instance_normalization(content: torch.Tensor, style: torch.Tensor) 
 
 def _is_decoder(state: StateDict) -> bool:
     convs = seq_indices(state, "")
-    return bool(convs) and shape(state, f"{convs[0]}.weight")[1] == 512 and convs[0] == 1
+    if not convs or convs[0] != 1 or len(convs) != 9:
+        return False
+    return shape(state, f"{convs[-1]}.weight")[0] == 3 and shape(state, "1.weight")[1] % 8 == 0
 
 
 def _is_encoder(state: StateDict) -> bool:
@@ -105,7 +110,7 @@ def detect(state: StateDict, path: Path | None = None) -> LoadedModel | None:
     else:
         return None
     encoder = {k: v for k, v in encoder.items() if int(k.split(".")[0]) < _ENCODER_LAYERS}
-    module = AdaIN()
+    module = AdaIN(shape(decoder, "1.weight")[1] // 8)
     load_strict(module.decoder, decoder, "AdaIN decoder")
     load_strict(module.vgg, encoder, "AdaIN VGG encoder")
     return LoadedModel(

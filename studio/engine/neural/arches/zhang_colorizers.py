@@ -43,22 +43,23 @@ def _block(
 
 
 class ECCVGenerator(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, width: int = 64, classes: int = 313) -> None:
         super().__init__()
-        self.model1 = _block([1, 64, 64], stride_last=2)
-        self.model2 = _block([64, 128, 128], stride_last=2)
-        self.model3 = _block([128, 256, 256, 256], stride_last=2)
-        self.model4 = _block([256, 512, 512, 512])
-        self.model5 = _block([512, 512, 512, 512], dilation=2)
-        self.model6 = _block([512, 512, 512, 512], dilation=2)
-        self.model7 = _block([512, 512, 512, 512])
+        w = width
+        self.model1 = _block([1, w, w], stride_last=2)
+        self.model2 = _block([w, 2 * w, 2 * w], stride_last=2)
+        self.model3 = _block([2 * w, 4 * w, 4 * w, 4 * w], stride_last=2)
+        self.model4 = _block([4 * w, 8 * w, 8 * w, 8 * w])
+        self.model5 = _block([8 * w] * 4, dilation=2)
+        self.model6 = _block([8 * w] * 4, dilation=2)
+        self.model7 = _block([8 * w] * 4)
         self.model8 = nn.Sequential(
-            nn.ConvTranspose2d(512, 256, 4, 2, 1), nn.ReLU(True),
-            nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True),
-            nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(True),
-            nn.Conv2d(256, 313, 1),
+            nn.ConvTranspose2d(8 * w, 4 * w, 4, 2, 1), nn.ReLU(True),
+            nn.Conv2d(4 * w, 4 * w, 3, 1, 1), nn.ReLU(True),
+            nn.Conv2d(4 * w, 4 * w, 3, 1, 1), nn.ReLU(True),
+            nn.Conv2d(4 * w, classes, 1),
         )  # fmt: skip
-        self.model_out = nn.Conv2d(313, 2, 1, bias=False)
+        self.model_out = nn.Conv2d(classes, 2, 1, bias=False)
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         x = (lightness - L_CENT) / L_NORM
@@ -78,26 +79,29 @@ class ECCVGenerator(nn.Module):
 
 
 class SIGGRAPHGenerator(nn.Module):
-    def __init__(self, classes: int = 529) -> None:
+    def __init__(self, width: int = 64, classes: int = 529) -> None:
         super().__init__()
-        self.model1 = _block([4, 64, 64])
-        self.model2 = _block([64, 128, 128])
-        self.model3 = _block([128, 256, 256, 256])
-        self.model4 = _block([256, 512, 512, 512])
-        self.model5 = _block([512, 512, 512, 512], dilation=2)
-        self.model6 = _block([512, 512, 512, 512], dilation=2)
-        self.model7 = _block([512, 512, 512, 512])
-        self.model8up = nn.Sequential(nn.ConvTranspose2d(512, 256, 4, 2, 1))
-        self.model3short8 = nn.Sequential(nn.Conv2d(256, 256, 3, 1, 1))
-        self.model8 = _block([256, 256, 256], init_relu=True)
-        self.model9up = nn.Sequential(nn.ConvTranspose2d(256, 128, 4, 2, 1))
-        self.model2short9 = nn.Sequential(nn.Conv2d(128, 128, 3, 1, 1))
-        self.model9 = _block([128, 128], init_relu=True)
-        self.model10up = nn.Sequential(nn.ConvTranspose2d(128, 128, 4, 2, 1))
-        self.model1short10 = nn.Sequential(nn.Conv2d(64, 128, 3, 1, 1))
-        self.model10 = nn.Sequential(nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.LeakyReLU(0.2))
-        self.model_class = nn.Sequential(nn.Conv2d(256, classes, 1))
-        self.model_out = nn.Sequential(nn.Conv2d(128, 2, 1), nn.Tanh())
+        w = width
+        self.model1 = _block([4, w, w])
+        self.model2 = _block([w, 2 * w, 2 * w])
+        self.model3 = _block([2 * w, 4 * w, 4 * w, 4 * w])
+        self.model4 = _block([4 * w, 8 * w, 8 * w, 8 * w])
+        self.model5 = _block([8 * w] * 4, dilation=2)
+        self.model6 = _block([8 * w] * 4, dilation=2)
+        self.model7 = _block([8 * w] * 4)
+        self.model8up = nn.Sequential(nn.ConvTranspose2d(8 * w, 4 * w, 4, 2, 1))
+        self.model3short8 = nn.Sequential(nn.Conv2d(4 * w, 4 * w, 3, 1, 1))
+        self.model8 = _block([4 * w] * 3, init_relu=True)
+        self.model9up = nn.Sequential(nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1))
+        self.model2short9 = nn.Sequential(nn.Conv2d(2 * w, 2 * w, 3, 1, 1))
+        self.model9 = _block([2 * w, 2 * w], init_relu=True)
+        self.model10up = nn.Sequential(nn.ConvTranspose2d(2 * w, 2 * w, 4, 2, 1))
+        self.model1short10 = nn.Sequential(nn.Conv2d(w, 2 * w, 3, 1, 1))
+        self.model10 = nn.Sequential(
+            nn.ReLU(True), nn.Conv2d(2 * w, 2 * w, 3, 1, 1), nn.LeakyReLU(0.2)
+        )
+        self.model_class = nn.Sequential(nn.Conv2d(4 * w, classes, 1))
+        self.model_out = nn.Sequential(nn.Conv2d(2 * w, 2, 1), nn.Tanh())
 
     def forward(
         self, lightness: torch.Tensor, ab: torch.Tensor, mask: torch.Tensor
@@ -116,14 +120,17 @@ class SIGGRAPHGenerator(nn.Module):
 
 
 def detect(state: StateDict) -> LoadedModel | None:
-    if "model1.0.weight" not in state or "model8.0.weight" not in state:
+    if "model1.0.weight" not in state or "model3.0.weight" not in state:
         return None
+    width = int(state["model1.0.weight"].shape[0])
     if "model_out.weight" in state:
-        module: nn.Module = load_strict(ECCVGenerator(), state, "ECCV16 colorizer")
+        classes = int(state["model_out.weight"].shape[1])
+        module: nn.Module = load_strict(ECCVGenerator(width, classes), state, "ECCV16 colorizer")
         return _descriptor(module, "ECCV16", frozenset(), _forward_eccv)
     if "model_out.0.weight" in state and "model3short8.0.weight" in state:
-        classes = state["model_class.0.weight"].shape[0] if "model_class.0.weight" in state else 529
-        module = load_strict(SIGGRAPHGenerator(classes), state, "SIGGRAPH17 colorizer")
+        has_class = "model_class.0.weight" in state
+        classes = int(state["model_class.0.weight"].shape[0]) if has_class else 529
+        module = load_strict(SIGGRAPHGenerator(width, classes), state, "SIGGRAPH17 colorizer")
         return _descriptor(module, "SIGGRAPH17", frozenset({"hints"}), _forward_siggraph)
     return None
 
