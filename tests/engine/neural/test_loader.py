@@ -135,7 +135,7 @@ def test_adain_decoder_finds_its_encoder_beside_it(tmp_path: Path) -> None:
     decoder = {k.removeprefix("decoder."): v for k, v in bundle.items() if k.startswith("decoder.")}
     vgg = {k.removeprefix("vgg."): v for k, v in bundle.items() if k.startswith("vgg.")}
     decoder_path = save(decoder, tmp_path, "decoder", "pth")
-    with pytest.raises(ModelError, match="vgg_normalised.pth"):
+    with pytest.raises(ModelError, match=r"vgg_normalised\.pth"):
         load_model(decoder_path)
     save(vgg, tmp_path, "vgg_normalised", "pth")
     assert load_model(decoder_path).architecture == "AdaIN"
