@@ -240,9 +240,8 @@ def _run_once(
         out = on_window(pixels, 0, 0)
         yield Progress(1, 1, message)
         return out
-    return (
-        yield from _tiled(pixels, on_window, tile, run.model.tile_overlap, out_channels, message)
-    )
+    overlap = min(run.model.tile_overlap, tile // 4)  # a small tile asked for keeps tiling valid
+    return (yield from _tiled(pixels, on_window, tile, overlap, out_channels, message))
 
 
 def _tiled(
@@ -267,10 +266,13 @@ def _tiled(
     return (yield from run_tiled(pixels, fn, tile, overlap, out_channels, message))
 
 
+def _keeps_channels(model: LoadedModel) -> bool:
+    """Restoration keeps a grey photo grey; colorize and style models make it RGB."""
+    return model.out_channels == model.in_channels and model.task not in ("colorize", "style")
+
+
 def _output_channels(model: LoadedModel, image_channels: int) -> int:
-    if model.out_channels == model.in_channels:
-        return image_channels
-    return model.out_channels
+    return image_channels if _keeps_channels(model) else model.out_channels
 
 
 @torch.inference_mode()
@@ -318,7 +320,7 @@ def _from_model_channels(
 ) -> torch.Tensor:
     if batch_channels:
         return y.permute(1, 0, 2, 3)
-    if model.out_channels == model.in_channels and y.shape[1] != channels:
+    if _keeps_channels(model) and y.shape[1] != channels:
         return y.mean(1, keepdim=True) if channels == 1 else y.expand(-1, channels, -1, -1)
     return y
 

@@ -77,7 +77,7 @@ def _spandrel_nafnet() -> State:
 def _spandrel_scunet() -> State:
     from spandrel.architectures.SCUNet import SCUNet
 
-    return _randomised(SCUNet(in_nc=3, config=[1, 1, 1, 1, 1, 1, 1], dim=32))
+    return _randomised(SCUNet(in_nc=3, config=[1, 1, 1, 1, 1, 1, 1], dim=64))
 
 
 def _spandrel_lama() -> State:
