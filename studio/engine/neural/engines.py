@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -50,6 +50,28 @@ class StyleModelParams(Params):
         description="Stylise at most this many pixels on the longer side and scale the result "
         "back (style models see the whole image); 0 keeps the full size",
     )
+
+
+class PnPDeblurParams(Params):
+    psf: Literal["motion", "defocus", "gaussian", "file"] = Field(
+        "motion",
+        description="Shape of the blur: camera motion, defocus disc, Gaussian, or a kernel file",
+    )
+    length: float = Field(9.0, ge=1.0, le=200.0, description="Motion blur length in pixels")
+    angle: float = Field(0.0, ge=-180.0, le=180.0, description="Motion blur direction in degrees")
+    radius: float = Field(3.0, ge=0.5, le=100.0, description="Defocus disc radius in pixels")
+    blur_sigma: float = Field(2.0, ge=0.3, le=50.0, description="Gaussian blur sigma in pixels")
+    kernel_file: str | None = Field(
+        None, description="Kernel image or .npy file (when psf is 'file'), e.g. a blur estimate"
+    )
+    noise: float = Field(
+        2.55, ge=0.0, le=50.0, description="Noise in the blurred photo, on the 0-255 scale"
+    )
+    iterations: int = Field(8, ge=1, le=50, description="Solver iterations: more is slower")
+
+
+class PnPInpaintParams(Params):
+    iterations: int = Field(16, ge=1, le=100, description="Solver iterations: more is slower")
 
 
 PARAMS: dict[str, type[Params]] = {
@@ -149,9 +171,78 @@ def _installed_spec(record: Any) -> EngineSpec | None:
     )
 
 
+PRIOR_ARCHITECTURES = ("FFDNet", "DRUNet", "DnCNN")
+NEEDS_DENOISER = (
+    "needs a Gaussian denoiser (FFDNet, DRUNet or DnCNN): install one with `studio models "
+    "import`, or give one with --model"
+)
+
+
+def installed_denoiser() -> Path | None:
+    """The installed Gaussian denoiser PnP uses when no --model is given: FFDNet first."""
+    try:
+        from studio.engine.models.store import installed_models
+
+        records = list(installed_models())
+    except Exception:  # no model manager, or a damaged store: no installed denoiser
+        return None
+    for architecture in PRIOR_ARCHITECTURES:
+        for record in records:
+            if getattr(record, "architecture", "") == architecture and record.task == "denoise":
+                return Path(record.path)
+    return None
+
+
+def _prior_available(ctx: RunContext) -> Availability:
+    if ctx.model_path is not None:
+        return _needs_model_file(ctx)
+    return AVAILABLE if installed_denoiser() is not None else Availability(False, NEEDS_DENOISER)
+
+
+def _pnp_runner(task: str) -> Callable[[JobInputs, Any, RunContext], OpRun]:
+    def run(inputs: JobInputs, params: Any, ctx: RunContext) -> OpRun:
+        from studio.engine.neural.runner import run_pnp
+
+        path = ctx.model_path or installed_denoiser()
+        assert path is not None
+        return (yield from run_pnp(task, Path(path), inputs, params, ctx))
+
+    return run
+
+
+def pnp_engines() -> list[EngineSpec]:
+    """Plug-and-play deblurring and scattered-damage inpainting with a denoiser prior."""
+    common: dict[str, Any] = {
+        "kind": Kind.NEURAL,
+        "gpu_recommended": True,
+        "available": _prior_available,
+    }
+    return [
+        EngineSpec(
+            task="deblur",
+            id="pnp",
+            name="Plug-and-play (denoiser prior)",
+            params=PnPDeblurParams,
+            run=_pnp_runner("deblur"),
+            description="Non-blind deblurring with a known blur, a denoising network as the prior",
+            **common,
+        ),
+        EngineSpec(
+            task="inpaint",
+            id="pnp",
+            name="Plug-and-play (denoiser prior)",
+            params=PnPInpaintParams,
+            run=_pnp_runner("inpaint"),
+            description="Fills scattered damage (dust, scratches, missing pixels) under the mask",
+            needs_mask=True,
+            **common,
+        ),
+    ]
+
+
 def register_engines(registry: Registry) -> None:
     """Add the neural engines; installed models never replace an engine already registered."""
-    for spec in model_engines():
+    for spec in [*model_engines(), *pnp_engines()]:
         registry.register(spec)
     taken = {(s.task, s.id) for task in MODEL_TASKS for s in registry.engines(task)}
     for spec in installed_engines():

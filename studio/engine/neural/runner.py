@@ -85,3 +85,42 @@ def _resize(array: FloatArray, shape: tuple[int, int]) -> FloatArray:
 def _composite(original: FloatArray, filled: FloatArray, mask: FloatArray) -> FloatArray:
     weight = np.clip(mask, 0.0, 1.0)[..., None]
     return np.asarray(filled * weight + original * (1.0 - weight), dtype=np.float32)
+
+
+def run_pnp(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunContext) -> OpRun:
+    """Plug-and-play deblur or inpaint with the denoiser at `path` as the prior."""
+    from studio.engine.neural import pnp
+
+    yield Progress(0, 1, f"Loading {path.name}")
+    denoiser = get_model(path, ctx)
+    if "denoise" not in denoiser.tasks:
+        raise BadInputError(
+            f"{path.name} is a {denoiser.task} model ({denoiser.architecture}); plug-and-play "
+            "needs a Gaussian denoiser (FFDNet, DRUNet, DnCNN)"
+        )
+    image = inputs.image
+    if task == "deblur":
+        kernel = _kernel(params)
+        out = yield from pnp.deblur(
+            denoiser, image.pixels, kernel, params.noise / 255.0, ctx, params.iterations
+        )
+    else:
+        if inputs.mask is None:
+            raise BadInputError("Plug-and-play inpainting needs a mask of the damage: give --mask")
+        out = yield from pnp.inpaint(denoiser, image.pixels, inputs.mask, ctx, params.iterations)
+    return image.with_pixels(np.clip(out, 0.0, 1.0))
+
+
+def _kernel(params: Any) -> FloatArray:
+    """The blur kernel the parameters describe, built by the deblur engine's PSF helpers."""
+    from studio.engine import psf
+
+    if params.psf == "file":
+        if not params.kernel_file:
+            raise BadInputError("psf=file needs kernel_file=PATH")
+        return psf.load_kernel(Path(params.kernel_file))
+    if params.psf == "motion":
+        return psf.motion_psf(params.length, params.angle)
+    if params.psf == "defocus":
+        return psf.defocus_psf(params.radius)
+    return psf.gaussian_psf(params.blur_sigma)
