@@ -1,11 +1,11 @@
 """Neural executor benchmark: its overhead over the bare model, and seconds per megapixel.
 
-    python -m benchmarks.neural [--device cpu|cuda] [--megapixels 0.5] [--repeats 3]
+    python -m benchmarks.neural [--device cpu|cuda] [--megapixels 0.25] [--repeats 3]
 
 Overhead: the executor (`run_model`, no tiling needed) against calling the model's own
 forward on the same image, with only the numpy<->torch conversion around it; the median of
-interleaved repeats. Speed: seconds per megapixel of every model in ../shared/models. Prints a
-table and writes bench-results/neural.json.
+interleaved repeats. Speed: seconds per megapixel of every model in ../shared/models (one
+cold run each). Prints a table and writes bench-results/neural.json.
 """
 
 from __future__ import annotations
@@ -104,15 +104,13 @@ def overhead(
 
 def seconds_per_megapixel(model: LoadedModel, ctx: RunContext, megapixels: float) -> float:
     pixels = test_image(megapixels, 3)
-    run = executor_call(model, pixels, ctx)
-    run()  # warm up (allocations, kernels)
-    return _time(run) / (pixels.shape[0] * pixels.shape[1] / 1e6)
+    return _time(executor_call(model, pixels, ctx)) / (pixels.shape[0] * pixels.shape[1] / 1e6)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--megapixels", type=float, default=0.5)
+    parser.add_argument("--megapixels", type=float, default=0.25)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if not SHARED_MODELS.is_dir():

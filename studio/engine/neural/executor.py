@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from studio.core.errors import OutOfMemoryError
+from studio.core.errors import ModelError, OutOfMemoryError
 from studio.core.image import FloatArray
 from studio.core.protocol import Progress, RunContext
 from studio.core.tiling import tile_grid
@@ -59,6 +59,8 @@ class Extras:
 def get_model(path: Path, ctx: RunContext) -> LoadedModel:
     """The model at `path` on the job's device, loaded once and kept in `ctx.cache`."""
     device = resolve_device(ctx.device)
+    if not path.is_file():
+        raise ModelError(f"Model file not found: {path}")
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(device))
     cache: OrderedDict[tuple[object, ...], LoadedModel] = ctx.cache.setdefault(
@@ -141,7 +143,10 @@ def _free_memory() -> None:
 def is_out_of_memory(err: BaseException) -> bool:
     if isinstance(err, torch.cuda.OutOfMemoryError):
         return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+    message = str(err).lower()
+    return isinstance(err, RuntimeError) and (
+        "out of memory" in message or "can't allocate memory" in message
+    )
 
 
 # --------------------------------------------------------------------------- running

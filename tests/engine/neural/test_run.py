@@ -232,3 +232,19 @@ def test_cuda_half_precision_agrees_with_cpu(tiny_paths: dict[str, Path]) -> Non
         jobs.run_job(build_registry(), request, RunContext(device="cuda", model_path=path))
     )
     assert np.abs(cpu.pixels - gpu.pixels).max() < 1e-2
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+        (
+            RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB"),
+            True,
+        ),
+        (RuntimeError("The size of tensor a (4) must match the size of tensor b (3)"), False),
+        (ValueError("out of memory"), False),
+    ],
+)
+def test_out_of_memory_is_recognised(error: Exception, expected: bool) -> None:
+    assert executor.is_out_of_memory(error) is expected
