@@ -112,13 +112,19 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--megapixels", type=float, default=0.25)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--overhead-only", action="store_true", help="measure only the executor's overhead"
+    )
     args = parser.parse_args()
     if not SHARED_MODELS.is_dir():
         raise SystemExit(f"{SHARED_MODELS} is absent: nothing to benchmark")
     ctx = RunContext(device=args.device)
     torch.set_grad_enabled(False)
     rows: list[dict[str, Any]] = []
-    for path in sorted(p for p in SHARED_MODELS.rglob("*") if p.suffix in (".pth", ".model")):
+    paths = sorted(p for p in SHARED_MODELS.rglob("*") if p.suffix in (".pth", ".model"))
+    if args.overhead_only:
+        paths = [SHARED_MODELS / name for name in OVERHEAD_MODELS]
+    for path in paths:
         name = str(path.relative_to(SHARED_MODELS))
         model = get_model(path, ctx)
         row: dict[str, Any] = {
@@ -126,7 +132,8 @@ def main() -> None:
             "architecture": model.architecture,
             "task": model.task,
         }
-        row["s_per_mp"] = seconds_per_megapixel(model, ctx, args.megapixels)
+        if not args.overhead_only:
+            row["s_per_mp"] = seconds_per_megapixel(model, ctx, args.megapixels)
         if name in OVERHEAD_MODELS:
             row.update(overhead(model, ctx, args.megapixels, args.repeats))
         rows.append(row)
@@ -134,7 +141,10 @@ def main() -> None:
         ctx.cache.clear()
     report = {"device": describe_device(args.device), "megapixels": args.megapixels, "models": rows}
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"neural{'' if args.device == 'cpu' else '-' + args.device}.json"
+    suffix = ("" if args.device == "cpu" else f"-{args.device}") + (
+        "-overhead" if args.overhead_only else ""
+    )
+    out = RESULTS / f"neural{suffix}.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"\n{report['device']}; wrote {out}")
 
@@ -150,7 +160,8 @@ def _print_row(row: dict[str, Any]) -> None:
         if "ratio" in row
         else ""
     )
-    print(f"{row['model']:48} {row['architecture']:21} {row['s_per_mp']:7.2f} {ratio}", flush=True)
+    speed = f"{row['s_per_mp']:7.2f}" if "s_per_mp" in row else f"{'-':>7}"
+    print(f"{row['model']:48} {row['architecture']:21} {speed} {ratio}", flush=True)
 
 
 if __name__ == "__main__":
