@@ -44,6 +44,4 @@ class Registry:
             return self._specs[(task, engine_id)]
         except KeyError:
             known = ", ".join(spec.id for spec in self.engines(task))
-            raise UsageError(
-                f"Unknown engine {engine_id!r} for {task}. Engines: {known}"
-            ) from None
+            raise UsageError(f"Unknown engine {engine_id!r} for {task}. Engines: {known}") from None
