@@ -151,3 +151,16 @@ def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not found"):
         load_model(tmp_path / "absent.pth")
     assert not os.path.exists(tmp_path / "absent.pth")
+
+
+@pytest.mark.parametrize(("norm", "task"), [("BiasFree", "denoise"), ("WithBias", "deblur")])
+def test_restormer_task_follows_its_layer_norm(norm: str, task: str) -> None:
+    """Only when the user installed spandrel_extra_arches (non-commercial architecture code)."""
+    extra = pytest.importorskip("spandrel_extra_arches.architectures.Restormer")
+    from studio.engine.neural.loader import detect
+
+    module = extra.Restormer(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1,
+                             heads=[1, 1, 1, 1], LayerNorm_type=norm)  # fmt: skip
+    model = detect(module.state_dict())
+    assert (model.architecture, model.task) == ("Restormer", task)
+    assert "non-commercial" in model.licence_note
