@@ -1,0 +1,50 @@
+"""Themed icons from qtawesome (Material Design Icons), cached by name."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import qtawesome
+from PySide6.QtGui import QIcon
+
+from studio.ui.theme import ACCENT, DISABLED_TEXT, TEXT
+
+TASK_ICONS = {
+    "denoise": "grain",
+    "deblur": "image-filter-center-focus-weak",
+    "inpaint": "auto-fix",
+    "hdr": "image-filter-hdr",
+    "colorize": "palette",
+    "style": "brush-variant",
+    "degrade": "image-broken-variant",
+}
+
+TASK_TITLES = {
+    "denoise": "Denoise",
+    "deblur": "Deblur",
+    "inpaint": "Inpaint",
+    "hdr": "HDR",
+    "colorize": "Colorize",
+    "style": "Style",
+    "degrade": "Degrade",
+}
+
+
+@cache
+def icon(name: str, colour: str = TEXT) -> QIcon:
+    """The MDI icon `name` (e.g. 'folder-open'), dimmed when disabled, accented when on."""
+    made: QIcon = qtawesome.icon(
+        f"mdi6.{name}",
+        color=colour,
+        color_disabled=DISABLED_TEXT,
+        color_on=ACCENT if colour == TEXT else colour,
+    )
+    return made
+
+
+def task_icon(task: str) -> QIcon:
+    return icon(TASK_ICONS.get(task, "image-edit-outline"))
+
+
+def task_title(task: str) -> str:
+    return TASK_TITLES.get(task, task.capitalize())
