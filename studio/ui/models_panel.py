@@ -1,0 +1,202 @@
+"""The Models panel: pick a task, then one of the engines that can do it on this machine."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.protocol import Availability, EngineSpec, Kind, RunContext
+from studio.core.registry import Registry
+from studio.ui.icons import icon, task_icon, task_title
+
+
+def availability(spec: EngineSpec, ctx: RunContext) -> Availability:
+    """Whether `spec` can run now; an engine whose check itself fails is unavailable."""
+    try:
+        return spec.available(ctx)
+    except Exception as err:  # a broken availability check must not break the panel
+        return Availability(False, f"availability check failed: {err}")
+
+
+def badge(text: str, kind: str, tooltip: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setProperty("badge", True)
+    label.setProperty("badgeKind", kind)
+    label.setToolTip(tooltip)
+    return label
+
+
+class EngineRow(QWidget):
+    """One engine: name, description, badges, and why it cannot run (if it cannot)."""
+
+    def __init__(self, spec: EngineSpec, status: Availability) -> None:
+        super().__init__()
+        name = QLabel(spec.name + ("  (default)" if spec.default else ""))
+        name.setObjectName("engineName")
+        description = QLabel(spec.description)
+        description.setObjectName("engineDescription")
+        description.setWordWrap(True)
+        badges = QHBoxLayout()
+        badges.setSpacing(4)
+        if spec.kind is Kind.NEURAL:
+            badges.addWidget(badge("Neural", "neural", "A published neural network"))
+        else:
+            badges.addWidget(badge("Built-in", "builtin", "Ships with Studio, always available"))
+        if spec.gpu_recommended:
+            badges.addWidget(badge("GPU recommended", "gpu", "Slow on a CPU"))
+        else:
+            badges.addWidget(badge("Fine on CPU", "cpu", "Runs well without a GPU"))
+        if spec.licence:
+            badges.addWidget(badge(spec.licence, "licence", "Licence of the model weights"))
+        badges.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(3)
+        layout.addWidget(name)
+        if spec.description:
+            layout.addWidget(description)
+        layout.addLayout(badges)
+        if not status.ok:
+            reason = QLabel(f"Unavailable: {status.reason}")
+            reason.setObjectName("warningText")
+            reason.setWordWrap(True)
+            layout.addWidget(reason)
+            self.setEnabled(False)
+        self.setToolTip(spec.description if status.ok else status.reason)
+
+
+class ModelsPanel(QWidget):
+    """Task buttons over the list of that task's engines."""
+
+    sig_task_chosen = Signal(str)
+    """The user chose a task: (task)."""
+    sig_engine_chosen = Signal(object)
+    """The user chose an engine: (EngineSpec, or None when the task has none available)."""
+    sig_import_requested = Signal()
+    """Import model… was clicked."""
+    sig_manage_requested = Signal()
+    """Manage models… was clicked."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.registry = Registry()
+        self.context = RunContext()
+        self.task = ""
+        self._status: dict[tuple[str, str], Availability] = {}
+        self._task_buttons = QButtonGroup(self)
+        self._task_buttons.setExclusive(True)
+        self._task_grid = QGridLayout()
+        self._task_grid.setSpacing(4)
+        self.engine_list = QListWidget()
+        self.engine_list.setObjectName("engineList")
+        self.engine_list.setSpacing(2)
+        self.engine_list.setVerticalScrollMode(QListWidget.ScrollMode.ScrollPerPixel)
+        self.engine_list.currentItemChanged.connect(self._on_engine_item)
+        import_button = QPushButton(icon("file-import-outline"), "Import model…")
+        import_button.setToolTip("Add a checkpoint file (.pth, .safetensors…) to your models")
+        import_button.clicked.connect(self.sig_import_requested)
+        manage_button = QPushButton(icon("cog-outline"), "Manage models…")
+        manage_button.setToolTip("List, verify, remove and download models")
+        manage_button.clicked.connect(self.sig_manage_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(import_button)
+        buttons.addWidget(manage_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(self._task_grid)
+        layout.addWidget(self.engine_list, 1)
+        layout.addLayout(buttons)
+
+    def set_registry(self, registry: Registry, context: RunContext | None = None) -> None:
+        """Show `registry`'s tasks and engines, keeping the current task and engine if present."""
+        self.registry = registry
+        if context is not None:
+            self.context = context
+        self._status = {
+            (spec.task, spec.id): availability(spec, self.context)
+            for task in registry.tasks()
+            for spec in registry.engines(task)
+        }
+        self._build_task_buttons()
+        current = self.current_engine()
+        tasks = registry.tasks()
+        task = self.task if self.task in tasks else (tasks[0] if tasks else "")
+        self.set_task(task, current.id if current is not None else None)
+
+    def _build_task_buttons(self) -> None:
+        for button in self._task_buttons.buttons():
+            self._task_buttons.removeButton(button)
+            button.deleteLater()
+        for index, task in enumerate(self.registry.tasks()):
+            button = QToolButton()
+            button.setObjectName("taskButton")
+            button.setCheckable(True)
+            button.setIcon(task_icon(task))
+            button.setIconSize(QSize(22, 22))
+            button.setText(task_title(task))
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+            button.setProperty("task", task)
+            button.clicked.connect(lambda _=False, t=task: self._on_task_clicked(t))
+            self._task_buttons.addButton(button)
+            self._task_grid.addWidget(button, index // 4, index % 4)
+
+    def _on_task_clicked(self, task: str) -> None:
+        self.set_task(task)
+        self.sig_task_chosen.emit(task)
+
+    def set_task(self, task: str, engine_id: str | None = None) -> None:
+        """Show `task`'s engines and choose `engine_id`, else the first one that can run."""
+        self.task = task
+        for button in self._task_buttons.buttons():
+            button.setChecked(button.property("task") == task)
+        self.engine_list.blockSignals(True)
+        self.engine_list.clear()
+        choice = None
+        for spec in self.registry.engines(task) if task else []:
+            status = self._status.get((spec.task, spec.id), Availability(True))
+            item = QListWidgetItem()
+            item.setData(Qt.ItemDataRole.UserRole, spec)
+            row = EngineRow(spec, status)
+            item.setSizeHint(row.sizeHint())
+            if not status.ok:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+            self.engine_list.addItem(item)
+            self.engine_list.setItemWidget(item, row)
+            if status.ok and (choice is None or spec.id == engine_id):
+                choice = item
+        self.engine_list.blockSignals(False)
+        if choice is not None:
+            self.engine_list.setCurrentItem(choice)
+        else:
+            self.sig_engine_chosen.emit(None)
+
+    def select_engine(self, engine_id: str) -> bool:
+        for index in range(self.engine_list.count()):
+            item = self.engine_list.item(index)
+            spec = item.data(Qt.ItemDataRole.UserRole)
+            if spec.id == engine_id and item.flags() & Qt.ItemFlag.ItemIsEnabled:
+                self.engine_list.setCurrentItem(item)
+                return True
+        return False
+
+    def current_engine(self) -> EngineSpec | None:
+        item = self.engine_list.currentItem()
+        spec: EngineSpec | None = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        return spec
+
+    def status_of(self, spec: EngineSpec) -> Availability:
+        return self._status.get((spec.task, spec.id), Availability(True))
+
+    def _on_engine_item(self, item: QListWidgetItem | None, _previous: object) -> None:
+        self.sig_engine_chosen.emit(item.data(Qt.ItemDataRole.UserRole) if item else None)

@@ -1,0 +1,305 @@
+"""The Progress panel: every job with its state, bar, elapsed time, ETA, cancel and log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.ui.icons import icon, task_icon, task_title
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+_NO_JOBS = "No jobs yet. Choose a task and press Run."
+
+
+@dataclass
+class JobRecord:
+    """What the panel knows of one job."""
+
+    id: int
+    task: str
+    engine: str
+    subject: str
+    device: str
+    state: JobState = JobState.QUEUED
+    fraction: float = 0.0
+    message: str = ""
+    started: float | None = None
+    ended: float | None = None
+    error: str = ""
+    details: str = ""
+    log: list[str] = field(default_factory=list)
+
+    def elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.ended or time.monotonic()) - self.started
+
+    def eta(self) -> float | None:
+        """Seconds left, extrapolated from the progress so far."""
+        if self.state is not JobState.RUNNING or self.fraction <= 0.02:
+            return None
+        return self.elapsed() * (1.0 - self.fraction) / self.fraction
+
+
+def format_duration(seconds: float) -> str:
+    """'0.4 s' under a minute, else like format_seconds."""
+    return f"{seconds:.1f} s" if seconds < 60 else format_seconds(seconds)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class JobRow(QFrame):
+    """One job in the list."""
+
+    def __init__(self, record: JobRecord, on_cancel: Callable[[], None]) -> None:
+        super().__init__()
+        self.setObjectName("jobRow")
+        self.record = record
+        glyph = QLabel()
+        glyph.setPixmap(task_icon(record.task).pixmap(20, 20))
+        self.title = QLabel(f"{task_title(record.task)} · {record.engine}")
+        self.title.setObjectName("engineName")
+        self.subtitle = QLabel(f"{record.subject} · {record.device}")
+        self.subtitle.setObjectName("dimText")
+        self.state = QLabel()
+        self.times = QLabel()
+        self.times.setObjectName("dimText")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(False)
+        self.bar.setFixedHeight(8)
+        self.message = QLabel()
+        self.message.setObjectName("dimText")
+        self.message.setWordWrap(True)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setIcon(icon("close-circle-outline"))
+        self.cancel_button.setToolTip("Cancel this job (Esc cancels the running one)")
+        self.cancel_button.clicked.connect(on_cancel)
+        self.details_button = QPushButton("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setToolTip("Show the log and technical details")
+        self.details_button.toggled.connect(self._toggle_details)
+        self._details: QPlainTextEdit | None = None
+        self._styled_state: JobState | None = None
+
+        head = QHBoxLayout()
+        head.addWidget(glyph)
+        names = QVBoxLayout()
+        names.setSpacing(0)
+        names.addWidget(self.title)
+        names.addWidget(self.subtitle)
+        head.addLayout(names, 1)
+        head.addWidget(self.state)
+        head.addWidget(self.cancel_button)
+        foot = QHBoxLayout()
+        foot.addWidget(self.times, 1)
+        foot.addWidget(self.details_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(4)
+        layout.addLayout(head)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.message)
+        layout.addLayout(foot)
+        self._layout = layout
+        self.refresh()
+
+    @property
+    def details(self) -> QPlainTextEdit:
+        """The log and traceback view, made on first use (rows are created often)."""
+        if self._details is None:
+            self._details = QPlainTextEdit()
+            self._details.setReadOnly(True)
+            self._details.setMaximumHeight(160)
+            self._details.hide()
+            self._layout.addWidget(self._details)
+        return self._details
+
+    def _toggle_details(self, shown: bool) -> None:
+        self.details.setVisible(shown)
+        if shown:
+            self._fill_details()
+
+    def _fill_details(self) -> None:
+        text = "\n".join(self.record.log)
+        if self.record.details:
+            text = (text + "\n\n" if text else "") + self.record.details
+        self.details.setPlainText(text or "No log lines.")
+
+    def refresh(self) -> None:
+        """Show the record; restyling (costly with a style sheet) only when the state changes."""
+        record = self.record
+        if record.state is not self._styled_state:
+            self._styled_state = record.state
+            self.state.setText(record.state.value.capitalize())
+            names = {JobState.FAILED: "errorText", JobState.CANCELLED: "warningText"}
+            _restyle(self.state, objectName=names.get(record.state, "dimText"))
+            _restyle(self.bar, state=record.state.value)
+            if record.state is JobState.FAILED:
+                _restyle(self.message, objectName="errorText")
+            self.cancel_button.setVisible(record.state not in FINISHED_STATES)
+        self.bar.setValue(int(record.fraction * 1000))
+        text = record.error if record.state is JobState.FAILED else record.message
+        if self.message.text() != text:
+            self.message.setText(text)
+            self.message.setVisible(bool(text))
+        self.refresh_times()
+        if self._details is not None and self._details.isVisible():
+            self._fill_details()
+
+    def refresh_times(self) -> None:
+        record = self.record
+        self.times.setVisible(record.state is not JobState.DONE)
+        text = f"Elapsed {format_seconds(record.elapsed())}" if record.started else "Waiting"
+        eta = record.eta()
+        if eta is not None:
+            text += f" · about {format_seconds(eta)} left"
+        if self.times.text() != text:
+            self.times.setText(text)
+
+
+def _restyle(widget: QWidget, **properties: str) -> None:
+    for name, value in properties.items():
+        if name == "objectName":
+            widget.setObjectName(value)
+        else:
+            widget.setProperty(name, value)
+    widget.style().unpolish(widget)
+    widget.style().polish(widget)
+
+
+class ProgressPanel(QWidget):
+    """The job list, newest at the top."""
+
+    sig_cancel_requested = Signal(int)
+    """The user asked to cancel a job: (job id)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.records: dict[int, JobRecord] = {}
+        self._rows: dict[int, JobRow] = {}
+        self._list = QVBoxLayout()
+        self._list.setContentsMargins(6, 6, 6, 6)
+        self._list.setSpacing(6)
+        self._list.addStretch(1)
+        host = QWidget()
+        host.setLayout(self._list)
+        scroll = QScrollArea()
+        scroll.setObjectName("panelScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(host)
+        self._empty = QLabel(_NO_JOBS)
+        self._empty.setObjectName("dimText")
+        clear = QPushButton(icon("broom"), "Clear finished")
+        clear.clicked.connect(self.clear_finished)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 6, 6, 0)
+        bar.addWidget(self._empty, 1)
+        bar.addStretch(0)
+        bar.addWidget(clear)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(scroll, 1)
+        self._clock = QTimer(self)
+        self._clock.setInterval(500)
+        self._clock.timeout.connect(self._tick)
+
+    def add(self, record: JobRecord) -> None:
+        self.records[record.id] = record
+        row = JobRow(record, lambda: self.sig_cancel_requested.emit(record.id))
+        self._rows[record.id] = row
+        self._list.insertWidget(0, row)
+        self._empty.setText(f"{len(self.records)} job(s)")
+
+    def started(self, job_id: int) -> None:
+        record = self.records.get(job_id)
+        if record is None:
+            return
+        record.state = JobState.RUNNING
+        record.started = time.monotonic()
+        self._clock.start()
+        self._rows[job_id].refresh()
+
+    def progressed(self, job_id: int, fraction: float, message: str) -> None:
+        record = self.records.get(job_id)
+        if record is None:
+            return
+        record.fraction = fraction
+        record.message = message
+        self._rows[job_id].refresh()
+
+    def logged(self, job_id: int, line: str) -> None:
+        record = self.records.get(job_id)
+        if record is not None:
+            record.log.append(line)
+
+    def finished(self, job_id: int, state: JobState, error: str = "", details: str = "") -> None:
+        record = self.records.get(job_id)
+        if record is None:
+            return
+        record.state = state
+        record.ended = time.monotonic()
+        if state is JobState.DONE:
+            record.fraction = 1.0
+            record.message = f"Done in {format_duration(record.elapsed())}"
+        elif state is JobState.CANCELLED:
+            record.message = "Cancelled"
+        record.error, record.details = error, details
+        if error:
+            record.log.append(f"Error: {error}")
+        self._rows[job_id].refresh()
+
+    def row(self, job_id: int) -> JobRow:
+        return self._rows[job_id]
+
+    def running_ids(self) -> list[int]:
+        return [i for i, r in self.records.items() if r.state not in FINISHED_STATES]
+
+    def clear_finished(self) -> None:
+        for job_id in [i for i, r in self.records.items() if r.state in FINISHED_STATES]:
+            self.records.pop(job_id)
+            self._rows.pop(job_id).deleteLater()
+        self._empty.setText(
+            f"{len(self.records)} job(s)"
+            if self.records
+            else "No jobs yet. Choose a task and press Run."
+        )
+
+    def _tick(self) -> None:
+        running = [self._rows[i] for i in self.running_ids()]
+        for row in running:
+            row.refresh_times()
+        if not running:
+            self._clock.stop()
