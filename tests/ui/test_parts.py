@@ -1,0 +1,322 @@
+"""The window's parts on their own: worker, inspector, field editors, display, layers."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pytest
+from pydantic import Field
+from PySide6.QtCore import QPointF
+from PySide6.QtGui import QColor
+
+from studio.core.errors import BadInputError
+from studio.core.image import Image, ImageMeta
+from studio.core.protocol import EngineSpec, Params, Progress
+from studio.ui.display import pixels_to_bgra, tone_map
+from studio.ui.fields import (
+    BoolEditor,
+    ChoiceEditor,
+    OptionalEditor,
+    PathEditor,
+    SliderEditor,
+    SpinEditor,
+    TextEditor,
+    editor_for,
+)
+from studio.ui.inputs import format_exposure, parse_seconds
+from studio.ui.worker import JobWorker, WorkerJob, describe_error
+from tests.ui.conftest import BROKEN, SLOW
+
+
+@pytest.fixture
+def worker(qtbot):  # type: ignore[no-untyped-def]
+    from studio.ui.app import create_application
+
+    create_application()
+    thread = JobWorker(describe_device=False)
+    thread.start()
+    yield thread
+    thread.shutdown()
+
+
+def counting_job(steps: int, delay: float = 0.0, fail: BaseException | None = None) -> WorkerJob:
+    def start(ctx):  # type: ignore[no-untyped-def]
+        for step in range(steps):
+            time.sleep(delay)
+            yield Progress(step + 1, steps, f"step {step + 1}")
+        if fail is not None:
+            raise fail
+        return steps
+
+    return WorkerJob(start=start, finish=lambda value: value * 10)
+
+
+def test_worker_runs_jobs_in_order_and_finishes_them(qtbot, worker) -> None:
+    results = []
+    worker.sig_job_finished.connect(lambda job_id, value: results.append((job_id, value)))
+    first, second = counting_job(3), counting_job(5)
+    worker.submit(first)
+    worker.submit(second)
+    qtbot.waitUntil(lambda: len(results) == 2, timeout=5000)
+    assert results == [(first.id, 30), (second.id, 50)]
+
+
+def test_worker_survives_errors_including_gpu_out_of_memory(qtbot, worker) -> None:
+    class OutOfMemoryError(RuntimeError):
+        """Named like torch.cuda.OutOfMemoryError."""
+
+    failures, finished = [], []
+    worker.sig_job_failed.connect(
+        lambda job_id, message, details: failures.append((message, details))
+    )
+    worker.sig_job_finished.connect(lambda job_id, value: finished.append(value))
+    worker.submit(counting_job(2, fail=OutOfMemoryError("CUDA out of memory. Tried to allocate")))
+    worker.submit(counting_job(1, fail=BadInputError("The mask is empty")))
+    worker.submit(counting_job(1, fail=MemoryError()))
+    worker.submit(counting_job(4))
+    qtbot.waitUntil(lambda: len(finished) == 1, timeout=5000)
+    messages = [message for message, _ in failures]
+    assert "GPU ran out of memory" in messages[0]
+    assert messages[1] == "The mask is empty"
+    assert "Not enough memory" in messages[2]
+    assert all("Traceback" in details for _, details in failures)
+    assert finished == [40]
+    assert worker.isRunning()
+
+
+def test_worker_cancel_closes_the_generator_at_the_next_progress(qtbot, worker) -> None:
+    closed = []
+
+    def start(ctx):  # type: ignore[no-untyped-def]
+        try:
+            for step in range(10_000):
+                time.sleep(0.005)
+                yield Progress(step, 10_000)
+        finally:
+            closed.append(True)
+        return None
+
+    job = WorkerJob(start=start)
+    progressed = []
+    worker.sig_job_progressed.connect(lambda job_id, p: progressed.append(p.done))
+    with qtbot.waitSignal(worker.sig_job_started, timeout=5000):
+        worker.submit(job)
+    qtbot.waitUntil(lambda: bool(progressed), timeout=5000)
+    with qtbot.waitSignal(worker.sig_job_cancelled, timeout=5000) as cancelled:
+        worker.cancel(job.id)
+    assert cancelled.args == [job.id]
+    assert closed == [True]
+    assert progressed[-1] < 10_000
+
+
+def test_a_newer_preview_replaces_a_queued_one(qtbot, worker) -> None:
+    blocker = counting_job(50, delay=0.01)
+    finished, cancelled = [], []
+    worker.sig_job_finished.connect(lambda job_id, value: finished.append(job_id))
+    worker.sig_job_cancelled.connect(cancelled.append)
+    with qtbot.waitSignal(worker.sig_job_started, timeout=5000):
+        worker.submit(blocker)
+    old = counting_job(1)
+    old.is_preview = True
+    new = counting_job(1)
+    new.is_preview = True
+    worker.submit(old)
+    worker.submit(new)
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=5000)
+    assert cancelled == [old.id]
+    assert finished == [blocker.id, new.id]
+
+
+def test_describe_error_keeps_studio_messages_and_explains_the_rest() -> None:
+    assert describe_error(BadInputError("Too small"))[0] == "Too small"
+    message, details = describe_error(ValueError("bad shape"))
+    assert message == "Unexpected error: ValueError: bad shape"
+    assert "ValueError" in details
+
+
+class Colour(Enum):
+    WARM = "warm"
+    COOL = "cool"
+
+
+class EveryKind(Params):
+    amount: float = Field(0.5, ge=0.0, le=1.0, description="How much")
+    count: int = Field(3, ge=1, le=9)
+    scale: float = Field(2.0, gt=0.0)
+    mode: Literal["fast", "best"] = "best"
+    colour: Colour = Colour.COOL
+    sharpen: bool = True
+    kernel: Path | None = None
+    label: str = "x"
+    tile: int | None = None
+    sizes: tuple[int, ...] = (1, 2)
+
+
+def test_editors_follow_the_field_types_and_defaults(qtbot) -> None:
+    fields = EveryKind.model_fields
+    kinds = {name: type(editor_for(field)) for name, field in fields.items()}
+    assert kinds == {
+        "amount": SliderEditor,
+        "count": SliderEditor,
+        "scale": SpinEditor,
+        "mode": ChoiceEditor,
+        "colour": ChoiceEditor,
+        "sharpen": BoolEditor,
+        "kernel": OptionalEditor,
+        "label": TextEditor,
+        "tile": OptionalEditor,
+        "sizes": TextEditor,
+    }
+    values = {name: editor_for(field).value() for name, field in fields.items()}
+    assert EveryKind.model_validate(values) == EveryKind()
+    assert editor_for(fields["amount"]).toolTip() == "How much"
+    path_editor = editor_for(fields["kernel"])._inner  # type: ignore[attr-defined]
+    assert isinstance(path_editor, PathEditor)
+
+
+def _spec(params: type[Params]) -> EngineSpec:
+    def run(inputs, p, ctx):  # type: ignore[no-untyped-def]
+        yield Progress(0, 1)
+        return inputs.image
+
+    return EngineSpec("denoise", "every-kind", "Every kind", params, run)
+
+
+def test_inspector_validates_inline_and_saves_presets(qtbot) -> None:
+    from studio.ui.inspector import Inspector
+
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    inspector.set_engine(_spec(EveryKind))
+    assert set(inspector.editors) == set(EveryKind.model_fields)
+    assert inspector.is_valid() and inspector.run_button.isEnabled()
+    # A value the model refuses, typed in a spin box: shown under the field, Run disabled.
+    inspector.editors["scale"].set_value(0.0)
+    assert "greater than 0" in inspector.field_error("scale")
+    assert not inspector.is_valid() and not inspector.run_button.isEnabled()
+    inspector.editors["scale"].set_value(1.5)
+    assert inspector.field_error("scale") == "" and inspector.is_valid()
+    # Values from outside (a preset, a recipe) are checked before they are applied.
+    assert not inspector.set_values({"count": 99})
+    assert "count" in inspector.banner_text()
+    assert inspector.values()["count"] == 3
+    assert inspector.set_values({"count": 7, "mode": "fast"})
+    inspector.save_preset("my look")
+    inspector.reset()
+    assert inspector.values()["count"] == 3 and inspector.values()["scale"] == 2.0
+    assert inspector.preset_names() == ["my look"]
+    assert inspector.load_preset("my look")
+    assert inspector.values()["count"] == 7 and inspector.values()["mode"] == "fast"
+
+
+def test_inspector_builds_a_form_for_every_registered_engine(qtbot, registry) -> None:
+    from studio.ui.fields import bounds
+    from studio.ui.inspector import Inspector, defaults
+
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    specs = [spec for task in registry.tasks() for spec in registry.engines(task)]
+    assert SLOW in specs and BROKEN in specs
+    for spec in specs:
+        inspector.set_engine(spec)
+        fields = spec.params.model_fields
+        assert set(inspector.editors) == set(fields), spec.id
+        assert inspector.is_valid(), f"{spec.task}/{spec.id}: {inspector.banner_text()}"
+        assert spec.params.model_validate(inspector.values()) == spec.params.model_validate(
+            defaults(spec)
+        )
+        for name, field in fields.items():
+            assert inspector.editors[name].toolTip() == (field.description or ""), name
+            annotation = field.annotation
+            if annotation in (int, float):
+                low, high = bounds(field, annotation is int)
+                if np.isfinite(high):
+                    bad = high + 1000
+                    assert not inspector.set_values({name: bad}), f"{spec.id}.{name}={bad}"
+                    assert name in inspector.banner_text()
+                elif np.isfinite(low):
+                    bad = low - 1000
+                    assert not inspector.set_values({name: bad}), f"{spec.id}.{name}={bad}"
+        assert inspector.is_valid()
+
+
+def test_display_keeps_8_and_16_bit_values_and_tone_maps_radiance() -> None:
+    ramp = np.linspace(0, 1, 256, dtype=np.float32).reshape(1, 256, 1)
+    bgra = pixels_to_bgra(np.repeat(ramp, 3, axis=2))
+    np.testing.assert_array_equal(bgra[0, :, 2], np.arange(256))
+    assert (bgra[..., 3] == 255).all()
+    grey = pixels_to_bgra(ramp)
+    np.testing.assert_array_equal(grey[0, :, 0], grey[0, :, 2])
+    radiance = np.geomspace(0.01, 500, 512, dtype=np.float32).reshape(1, 512, 1)
+    mapped = tone_map(np.repeat(radiance, 3, axis=2))
+    values = mapped[0, :, 1].astype(int)
+    assert values.min() < 40 and values.max() > 240  # the whole range is used
+    assert (np.diff(values) >= 0).all()  # brighter stays brighter
+    hdr = pixels_to_bgra(np.repeat(radiance, 3, axis=2), hdr=True)
+    np.testing.assert_array_equal(hdr[0, :, 2], values)
+    nan = pixels_to_bgra(np.full((2, 2, 3), np.nan, dtype=np.float32))
+    assert (nan[..., :3] == 0).all()
+
+
+def test_exposure_times_read_and_write_as_photographers_write_them() -> None:
+    assert parse_seconds("1/250") == pytest.approx(0.004)
+    assert parse_seconds("0.5 s") == 0.5 and parse_seconds("2") == 2.0
+    assert parse_seconds("") is None and parse_seconds("fast") is None
+    assert format_exposure(1 / 250) == "1/250 s" and format_exposure(2.0) == "2 s"
+
+
+def test_paint_layer_strokes_undo_and_hints(qtbot) -> None:
+    from studio.ui.layers import PaintLayer
+
+    layer = PaintLayer(80, 60, QColor(255, 0, 0))
+    layer.begin_stroke(QPointF(10, 10), 10, hardness=1.0)
+    layer.stroke_to(QPointF(60, 40))
+    layer.end_stroke()
+    painted = layer.alpha()
+    assert painted[10, 10] == 1.0 and painted[40, 60] == 1.0 and painted[55, 5] == 0.0
+    layer.begin_stroke(QPointF(35, 25), 8, erase=True)
+    layer.end_stroke()
+    assert layer.alpha()[25, 35] == 0.0
+    layer.undo_stack.undo()
+    np.testing.assert_array_equal(layer.alpha(), painted)
+    hints = PaintLayer(40, 40, QColor(255, 255, 255))
+    hints.begin_stroke(QPointF(20, 20), 6, colour=QColor(200, 100, 50))
+    hints.end_stroke()
+    rgba = hints.rgba()
+    np.testing.assert_allclose(rgba[20, 20], [200 / 255, 100 / 255, 50 / 255, 1.0], atol=1 / 255)
+    assert rgba[2, 2, 3] == 0.0
+
+
+def test_documents_keep_a_linear_history(qtbot) -> None:
+    from studio.ui.document import Document, make_step
+
+    image = Image(np.zeros((8, 8, 3), np.float32), ImageMeta())
+    document = Document(None, make_step("Open", image))
+    for n in (1, 2, 3):
+        document.apply(make_step(f"step {n}", image.with_pixels(image.pixels + n / 10)))
+    document.undo()
+    document.undo()
+    assert document.current.label == "step 1"
+    document.apply(make_step("branch", image))
+    assert [s.label for s in document.steps] == ["Open", "step 1", "branch"]
+    assert not document.can_redo()
+
+
+def test_samples_cover_every_job_and_carry_exposure_times(tmp_path: Path) -> None:
+    from studio.core.imageio import read_image
+    from studio.core.protocol import TASKS
+    from studio.ui.samples import ensure_samples
+
+    samples = ensure_samples(tmp_path)
+    assert {sample.task for sample in samples} == set(TASKS) - {"degrade"}
+    for sample in samples:
+        assert all(path.is_file() for path in sample.images)
+    hdr = next(sample for sample in samples if sample.task == "hdr")
+    times = [read_image(path).meta.exposure_time for path in hdr.images]
+    assert times == pytest.approx([1 / 250, 1 / 60, 1 / 15])
+    inpaint = next(sample for sample in samples if sample.task == "inpaint")
+    assert inpaint.mask is not None and read_image(inpaint.mask).pixels.max() == 1.0

@@ -1,0 +1,392 @@
+"""The studio window, driven as a user would: docks, opening, jobs, cancel, errors, batch."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from studio.core.image import Image, ImageMeta
+from studio.core.imageio import read_image, write_image
+from studio.core.protocol import JobInputs, RunContext
+from studio.engine.batch import ItemStatus
+from studio.engine.jobs import JobRequest, run_job
+from studio.ui.canvas import Compare, Tool
+from studio.ui.display import to_bgra
+from studio.ui.progress_panel import JobState
+from tests.ui.conftest import choose_engine, gradient, open_image
+
+DOCKS = ("canvas", "models", "inspector", "progress", "batch", "history")
+
+
+def run_to_end(qtbot, window, timeout: int = 20_000) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """Press Run and wait for the job to end; returns (job id, how it ended)."""
+    ended: dict[int, str] = {}
+    window.sig_job_ended.connect(lambda job_id, how: ended.__setitem__(job_id, how))
+    job_id = window.run_current()
+    assert job_id is not None, window.last_message
+    qtbot.waitUntil(lambda: job_id in ended, timeout=timeout)
+    return job_id, ended[job_id]
+
+
+def result_of(image: Image, registry, task: str, engine: str, params: dict) -> Image:  # type: ignore[no-untyped-def]
+    """The reference: the same job through run_job directly, outside the window."""
+    job = run_job(registry, JobRequest(task, JobInputs((image,)), engine, params), RunContext())
+    try:
+        while True:
+            next(job)
+    except StopIteration as stop:
+        return stop.value
+
+
+def test_every_dock_exists_and_toggles_from_the_view_menu(window) -> None:
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    view_actions = view_menu.actions()
+    assert set(window.docks) == set(DOCKS)
+    for name in DOCKS:
+        dock = window.docks[name]
+        toggle = dock.toggleViewAction()
+        assert toggle in view_actions, f"{name} is not in the View menu"
+        assert dock.isVisibleTo(window) or dock.isHidden() is False
+        toggle.trigger()
+        assert dock.isHidden(), f"{name} did not close"
+        toggle.trigger()
+        assert not dock.isHidden(), f"{name} did not reopen"
+        features = dock.features()
+        for feature in ("DockWidgetClosable", "DockWidgetMovable", "DockWidgetFloatable"):
+            assert features & getattr(type(features), feature)
+
+
+def test_layout_is_saved_restored_and_reset(qtbot, registry, tmp_path: Path) -> None:
+    from studio.core.paths import config_dir
+    from studio.ui.main_window import MainWindow
+
+    first = MainWindow(registry, describe_device=False, samples=False)
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitExposed(first)
+    first.docks["batch"].close()
+    first.docks["history"].setFloating(True)
+    first.close()
+    assert (config_dir() / "studio-window.ini").is_file()
+    assert str(config_dir()).startswith(str(tmp_path.parent.parent))
+
+    second = MainWindow(registry, describe_device=False, samples=False)
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    assert second.docks["batch"].isHidden()
+    assert second.docks["history"].isFloating()
+    second.reset_layout()
+    assert not second.docks["batch"].isHidden()
+    assert not second.docks["history"].isFloating()
+    second.shutdown()
+
+
+def test_open_by_dropping_file_urls_on_the_canvas(qtbot, window, image_file: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(image_file))])
+    target = window.canvas.viewport()
+    pos = QPointF(target.rect().center())
+    actions = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(
+        pos.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    with qtbot.waitSignal(window.sig_document_opened, timeout=10_000) as opened:
+        QApplication.sendEvent(target, enter)
+        assert enter.isAccepted()
+        drop = QDropEvent(
+            pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        )
+        QApplication.sendEvent(target, drop)
+    document = opened.args[0]
+    assert document.path == image_file
+    expected = read_image(image_file).pixels
+    np.testing.assert_array_equal(document.current.image.pixels, expected)
+    assert window.canvas_panel.stack.currentWidget() is window.canvas
+
+
+def test_open_from_the_command_line(qtbot, image_file: Path, monkeypatch) -> None:
+    from studio.ui import app as app_module
+
+    seen = {}
+
+    def close_when_open() -> None:
+        for widget in QApplication.topLevelWidgets():
+            documents = getattr(widget, "documents", None)
+            if documents:
+                seen["names"] = [d.name for d in documents]
+                widget.close()
+
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer()
+    timer.timeout.connect(close_when_open)
+    timer.start(50)
+    monkeypatch.setattr("studio.ui.main_window.ensure_samples", lambda folder: [])
+    assert app_module.run([str(image_file)]) == 0
+    timer.stop()
+    assert seen["names"] == [image_file.name]
+
+
+def test_run_a_job_and_see_the_result_on_the_canvas(
+    qtbot, window, registry, image_file: Path
+) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "denoise", "gaussian")
+    assert window.inspector.set_values({"sigma": 2.0})
+    job_id, how = run_to_end(qtbot, window)
+    assert how == "done"
+    assert window.progress_panel.records[job_id].state is JobState.DONE
+    assert len(document.steps) == 2 and document.index == 1
+    expected = result_of(read_image(image_file), registry, "denoise", "gaussian", {"sigma": 2.0})
+    np.testing.assert_allclose(document.current.image.pixels, expected.pixels, atol=1e-6)
+    # What the canvas draws is the result, not the original.
+    shown = window.canvas.grab().toImage()
+    centre = window.canvas.mapFromScene(QPointF(64.5, 48.5))
+    pixel = shown.pixelColor(centre)
+    wanted = to_bgra(expected)[48, 64]
+    assert (pixel.blue(), pixel.green(), pixel.red()) == pytest.approx(tuple(wanted[:3]), abs=2)
+    assert "Gaussian" in window.history_panel.list.item(1).text()
+
+
+def test_cancel_a_running_job(qtbot, window, image_file: Path) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "denoise", "test-slow")
+    window.inspector.set_values({"steps": 5000, "delay": 0.01})
+    job_id = window.run_current()
+    qtbot.waitUntil(lambda: window.progress_panel.records[job_id].fraction > 0, timeout=10_000)
+    with qtbot.waitSignal(window.sig_job_ended, timeout=5_000) as ended:
+        window.progress_panel.row(job_id).cancel_button.click()
+    assert ended.args == [job_id, "cancelled"]
+    record = window.progress_panel.records[job_id]
+    assert record.state is JobState.CANCELLED and record.fraction < 1.0
+    assert len(document.steps) == 1
+    # The worker is still there for the next job.
+    window.inspector.set_values({"steps": 3, "delay": 0.0})
+    _, how = run_to_end(qtbot, window)
+    assert how == "done" and len(document.steps) == 2
+
+
+@pytest.mark.parametrize("fail_with", ["runtime", "studio"])
+def test_an_engine_error_reaches_the_progress_log_and_the_worker_survives(
+    qtbot, window, image_file: Path, fail_with: str
+) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "denoise", "test-broken")
+    window.inspector.set_values({"fail_with": fail_with})
+    job_id, how = run_to_end(qtbot, window)
+    assert how == "failed"
+    record = window.progress_panel.records[job_id]
+    assert record.state is JobState.FAILED
+    wanted = "kaput" if fail_with == "runtime" else "too dark"
+    assert wanted in record.error
+    assert any(wanted in line for line in record.log)
+    row = window.progress_panel.row(job_id)
+    assert wanted in row.message.text()
+    row.details_button.click()
+    assert "Traceback" in row.details.toPlainText()
+    assert window.worker.isRunning()
+    choose_engine(window, "denoise", "gaussian")
+    _, how = run_to_end(qtbot, window)
+    assert how == "done" and len(document.steps) == 2
+
+
+def test_batch_over_a_folder_with_one_corrupt_file(qtbot, window, tmp_path: Path) -> None:
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for index in range(3):
+        pixels = np.clip(gradient(64, 80) + 0.1 * index, 0, 1).astype(np.float32)
+        write_image(Image(pixels, ImageMeta(bit_depth=8)), folder / f"good{index}.png")
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a picture")
+    choose_engine(window, "denoise", "gaussian")
+    window.open_paths([folder])
+    panel = window.batch_panel
+    panel.out_dir.setText(str(tmp_path / "out"))
+    panel.replan()
+    assert len(panel.plan.items) == 4
+    with qtbot.waitSignal(window.sig_job_ended, timeout=30_000) as ended:
+        panel.start_button.click()
+    assert ended.args[1] == "done"
+    by_name = {item.inputs[0].name: panel.statuses[i] for i, item in enumerate(panel.plan.items)}
+    assert by_name == {
+        "bad.png": ItemStatus.FAILED,
+        "good0.png": ItemStatus.DONE,
+        "good1.png": ItemStatus.DONE,
+        "good2.png": ItemStatus.DONE,
+    }
+    bad_index = next(
+        i for i, item in enumerate(panel.plan.items) if item.inputs[0].name == "bad.png"
+    )
+    assert "bad.png" in panel.reasons[bad_index]
+    assert panel.items.topLevelItem(bad_index).text(1) == "Failed"
+    outputs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert outputs == ["good0_denoise.png", "good1_denoise.png", "good2_denoise.png"]
+    assert "1 failed" in panel.status.text()
+    assert panel.retry_button.isEnabled()
+
+
+def test_the_event_loop_never_stalls_while_a_job_runs(qtbot, window, image_file: Path) -> None:
+    """The issue's bound: the longest event-loop stall while a job runs stays under 50 ms.
+
+    Time the operating system gave the CPU to other programs (this machine is shared) is left
+    out where Linux reports it; the raw figure is in the assertion message and the benchmark.
+    """
+    from studio.ui.stall import StallMonitor
+
+    open_image(qtbot, window, image_file)
+    choose_engine(window, "denoise", "test-slow")
+    window.inspector.set_values({"steps": 60, "delay": 0.02})
+    monitor = StallMonitor(parent=window)
+    monitor.start()
+    _, how = run_to_end(qtbot, window)
+    raw = monitor.stop()
+    assert how == "done"
+    assert monitor.ticks > 50
+    assert monitor.longest_own_ms < 50.0, f"stall {monitor.longest_own_ms:.0f} ms (raw {raw:.0f})"
+
+
+def test_mask_brush_paints_and_undoes_per_stroke(qtbot, window, image_file: Path) -> None:
+    from pytestqt.qtbot import QtBot
+
+    document = open_image(qtbot, window, image_file)
+    window.set_tool(Tool.BRUSH)
+    window.canvas_panel.set_brush_size(12)
+    viewport = window.canvas.viewport()
+    start = window.canvas.mapFromScene(QPointF(20, 20))
+    end = window.canvas.mapFromScene(QPointF(100, 70))
+    QtBot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+    for t in np.linspace(0, 1, 12):
+        point = QPoint(
+            int(start.x() + (end.x() - start.x()) * t), int(start.y() + (end.y() - start.y()) * t)
+        )
+        QtBot.mouseMove(viewport, point)
+    QtBot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=end)
+    mask = document.mask.alpha()
+    assert mask[20, 20] > 0.5 and mask[70, 100] > 0.5 and mask[90, 5] == 0
+    assert document.mask.undo_stack.count() == 1
+    window.undo()
+    assert document.mask.is_empty()
+    window.redo()
+    np.testing.assert_array_equal(document.mask.alpha(), mask)
+    window.act_mask_invert.trigger()
+    np.testing.assert_allclose(document.mask.alpha(), 1.0 - mask, atol=1 / 255)
+
+
+def test_live_preview_matches_the_full_run(qtbot, window, registry, image_file: Path) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "denoise", "gaussian")
+    window.inspector.set_values({"sigma": 1.0})
+    window.canvas.set_zoom(3.0)
+    window.canvas.centerOn(64, 48)
+    with qtbot.waitSignal(window.sig_job_ended, timeout=10_000) as ended:
+        window.act_preview.setChecked(True)
+    assert ended.args[1] == "done"
+    item = window.canvas.image_item
+    rect = item.preview_rect
+    assert not rect.isEmpty() and rect.width() < 128
+    full = result_of(document.current.image, registry, "denoise", "gaussian", {"sigma": 1.0})
+    expected = to_bgra(full)[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1]
+    patch = item.preview
+    got = np.array(
+        [
+            [patch.pixelColor(x, y).getRgb()[:3][::-1] for x in range(patch.width())]
+            for y in range(patch.height())
+        ]
+    )
+    inner = np.s_[4:-4, 4:-4]  # away from the crop's own border
+    np.testing.assert_allclose(got[inner], expected[..., :3][inner], atol=1)
+    assert len(document.steps) == 1  # a preview is not a step
+
+
+def test_history_undo_redo_and_click_to_view(qtbot, window, image_file: Path) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "denoise", "gaussian")
+    run_to_end(qtbot, window)
+    window.inspector.set_values({"sigma": 4.0})
+    run_to_end(qtbot, window)
+    assert len(document.steps) == 3
+    window.undo()
+    assert document.index == 1
+    window.history_panel.list.setCurrentRow(0)
+    assert document.index == 0
+    assert window.canvas.image_item.after.constBits() is not None
+    window.redo()
+    assert document.index == 1
+    run_to_end(qtbot, window)  # applying after an undo drops the undone step
+    assert len(document.steps) == 3 and document.index == 2
+
+
+def test_before_after_split_and_ab_compare(qtbot, window, image_file: Path) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "denoise", "test-slow")
+    window.inspector.set_values({"steps": 1, "delay": 0.0})
+    run_to_end(qtbot, window)  # the result is the negative: easy to tell apart
+    window.act_split.setChecked(True)
+    assert window.canvas.compare is Compare.SPLIT
+    window.canvas.set_split(0.5)
+    shown = window.canvas.grab().toImage()
+    left = shown.pixelColor(window.canvas.mapFromScene(QPointF(30, 48)))
+    right = shown.pixelColor(window.canvas.mapFromScene(QPointF(98, 48)))
+    before, after = to_bgra(document.before.image), to_bgra(document.current.image)
+    assert left.red() == pytest.approx(before[48, 30, 2], abs=2)
+    assert right.red() == pytest.approx(after[48, 98, 2], abs=2)
+    window.act_before.setChecked(True)
+    assert window.canvas.compare is Compare.BEFORE
+    window.act_compare.setChecked(True)
+    pane = window.canvas_panel.compare
+    assert window.canvas_panel.stack.currentWidget() is pane
+    assert pane.chosen() == (0, 1)
+    pane.views[0].set_zoom(2.5)
+    pane.views[0].centerOn(40, 30)
+    assert pane.views[1].zoom() == pytest.approx(2.5)
+    centre_a = pane.views[0].mapToScene(pane.views[0].viewport().rect().center())
+    centre_b = pane.views[1].mapToScene(pane.views[1].viewport().rect().center())
+    assert abs(centre_a.x() - centre_b.x()) < 2 and abs(centre_a.y() - centre_b.y()) < 2
+
+
+def test_export_writes_the_viewed_step_and_never_the_original(
+    qtbot, window, tmp_path: Path
+) -> None:
+    source = tmp_path / "deep.tif"
+    pixels = gradient(40, 50)
+    write_image(Image(pixels, ImageMeta(bit_depth=16)), source)
+    document = open_image(qtbot, window, source)
+    target = tmp_path / "export.tif"
+    window.export_step(document.current, target, 16)
+    qtbot.waitUntil(lambda: "Exported" in window.last_message, timeout=10_000)
+    back = read_image(target)
+    assert back.meta.bit_depth == 16
+    np.testing.assert_allclose(back.pixels, read_image(source).pixels, atol=1 / 65535)
+    window.export_step(document.current, source, 16)
+    qtbot.waitUntil(lambda: "Export failed" in window.last_message, timeout=10_000)
+    assert "never" in window.last_message or "overwrite" in window.last_message
+    assert read_image(source).meta.bit_depth == 16
+
+
+def test_no_top_level_widgets_leak(qtbot, registry, image_file: Path) -> None:
+    from studio.ui.main_window import MainWindow
+
+    before = set(map(id, QApplication.topLevelWidgets()))
+    win = MainWindow(registry, describe_device=False, samples=False)
+    win.show()
+    qtbot.waitExposed(win)
+    open_image(qtbot, win, image_file)
+    choose_engine(win, "denoise", "gaussian")
+    run_to_end(qtbot, win)
+    win.docks["history"].setFloating(True)
+    win.manage_models()
+    win.close()
+    win.deleteLater()
+    del win
+    qtbot.wait(50)
+    QApplication.processEvents()
+    gc.collect()
+    QApplication.sendPostedEvents(None, 0)
+    leaked = [w for w in QApplication.topLevelWidgets() if id(w) not in before]
+    assert leaked == [], [type(w).__name__ for w in leaked]
