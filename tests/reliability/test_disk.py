@@ -33,6 +33,7 @@ from tests.reliability.helpers import error_line, leftovers, studio_process
 from tests.reliability.inputs import digest
 
 NO_SPACE = os.strerror(errno.ENOSPC)
+FAST = ["--engine", "gaussian", "--param", "radius=0.5"]  # a light blur keeps files large
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_disk_full_while_writing_is_a_clear_error(
 ) -> None:
     before = digest(photo)
     out = tmp_path / f"result{suffix}"
-    assert main(["run", "denoise", str(photo), "-o", str(out)]) == 3
+    assert main(["run", "denoise", str(photo), "-o", str(out), *FAST]) == 3
     line = error_line(capsys.readouterr().err)
     assert line == f"studio: Cannot write {out}: {NO_SPACE}"
     assert digest(photo) == before
@@ -96,7 +97,7 @@ def test_disk_full_when_syncing_is_a_clear_error(
 
     monkeypatch.setattr(os, "fsync", fsync)
     out = tmp_path / "result.tif"
-    assert main(["run", "denoise", str(photo), "-o", str(out)]) == 3
+    assert main(["run", "denoise", str(photo), "-o", str(out), *FAST]) == 3
     assert error_line(capsys.readouterr().err) == f"studio: Cannot write {out}: {NO_SPACE}"
     _only_input_left(tmp_path, photo)
 
@@ -114,7 +115,7 @@ def test_read_only_folder_refusing_the_temporary_file_is_a_clear_error(
     monkeypatch.setattr(os, "open", open_)
     before = digest(photo)
     out = tmp_path / "result.jpg"
-    assert main(["run", "denoise", str(photo), "-o", str(out)]) == 3
+    assert main(["run", "denoise", str(photo), "-o", str(out), *FAST]) == 3
     assert error_line(capsys.readouterr().err) == f"studio: Cannot write {out}: Permission denied"
     assert digest(photo) == before
     _only_input_left(tmp_path, photo)
@@ -128,7 +129,7 @@ def test_batch_on_a_full_disk_is_a_clear_error(
 
     monkeypatch.setattr(os, "fsync", fsync)
     before = digest(photo)
-    code = main(["batch", "denoise", str(photo), "-o", str(tmp_path / "out")])
+    code = main(["batch", "denoise", str(photo), "-o", str(tmp_path / "out"), *FAST])
     err = capsys.readouterr().err
     assert "Unexpected error" not in err and "Traceback" not in err
     assert NO_SPACE in err and code == 3
@@ -154,7 +155,7 @@ def test_kernel_refusing_the_write_is_a_clear_error_in_every_format(
     assert photo.stat().st_size > FILE_SIZE_LIMIT
     out = tmp_path / f"result{suffix}"
     done = studio_process(
-        ["run", "denoise", str(photo), "-o", str(out), "--param", "sigma=0.1"],
+        ["run", "denoise", str(photo), "-o", str(out), *FAST],
         timeout=60,
         preexec_fn=_file_size_limit,
     )
@@ -219,7 +220,7 @@ def test_real_read_only_folder_is_a_clear_error(
     photo, locked, kwargs = read_only_setup
     before = digest(photo)
     out = locked / "result.png"
-    done = _run_denied(["run", "denoise", str(photo), "-o", str(out)], kwargs)
+    done = _run_denied(["run", "denoise", str(photo), "-o", str(out), *FAST], kwargs)
     assert done.returncode == 3, done.stderr
     assert error_line(done.stderr) == f"studio: Cannot write {out}: Permission denied"
     assert digest(photo) == before
@@ -236,7 +237,7 @@ def test_output_folder_that_cannot_be_created_is_a_clear_error(
 ) -> None:
     photo, locked, kwargs = read_only_setup
     out = locked / "new" / "result.png"
-    done = _run_denied(["run", "denoise", str(photo), "-o", str(out)], kwargs)
+    done = _run_denied(["run", "denoise", str(photo), "-o", str(out), *FAST], kwargs)
     assert done.returncode == 3, done.stderr
     assert "Permission denied" in error_line(done.stderr)
     assert list(locked.iterdir()) == []
@@ -247,7 +248,7 @@ def test_batch_into_a_read_only_folder_is_a_clear_error(
 ) -> None:
     photo, locked, kwargs = read_only_setup
     before = digest(photo)
-    done = _run_denied(["batch", "denoise", str(photo), "-o", str(locked), "--json"], kwargs)
+    done = _run_denied(["batch", "denoise", str(photo), "-o", str(locked), "--json", *FAST], kwargs)
     assert "Unexpected error" not in done.stderr and "Traceback" not in done.stderr
     assert done.returncode == 3, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
