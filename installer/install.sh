@@ -9,22 +9,27 @@ DATA_HOME="${XDG_DATA_HOME:-$HOME/.local/share}"
 PREFIX="${STUDIO_PREFIX:-$DATA_HOME/studio}"
 BIN_DIR="${STUDIO_BIN_DIR:-$HOME/.local/bin}"
 PYTHON="${PYTHON:-}"
+CPU_TORCH_INDEX="https://download.pytorch.org/whl/cpu"
 
 usage() {
     cat <<'EOF'
 Usage: install.sh [options]
-       install.sh uninstall [--remove-models]
+       install.sh uninstall [--remove-models] [--prefix DIR]
 
 Installs Studio into its own virtual environment, links `studio` into ~/.local/bin
-and registers a desktop entry with the app icon.
+and registers a desktop entry with the app icon. Run from an unpacked offline bundle
+(studio-bundle/installer/install.sh), it installs that bundle.
 
 Options:
   --dev                 developer install: editable, in .venv of this checkout, with test tools;
                         no launcher or desktop entry (run .venv/bin/studio)
   --offline BUNDLE      install from an offline bundle (.tar or folder) with no network at all
   --models ID...        download these catalog models after installing (needs network)
-  --models-from DIR     copy and verify the model files in DIR into the models folder
-  --cpu-torch URL       install torch from this CPU-only wheel index (smaller than the default)
+  --models-from DIR     copy and verify the model files in DIR into the models folder (repeatable)
+  --torch BUILD         auto (default: CUDA with an NVIDIA GPU, else the CPU build on Linux),
+                        cpu or cuda
+  --cpu-torch URL       the CPU-only wheel index for --torch cpu/auto
+                        (default: https://download.pytorch.org/whl/cpu)
   --prefix DIR          where the environment goes (default: ~/.local/share/studio)
   --python EXE          the Python 3.11+ interpreter to use
   --no-desktop          do not register a desktop entry or launcher
@@ -32,6 +37,8 @@ Options:
   --dry-run             print what would be done, change nothing
   -h, --help            show this help
 
+Exit codes: 0 installed, 2 bad arguments or a refused bundle, 4 installed but some models
+were refused or not downloaded, other: the step that failed.
 Environment: STUDIO_PREFIX, STUDIO_BIN_DIR, XDG_DATA_HOME, PYTHON.
 EOF
 }
@@ -40,8 +47,8 @@ die() { echo "install.sh: $*" >&2; exit 2; }
 say() { echo "==> $*"; }
 run() { if [[ $DRY_RUN == 1 ]]; then echo "+ $*"; else "$@"; fi; }
 
-DEV=0 OFFLINE="" MODELS=() MODELS_FROM="" CPU_TORCH="" DESKTOP=1 NO_DEPS=0 DRY_RUN=0
-UNINSTALL=0 REMOVE_MODELS=0
+DEV=0 OFFLINE="" MODELS=() MODEL_DIRS=() TORCH=auto CPU_TORCH="" DESKTOP=1 NO_DEPS=0 DRY_RUN=0
+UNINSTALL=0 REMOVE_MODELS=0 MODEL_FAILURES=0 BUNDLE="" UNPACKED=""
 
 parse_args() {
     while [[ $# -gt 0 ]]; do
@@ -55,7 +62,10 @@ parse_args() {
                 while [[ $# -gt 0 && "$1" != --* ]]; do MODELS+=("$1"); shift; done
                 [[ ${#MODELS[@]} -gt 0 ]] || die "--models needs at least one catalog id"
                 continue ;;
-            --models-from) [[ $# -ge 2 ]] || die "--models-from needs a folder"; MODELS_FROM="$2"; shift ;;
+            --models-from) [[ $# -ge 2 ]] || die "--models-from needs a folder"; MODEL_DIRS+=("$2"); shift ;;
+            --torch)
+                [[ $# -ge 2 && "$2" =~ ^(auto|cpu|cuda)$ ]] || die "--torch needs auto, cpu or cuda"
+                TORCH="$2"; shift ;;
             --cpu-torch) [[ $# -ge 2 ]] || die "--cpu-torch needs an index URL"; CPU_TORCH="$2"; shift ;;
             --prefix) [[ $# -ge 2 ]] || die "--prefix needs a folder"; PREFIX="$2"; shift ;;
             --python) [[ $# -ge 2 ]] || die "--python needs an interpreter"; PYTHON="$2"; shift ;;
@@ -67,9 +77,16 @@ parse_args() {
         esac
         shift
     done
+    if [[ -z "$OFFLINE" && $UNINSTALL == 0 && $DEV == 0 && -f "$SOURCE/manifest.json" ]]; then
+        OFFLINE="$SOURCE"  # run from inside an unpacked bundle
+    fi
     [[ -z "$OFFLINE" || ${#MODELS[@]} -eq 0 ]] || die "--offline and --models exclude each other: put the models in the bundle"
     [[ -z "$OFFLINE" || $DEV == 0 ]] || die "--offline and --dev exclude each other"
-    [[ -z "$MODELS_FROM" || -d "$MODELS_FROM" ]] || die "--models-from: no such folder: $MODELS_FROM"
+    [[ -z "$OFFLINE" || -e "$OFFLINE" ]] || die "--offline: no such bundle: $OFFLINE"
+    local dir
+    for dir in ${MODEL_DIRS[@]+"${MODEL_DIRS[@]}"}; do
+        [[ -d "$dir" ]] || die "--models-from: no such folder: $dir"
+    done
     if [[ $DEV == 1 ]]; then PREFIX="$SOURCE"; DESKTOP=0; fi
     VENV="$PREFIX/$([[ $DEV == 1 ]] && echo .venv || echo venv)"
     RECORD="$PREFIX/installed-files.txt"
@@ -89,6 +106,13 @@ find_python() {
 
 has_nvidia_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
 
+# Remember what the installer added, once each, for `uninstall` (kept across re-runs).
+record() {
+    if [[ $DRY_RUN == 1 ]]; then return 0; fi
+    mkdir -p "$(dirname "$RECORD")"
+    grep -Fxqs -- "$1" "$RECORD" || echo "$1" >>"$RECORD"
+}
+
 create_venv() {
     if [[ -x "$VENV/bin/python" ]]; then
         say "Reusing the environment in $VENV"
@@ -97,51 +121,85 @@ create_venv() {
         run mkdir -p "$PREFIX"
         run "$(find_python)" -m venv "$VENV"
     fi
+    record "$VENV"
 }
 
 pip_install() { run "$VENV/bin/python" -m pip install --disable-pip-version-check "$@"; }
 
+# The CPU build of torch where there is no NVIDIA GPU (Linux: PyPI's build carries CUDA).
+install_cpu_torch() {
+    case "$TORCH" in
+        cuda) return 0 ;;
+        auto)
+            if has_nvidia_gpu; then say "NVIDIA GPU found: installing torch with CUDA"; return 0; fi
+            if [[ "$(uname -s)" != Linux ]]; then return 0; fi ;;
+    esac
+    local index="${CPU_TORCH:-$CPU_TORCH_INDEX}"
+    say "Installing the CPU build of torch from $index"
+    if ! pip_install -c "$HERE/constraints.txt" --index-url "$index" torch torchvision; then
+        [[ $TORCH == auto ]] || die "the CPU build of torch could not be installed from $index"
+        say "The CPU build is not available: installing the standard build of torch instead"
+    fi
+}
+
 install_online() {
     local target="$SOURCE" extras="" args=(-c "$HERE/constraints.txt")
     [[ $DEV == 1 ]] && extras="[dev]"
-    if [[ -n "$CPU_TORCH" ]]; then
-        say "Installing the CPU build of torch from $CPU_TORCH"
-        pip_install "${args[@]}" --index-url "$CPU_TORCH" torch torchvision
-    elif has_nvidia_gpu; then
-        say "NVIDIA GPU found: installing torch with CUDA"
-    fi
+    [[ $NO_DEPS == 1 ]] || install_cpu_torch
     if [[ $DEV == 1 ]]; then args+=(-e); fi
     [[ $NO_DEPS == 1 ]] && args=(--no-deps "${args[@]}")
     say "Installing Studio$extras"
     pip_install "${args[@]}" "$target$extras"
 }
 
-install_offline() {
-    local bundle="$OFFLINE" dir
-    [[ -e "$bundle" ]] || die "--offline: no such bundle: $bundle"
-    if [[ -f "$bundle" ]]; then
-        dir="$(mktemp -d)"; trap 'rm -rf "$dir"' EXIT
-        say "Unpacking $bundle"
-        run tar -xf "$bundle" -C "$dir"
-        bundle="$dir/$(ls "$dir" | head -n 1)"
+# Unpack (a tar) and verify the bundle before anything is installed; sets BUNDLE.
+open_bundle() {
+    BUNDLE="$OFFLINE"
+    if [[ -f "$BUNDLE" ]]; then
+        UNPACKED="$(mktemp -d)"
+        trap 'rm -rf "$UNPACKED"' EXIT
+        say "Unpacking $BUNDLE"
+        run tar -xf "$BUNDLE" -C "$UNPACKED"
+        BUNDLE="$UNPACKED/studio-bundle"
     fi
     say "Verifying the bundle"
-    run "$(find_python)" "$HERE/bundle.py" verify "$bundle"
-    local deps=()
+    run "$(find_python)" "$HERE/bundle.py" verify "$BUNDLE" ||
+        die "refusing to install from $OFFLINE: it is not the bundle that was built"
+    if [[ -d "$BUNDLE/models" ]]; then MODEL_DIRS+=("$BUNDLE/models"); fi
+}
+
+# pip with nothing but the bundle: no index, no configuration, no proxy that could reach out.
+pip_offline() {
+    env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT \
+        PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 \
+        http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 no_proxy= \
+        "$VENV/bin/python" -m pip install --isolated --disable-pip-version-check \
+        --no-index --find-links "$BUNDLE/wheels" "$@"
+}
+
+install_offline() {
+    local wheel deps=() installed=0
     [[ $NO_DEPS == 1 ]] && deps=(--no-deps)
+    [[ -e "$VENV/bin/studio" ]] && installed=1
     say "Installing Studio from the bundle (no network)"
-    PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
-        pip_install --no-index --find-links "$bundle/wheels" "${deps[@]}" studio
-    if [[ -d "$bundle/models" && -z "$MODELS_FROM" ]]; then MODELS_FROM="$bundle/models"; fi
-    [[ -z "$MODELS_FROM" ]] || install_models_from
+    for wheel in "$BUNDLE"/wheels/studio-*.whl; do
+        run pip_offline ${deps[@]+"${deps[@]}"} "$wheel"
+        # pip keeps an installed Studio of the same version: a newer bundle must replace it
+        if [[ $installed == 1 ]]; then run pip_offline --no-deps --force-reinstall "$wheel"; fi
+    done
 }
 
-install_models_from() {
-    say "Importing models from $MODELS_FROM"
-    run "$VENV/bin/studio" models import "$MODELS_FROM"
+# Model problems do not undo the install: they are reported, and the exit code says so.
+install_models() {
+    local dir id
+    for dir in ${MODEL_DIRS[@]+"${MODEL_DIRS[@]}"}; do
+        say "Importing models from $dir"
+        run "$VENV/bin/studio" models import "$dir" || MODEL_FAILURES=1
+    done
+    for id in ${MODELS[@]+"${MODELS[@]}"}; do
+        run "$VENV/bin/studio" models download "$id" || MODEL_FAILURES=1
+    done
 }
-
-record() { [[ $DRY_RUN == 1 ]] || echo "$1" >>"$RECORD.new"; }
 
 link_launcher() {
     run mkdir -p "$BIN_DIR"
@@ -150,15 +208,24 @@ link_launcher() {
     case ":$PATH:" in *":$BIN_DIR:"*) ;; *) say "Add $BIN_DIR to your PATH to run \`studio\`" ;; esac
 }
 
+# A file the Studio wheel installs into <venv>/share/studio, or the checkout's copy.
+resource() {
+    if [[ -f "$VENV/share/studio/$1" ]]; then echo "$VENV/share/studio/$1"; else echo "$SOURCE/resources/$1"; fi
+}
+
 register_desktop() {
-    local icon="$SOURCE/resources/studio.svg"
+    local exe="$VENV/bin/studio"
+    [[ "$exe" != *" "* ]] || exe="\"$exe\""
     case "$(uname -s)" in
         Linux)
             local apps="$DATA_HOME/applications" icons="$DATA_HOME/icons/hicolor/scalable/apps"
             run mkdir -p "$apps" "$icons"
-            run cp "$icon" "$icons/studio.svg"
+            run cp "$(resource studio.svg)" "$icons/studio.svg"
             if [[ $DRY_RUN == 0 ]]; then
-                sed "s|^Exec=.*|Exec=$VENV/bin/studio gui %F|" "$SOURCE/resources/studio.desktop" >"$apps/studio.desktop"
+                sed "s|^Exec=.*|Exec=$exe gui %F|" "$(resource studio.desktop)" >"$apps/studio.desktop"
+                if command -v update-desktop-database >/dev/null 2>&1; then
+                    update-desktop-database -q "$apps" || true
+                fi
             fi
             record "$apps/studio.desktop"; record "$icons/studio.svg" ;;
         Darwin)
@@ -176,17 +243,17 @@ register_desktop() {
 }
 
 install() {
+    [[ -z "$OFFLINE" ]] || open_bundle
     create_venv
     if [[ -n "$OFFLINE" ]]; then install_offline; else install_online; fi
-    if [[ -n "$MODELS_FROM" && -z "$OFFLINE" ]]; then install_models_from; fi
-    local id
-    for id in "${MODELS[@]}"; do run "$VENV/bin/studio" models download "$id"; done
-    rm -f "$RECORD.new"
-    record "$VENV"
     if [[ $DEV == 0 ]]; then link_launcher; fi
     if [[ $DESKTOP == 1 ]]; then register_desktop; fi
-    [[ $DRY_RUN == 1 ]] || mv "$RECORD.new" "$RECORD"
+    install_models
     say "Studio is installed. Start it with: $([[ $DEV == 1 ]] && echo "$VENV/bin/studio" || echo studio)"
+    if [[ $MODEL_FAILURES == 1 ]]; then
+        echo "install.sh: some models were refused or not downloaded (see above)" >&2
+        exit 4
+    fi
 }
 
 uninstall() {
@@ -206,6 +273,7 @@ uninstall() {
         say "Removing models in $models"
         run rm -rf -- "$models"
     fi
+    [[ $DRY_RUN == 1 || $DEV == 1 ]] || rmdir "$PREFIX" 2>/dev/null || true
     say "Studio is uninstalled. Your images, settings and models were left alone$([[ $REMOVE_MODELS == 1 ]] && echo ", except the models")."
 }
 

@@ -1,26 +1,37 @@
-"""The installer's argument handling, the offline bundle and idempotent re-install, offline."""
+"""The installer's argument handling, the offline bundle and idempotent re-install, offline.
+
+Installs use a fake `studio` wheel (a console script that logs its arguments), so no test
+downloads anything or installs torch.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from installer import bundle
+from tests.shared import shared_file
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "installer" / "install.sh"
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
-def _install(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _install(
+    *args: str, env: dict[str, str] | None = None, script: Path = INSTALL
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", str(INSTALL), *args],
+        ["bash", str(script), *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -28,10 +39,13 @@ def _install(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
+# ---------------------------------------------------------------- arguments
+
+
 def test_help_lists_the_options() -> None:
     result = _install("--help")
     assert result.returncode == 0
-    for option in ("--dev", "--offline", "--models", "--models-from", "uninstall"):
+    for option in ("--dev", "--offline", "--models", "--models-from", "--torch", "uninstall"):
         assert option in result.stdout
 
 
@@ -40,9 +54,16 @@ def test_help_lists_the_options() -> None:
     [
         (["--frobnicate"], "unknown option"),
         (["--offline"], "needs a bundle"),
+        (["--offline", "/no/such/bundle.tar"], "no such bundle"),
         (["--models"], "at least one catalog id"),
-        (["--offline", "b.tar", "--models", "lama"], "exclude each other"),
+        (["--models", "--dev"], "at least one catalog id"),
+        (["--offline", ".", "--models", "lama"], "exclude each other"),
+        (["--offline", ".", "--dev"], "exclude each other"),
         (["--models-from", "/no/such/folder"], "no such folder"),
+        (["--models-from", ".", "--models-from", "/no/such/folder"], "no such folder"),
+        (["--torch", "gpu"], "auto, cpu or cuda"),
+        (["--torch"], "auto, cpu or cuda"),
+        (["--prefix"], "needs a folder"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_reason(args: list[str], message: str) -> None:
@@ -51,20 +72,81 @@ def test_bad_arguments_exit_2_with_a_reason(args: list[str], message: str) -> No
     assert message in result.stderr
 
 
+def test_uninstall_without_an_install_says_so(tmp_path: Path) -> None:
+    result = _install("uninstall", "--prefix", str(tmp_path / "none"))
+    assert result.returncode == 2
+    assert "nothing to uninstall" in result.stderr
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "STUDIO_BIN_DIR": str(tmp_path / "bin"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "PYTHON": sys.executable,
+    }
+
+
 def test_dry_run_changes_nothing(tmp_path: Path) -> None:
-    env = {"STUDIO_BIN_DIR": str(tmp_path / "bin"), "XDG_DATA_HOME": str(tmp_path / "data")}
-    result = _install("--dry-run", "--prefix", str(tmp_path / "prefix"), env=env)
+    result = _install("--dry-run", "--prefix", str(tmp_path / "prefix"), env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "+ " in result.stdout
     assert not any(tmp_path.iterdir())
 
 
-def _fake_studio_wheel(folder: Path) -> Path:
-    """A minimal wheel named studio with a `studio` console script, for installer tests."""
+def _fake_nvidia_smi(folder: Path, *, gpu: bool) -> dict[str, str]:
+    """PATH with an `nvidia-smi` that finds a GPU (exit 0) or none (exit 9)."""
+    folder.mkdir()
+    tool = folder / "nvidia-smi"
+    tool.write_text(f"#!/bin/sh\nexit {0 if gpu else 9}\n")
+    tool.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PyPI's torch carries CUDA only on Linux")
+@pytest.mark.parametrize(
+    ("gpu", "args", "index"),
+    [
+        (False, [], CPU_INDEX),
+        (False, ["--cpu-torch", "file:///srv/torch-cpu"], "file:///srv/torch-cpu"),
+        (False, ["--torch", "cuda"], None),
+        (True, [], None),
+        (True, ["--torch", "cpu"], CPU_INDEX),
+    ],
+)
+def test_torch_build_follows_the_gpu(
+    tmp_path: Path, gpu: bool, args: list[str], index: str | None
+) -> None:
+    env = {**_env(tmp_path), **_fake_nvidia_smi(tmp_path / "tools", gpu=gpu)}
+    result = _install("--dry-run", "--prefix", str(tmp_path / "prefix"), *args, env=env)
+    assert result.returncode == 0, result.stderr
+    torch_lines = [line for line in result.stdout.splitlines() if "torch torchvision" in line]
+    if index is None:
+        assert torch_lines == []
+    else:
+        assert len(torch_lines) == 1 and f"--index-url {index}" in torch_lines[0]
+    assert ("NVIDIA GPU found" in result.stdout) == (gpu and "--torch" not in args)
+
+
+# ---------------------------------------------------------------- bundles
+
+
+def _fake_studio_wheel(folder: Path, message: str = "fake studio") -> Path:
+    """A wheel named studio whose `studio` script prints `message`, logs its arguments to
+    $FAKE_STUDIO_LOG and exits with $FAKE_STUDIO_EXIT for `studio models ...`."""
     folder.mkdir(parents=True, exist_ok=True)
     wheel = folder / "studio-0.0.1-py3-none-any.whl"
+    main = (
+        "import os, sys\n"
+        "def main():\n"
+        f"    print({message!r})\n"
+        "    if os.environ.get('FAKE_STUDIO_LOG'):\n"
+        "        with open(os.environ['FAKE_STUDIO_LOG'], 'a') as log:\n"
+        "            log.write(' '.join(sys.argv[1:]) + '\\n')\n"
+        "    if sys.argv[1:2] == ['models']:\n"
+        "        sys.exit(int(os.environ.get('FAKE_STUDIO_EXIT', '0')))\n"
+    )
     files = {
-        "studio_fake/__init__.py": "def main():\n    print('fake studio')\n",
+        "studio_fake/__init__.py": main,
         "studio-0.0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: studio\nVersion: 0.0.1\n",
         "studio-0.0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
         "Root-Is-Purelib: true\nTag: py3-none-any\n",
@@ -78,31 +160,71 @@ def _fake_studio_wheel(folder: Path) -> Path:
     return wheel
 
 
-def _bundle(root: Path, model_bytes: bytes = b"weights") -> Path:
-    _fake_studio_wheel(root / "wheels")
-    (root / "models").mkdir()
-    (root / "models" / "tiny.pth").write_bytes(model_bytes)
-    bundle.write_manifest(root, "3.11", [])
+def _bundle(
+    root: Path, models: dict[str, bytes] | None = None, message: str = "fake studio"
+) -> Path:
+    """A bundle folder as `bundle.py build` lays it out, with a fake Studio wheel."""
+    _fake_studio_wheel(root / "wheels", message)
+    for name, data in (models if models is not None else {"tiny.pth": b"weights"}).items():
+        (root / "models" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "models" / name).write_bytes(data)
+    bundle.copy_installer(root / "installer")
+    bundle.write_manifest(root, PYTHON_VERSION, [])
     return root
 
 
+def _tar(root: Path, output: Path) -> Path:
+    with tarfile.open(output, "w") as tar:
+        tar.add(root, arcname="studio-bundle")
+    return output
+
+
 def test_manifest_lists_every_file_with_its_checksum(tmp_path: Path) -> None:
-    root = _bundle(tmp_path / "b")
+    root = _bundle(tmp_path / "b", {"tiny.pth": b"weights", "adain/decoder.pth": b"dec"})
     manifest = json.loads((root / "manifest.json").read_text())
-    model = manifest["models"][0]
-    assert model["path"] == "models/tiny.pth"
-    assert model["sha256"] == hashlib.sha256(b"weights").hexdigest()
+    models = {m["path"]: m["sha256"] for m in manifest["models"]}
+    assert models == {
+        "models/tiny.pth": hashlib.sha256(b"weights").hexdigest(),
+        "models/adain/decoder.pth": hashlib.sha256(b"dec").hexdigest(),
+    }
     assert [w["path"] for w in manifest["wheels"]] == ["wheels/studio-0.0.1-py3-none-any.whl"]
-    assert bundle.verify(root)["python"] == "3.11"
+    assert {i["path"] for i in manifest["installer"]} == {
+        f"installer/{name}" for name in bundle.INSTALLER_FILES
+    }
+    assert bundle.verify(root)["python"] == PYTHON_VERSION
+
+
+def test_manifest_records_what_the_model_manager_recognised(tmp_path: Path) -> None:
+    root = tmp_path / "b"
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "a.pth").write_bytes(b"a")
+    recognised = {"models/a.pth": {"id": "kair-dncnn-25", "catalog_id": "kair-dncnn-25"}}
+    manifest = bundle.write_manifest(root, "3.11", [], recognised)
+    assert manifest["models"][0]["id"] == "kair-dncnn-25"
+
+
+def _unlisted_model_in_a_folder(root: Path) -> None:
+    (root / "models" / "sub").mkdir()
+    (root / "models" / "sub" / "extra.pth").write_bytes(b"extra")
+
+
+def _symlink_outside(root: Path) -> None:
+    (root / "models" / "tiny.pth").unlink()
+    (root / "models" / "tiny.pth").symlink_to(root.parent / "elsewhere.pth")
+    (root.parent / "elsewhere.pth").write_bytes(b"weights")
 
 
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
         (lambda r: (r / "models" / "tiny.pth").write_bytes(b"tampered"), "corrupt"),
+        (lambda r: (r / "installer" / "install.sh").write_text("rm -rf ~"), "corrupt"),
         (lambda r: (r / "models" / "tiny.pth").unlink(), "missing"),
         (lambda r: (r / "wheels" / "evil-1.0-py3-none-any.whl").write_bytes(b"x"), "not listed"),
+        (_unlisted_model_in_a_folder, "not listed"),
         (lambda r: (r / "manifest.json").unlink(), "not a Studio bundle"),
+        (lambda r: (r / "manifest.json").write_text("{"), "unreadable"),
+        (_symlink_outside, "link"),
     ],
 )
 def test_verify_refuses_an_altered_bundle(tmp_path: Path, damage, message: str) -> None:
@@ -112,35 +234,113 @@ def test_verify_refuses_an_altered_bundle(tmp_path: Path, damage, message: str) 
         bundle.verify(root)
 
 
+def test_a_bundle_for_another_python_is_refused(tmp_path: Path) -> None:
+    root = _bundle(tmp_path / "b")
+    manifest = bundle.verify(root)
+    with pytest.raises(bundle.BundleError, match=r"Python 3\.11, not 3\.99"):
+        bundle.check_python({**manifest, "python": "3.11"}, "3.99")
+
+
 def test_bundle_cli_verify_exit_codes(tmp_path: Path) -> None:
     root = _bundle(tmp_path / "b")
     command = [sys.executable, str(ROOT / "installer" / "bundle.py"), "verify", str(root)]
-    assert subprocess.run(command).returncode == 0
+    ok = subprocess.run(command, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "1 models" in ok.stdout
     (root / "models" / "tiny.pth").write_bytes(b"tampered")
     bad = subprocess.run(command, capture_output=True, text=True)
     assert bad.returncode == 1
     assert "corrupt" in bad.stderr
 
 
-def test_offline_install_is_idempotent_and_uninstall_removes_what_it_added(tmp_path: Path) -> None:
-    root = _bundle(tmp_path / "bundle")
-    (root / "models").joinpath("tiny.pth").unlink()
-    bundle.write_manifest(root, "3.11", [])
-    prefix, bin_dir, data = tmp_path / "prefix", tmp_path / "bin", tmp_path / "data"
-    env = {"STUDIO_BIN_DIR": str(bin_dir), "XDG_DATA_HOME": str(data), "PYTHON": sys.executable}
-    args = ("--offline", str(root), "--no-deps", "--prefix", str(prefix))
+def test_copy_models_keeps_folders_skips_hidden_and_refuses_clashes(tmp_path: Path) -> None:
+    first, second, models = tmp_path / "first", tmp_path / "second", tmp_path / "models"
+    for folder, data in ((first, b"one"), (second, b"two")):
+        (folder / "style").mkdir(parents=True)
+        (folder / "style" / "decoder.pth").write_bytes(data)
+    (first / ".downloads").mkdir()
+    (first / ".downloads" / "partial.pth").write_bytes(b"half")
+    (first / "notes.txt").write_text("not a model")
+    bundle.copy_models(models, [first, first])
+    assert sorted(p.relative_to(models).as_posix() for p in models.rglob("*.*")) == [
+        "style/decoder.pth"
+    ]
+    with pytest.raises(bundle.BundleError, match=r"two different model files"):
+        bundle.copy_models(models, [second])
 
-    first = _install(*args, env=env)
+
+def test_build_refuses_a_file_studio_cannot_use(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "garbage.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(bundle.BundleError, match=r"cannot use these model files: garbage.pth"):
+        bundle.recognise_models(tmp_path)
+
+
+@pytest.mark.realweights
+def test_build_recognises_a_published_model(tmp_path: Path) -> None:
+    source = shared_file("models", "denoising", "kair_dncnn_25.pth")
+    (tmp_path / "models").mkdir()
+    shutil.copyfile(source, tmp_path / "models" / source.name)
+    recognised = bundle.recognise_models(tmp_path)
+    assert recognised["models/kair_dncnn_25.pth"]["catalog_id"] == "kair-dncnn-25"
+    assert recognised["models/kair_dncnn_25.pth"]["task"] == "denoise"
+
+
+# ---------------------------------------------------------------- offline installs
+
+
+def _tamper_model(root: Path) -> None:
+    (root / "models" / "tiny.pth").write_bytes(b"tampered")
+
+
+def _retarget_python(root: Path) -> None:
+    manifest = json.loads((root / "manifest.json").read_text())
+    (root / "manifest.json").write_text(json.dumps({**manifest, "python": "3.99"}))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [(_tamper_model, "models/tiny.pth is corrupt"), (_retarget_python, "for Python 3.99")],
+)
+def test_a_bad_bundle_is_refused_before_anything_is_installed(
+    tmp_path: Path, damage, message: str
+) -> None:
+    root = _bundle(tmp_path / "bundle")
+    damage(root)
+    archive = _tar(root, tmp_path / "bundle.tar")
+    prefix = tmp_path / "prefix"
+    result = _install("--offline", str(archive), "--prefix", str(prefix), env=_env(tmp_path))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "refusing to install" in result.stderr
+    assert not prefix.exists()
+    assert not (tmp_path / "bin").exists() and not (tmp_path / "data").exists()
+
+
+def test_offline_install_is_idempotent_and_uninstall_removes_what_it_added(tmp_path: Path) -> None:
+    root = _bundle(tmp_path / "bundle", models={"denoise/tiny.pth": b"weights"})
+    prefix, bin_dir, data = tmp_path / "prefix", tmp_path / "bin", tmp_path / "data"
+    log = tmp_path / "studio.log"
+    env = {**_env(tmp_path), "FAKE_STUDIO_LOG": str(log)}
+
+    first = _install(
+        "--offline", str(_tar(root, tmp_path / "b.tar")), "--prefix", str(prefix), env=env
+    )
     assert first.returncode == 0, first.stdout + first.stderr
+    assert log.read_text().splitlines() == [f"models import {_unpacked_models(first.stdout)}"]
     record = (prefix / "installed-files.txt").read_text()
-    second = _install(*args, env=env)
+
+    newer = _bundle(tmp_path / "newer", models={}, message="newer studio")
+    second = _install("--offline", str(newer), "--prefix", str(prefix), "--no-desktop", env=env)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert (prefix / "installed-files.txt").read_text() == record
     assert "Reusing the environment" in second.stdout
+    assert (prefix / "installed-files.txt").read_text() == record
 
     launcher = bin_dir / "studio"
     assert launcher.resolve() == (prefix / "venv" / "bin" / "studio").resolve()
-    assert subprocess.run([str(launcher)], capture_output=True, text=True).stdout == "fake studio\n"
+    assert subprocess.run([str(launcher)], capture_output=True, text=True).stdout == (
+        "newer studio\n"
+    )
     desktop = (data / "applications" / "studio.desktop").read_text()
     assert f"Exec={prefix}/venv/bin/studio gui %F" in desktop
     assert (data / "icons" / "hicolor" / "scalable" / "apps" / "studio.svg").is_file()
@@ -150,6 +350,27 @@ def test_offline_install_is_idempotent_and_uninstall_removes_what_it_added(tmp_p
     removed = _install("uninstall", "--prefix", str(prefix), env=env)
     assert removed.returncode == 0, removed.stderr
     assert not launcher.exists() and not launcher.is_symlink()
-    assert not (prefix / "venv").exists()
+    assert not prefix.exists()
     assert not (data / "applications" / "studio.desktop").exists()
     assert user_models.is_dir()
+
+
+def _unpacked_models(stdout: str) -> str:
+    (line,) = [line for line in stdout.splitlines() if line.startswith("==> Importing models")]
+    return line.removeprefix("==> Importing models from ")
+
+
+def test_the_installer_inside_a_bundle_installs_it_and_refused_models_exit_4(
+    tmp_path: Path,
+) -> None:
+    root = _bundle(tmp_path / "studio-bundle")
+    prefix = tmp_path / "prefix"
+    env = {**_env(tmp_path), "FAKE_STUDIO_EXIT": "4"}
+    script = root / "installer" / "install.sh"
+    result = _install("--prefix", str(prefix), "--no-desktop", script=script, env=env)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "Installing Studio from the bundle (no network)" in result.stdout
+    assert "some models were refused" in result.stderr
+    studio = subprocess.run([str(tmp_path / "bin" / "studio")], capture_output=True, text=True)
+    assert studio.stdout == "fake studio\n"
+    assert str(prefix / "venv") in (prefix / "installed-files.txt").read_text()
