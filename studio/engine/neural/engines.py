@@ -6,11 +6,12 @@ Imported when the registry is built, so it must stay torch-free: the work happen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import copy
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from studio.core.protocol import (
     AVAILABLE,
@@ -156,11 +157,12 @@ def _installed_spec(record: Any) -> EngineSpec | None:
             return AVAILABLE
         return Availability(False, f"its model file is missing: {model_path}")
 
+    recommended = getattr(record, "params", None) or {}
     return EngineSpec(
         task=task,
         id=str(engine_id),
         name=str(getattr(record, "name", "") or engine_id),
-        params=PARAMS.get(task, NoParams),
+        params=with_defaults(PARAMS.get(task, NoParams), recommended),
         run=_runner(task, model_path),
         description=str(getattr(record, "description", "") or DESCRIPTIONS[task]),
         kind=Kind.NEURAL,
@@ -238,6 +240,21 @@ def pnp_engines() -> list[EngineSpec]:
             **common,
         ),
     ]
+
+
+def with_defaults(params: type[Params], values: Mapping[str, Any]) -> type[Params]:
+    """`params` with the model's recommended values as defaults (bounds and help kept)."""
+    fields: dict[str, Any] = {}
+    for name, value in values.items():
+        info = params.model_fields.get(name)
+        if info is None:
+            continue
+        field = copy.copy(info)
+        field.default = value
+        fields[name] = (info.annotation, field)
+    if not fields:
+        return params
+    return create_model(params.__name__, __base__=params, **fields)
 
 
 def register_engines(registry: Registry) -> None:

@@ -248,3 +248,33 @@ def test_cuda_half_precision_agrees_with_cpu(tiny_paths: dict[str, Path]) -> Non
 )
 def test_out_of_memory_is_recognised(error: Exception, expected: bool) -> None:
     assert executor.is_out_of_memory(error) is expected
+
+
+def test_installed_models_become_engines(
+    tiny_paths: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from studio.engine.models import store
+
+    record = SimpleNamespace(
+        id="my-ffdnet",
+        name="My FFDNet",
+        task="denoise",
+        architecture="FFDNet",
+        path=tiny_paths["ffdnet_kair"],
+        licence="MIT",
+        params={"sigma": 12.0},
+    )
+    monkeypatch.setattr(store, "installed_models", lambda: [record])
+    registry = build_registry()
+    spec = registry.get("denoise", "my-ffdnet")
+    assert spec.available(RunContext()).ok and spec.params().sigma == 12.0  # type: ignore[attr-defined]
+    assert (
+        registry.get("deblur", "pnp").available(RunContext()).ok
+    )  # the installed FFDNet is its prior
+    inputs = JobInputs(images=(Image(np.full((24, 24, 3), 0.5, np.float32)),))
+    result, _ = drain(
+        jobs.run_job(registry, jobs.JobRequest("denoise", inputs, engine="my-ffdnet"), RunContext())
+    )
+    assert result.pixels.shape == (24, 24, 3)
