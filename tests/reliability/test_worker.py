@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,19 @@ def _photo(seed: int = 0, side: int = 64) -> Image:
     return Image(pixels, ImageMeta())
 
 
-def _job(registry: Any, engine: str, image: Image, task: str = "denoise", **params: Any) -> Any:
-    request = JobRequest(task, JobInputs((image,)), engine, params)
-    return WorkerJob(start=lambda ctx: run_job(registry, request, ctx))
+def _job(registry: Any, engine: str, image: Image, model: Path | None = None, **params: Any) -> Any:
+    request = JobRequest("denoise", JobInputs((image,)), engine, params)
+    return WorkerJob(start=_starter(registry, request, model))
+
+
+def _starter(registry: Any, request: JobRequest, model: Path | None) -> Callable[[RunContext], Any]:
+    """The job's generator on the worker's context (its device and model cache)."""
+
+    def start(ctx: RunContext) -> Any:
+        ctx.model_path = model
+        return run_job(registry, request, ctx)
+
+    return start
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +115,6 @@ def test_every_fault_fails_only_its_job(
         raise KeyboardInterrupt
 
     faulty_ids["keyboard-interrupt"] = worker.submit(WorkerJob(start=interrupted))
-    worker.context.model_path = dncnn_file
     real_load = executor.load_model
 
     def always_out_of_memory(path: Path) -> LoadedModel:
@@ -115,11 +125,13 @@ def test_every_fault_fails_only_its_job(
     with monkeypatch.context() as patched:
         patched.setattr(executor, "load_model", always_out_of_memory)
         big = _photo(side=160)
-        faulty_ids["neural-oom"] = worker.submit(_job(registry, "model", big, sigma=0.0))
+        faulty_ids["neural-oom"] = worker.submit(
+            _job(registry, "model", big, dncnn_file, sigma=0.0)
+        )
         qtbot.waitUntil(lambda: outcomes.ended() == len(faulty_ids), timeout=60_000)
     worker.context.cache.clear()  # drop the faulty model: the next job loads the real one
     good_id = worker.submit(_job(registry, "inverted", image))
-    neural_id = worker.submit(_job(registry, "model", image, sigma=0.0))
+    neural_id = worker.submit(_job(registry, "model", image, dncnn_file, sigma=0.0))
     qtbot.waitUntil(lambda: {good_id, neural_id} <= set(outcomes.finished), timeout=60_000)
 
     assert set(outcomes.failed) == set(faulty_ids.values())
@@ -156,24 +168,26 @@ BUILT_IN_SIDE = 256
 NEURAL_SIDE = 48
 
 
-def _lazy_job(registry: Any, engine: str, seed: int, side: int, **params: Any) -> Any:
+def _lazy_job(
+    registry: Any, engine: str, seed: int, side: int, model: Path | None = None, **params: Any
+) -> Any:
     """A job whose picture is made when it starts, so queued jobs hold no pixels."""
 
     def start(ctx: RunContext) -> Any:
         request = JobRequest("denoise", JobInputs((_photo(seed, side),)), engine, params)
-        return run_job(registry, request, ctx)
+        return _starter(registry, request, model)(ctx)
 
     return WorkerJob(start=start)
 
 
-def _soak_jobs(registry: Any, count: int) -> list[Any]:
+def _soak_jobs(registry: Any, count: int, model: Path) -> list[Any]:
     """A mix like a session's: built-in jobs, neural jobs on a cached model, some failures."""
     jobs = []
     for index in range(count):
         if index % FAIL_EVERY == FAIL_EVERY - 1:
             jobs.append(_lazy_job(registry, "raises", index, BUILT_IN_SIDE))
         elif index % NEURAL_EVERY == 1:
-            jobs.append(_lazy_job(registry, "model", index, NEURAL_SIDE, sigma=0.0))
+            jobs.append(_lazy_job(registry, "model", index, NEURAL_SIDE, model, sigma=0.0))
         else:
             jobs.append(_lazy_job(registry, "gaussian", index, BUILT_IN_SIDE, sigma=2.0))
     return jobs
@@ -191,14 +205,13 @@ def _run_all(qtbot: Any, worker: Any, jobs: list[Any]) -> Outcomes:
 def test_two_hundred_jobs_leave_host_memory_flat(qtbot: Any, worker: Any, dncnn_file: Path) -> None:
     registry = build_registry()
     registry.register(FAULTY["raises"])
-    worker.context.model_path = dncnn_file
 
-    warm = _run_all(qtbot, worker, _soak_jobs(registry, WARM_UP_JOBS))
+    warm = _run_all(qtbot, worker, _soak_jobs(registry, WARM_UP_JOBS, dncnn_file))
     assert len(warm.failed) == WARM_UP_JOBS // FAIL_EVERY
     del warm
     before = _settled_rss()
 
-    soak = _run_all(qtbot, worker, _soak_jobs(registry, SOAK_JOBS))
+    soak = _run_all(qtbot, worker, _soak_jobs(registry, SOAK_JOBS, dncnn_file))
     assert len(soak.finished) == SOAK_JOBS - SOAK_JOBS // FAIL_EVERY and not soak.cancelled
     del soak
     after = _settled_rss()
@@ -206,3 +219,33 @@ def test_two_hundred_jobs_leave_host_memory_flat(qtbot: Any, worker: Any, dncnn_
     growth = (after - before) / before
     print(f"RSS after warm-up {before / 2**20:.1f} MiB, after {SOAK_JOBS} jobs {after / 2**20:.1f}")
     assert growth <= 0.05, f"host memory grew {growth:.1%}: {before >> 20} -> {after >> 20} MiB"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_two_hundred_neural_jobs_leave_gpu_memory_flat(qtbot: Any, dncnn_file: Path) -> None:
+    thread = JobWorker(device="cuda", describe_device=False)
+    thread.start()
+    try:
+        registry = build_registry()
+        registry.register(FAULTY["raises"])
+
+        def jobs(count: int) -> list[Any]:
+            return [
+                _lazy_job(registry, "raises", index, 256)
+                if index % FAIL_EVERY == FAIL_EVERY - 1
+                else _lazy_job(registry, "model", index, 256, dncnn_file, sigma=0.0)
+                for index in range(count)
+            ]
+
+        _run_all(qtbot, thread, jobs(WARM_UP_JOBS))
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        soak = _run_all(qtbot, thread, jobs(SOAK_JOBS))
+        assert len(soak.finished) == SOAK_JOBS - SOAK_JOBS // FAIL_EVERY
+        torch.cuda.synchronize()
+        after = torch.cuda.memory_allocated()
+        assert after - before <= 2**20, f"GPU memory grew {before} -> {after} bytes"
+    finally:
+        thread.shutdown()
+        thread.wait(10_000)
