@@ -174,7 +174,7 @@ function Uninstall-Studio {
     if (-not (Test-Path $Record)) { Fail "nothing to uninstall: $Record not found" }
     $modelsDir = ""
     if ($RemoveModels) {
-        $modelsDir = & "$Venv\Scripts\python.exe" -c "from studio.core.paths import models_dir; print(models_dir())"
+        $modelsDir = & "$Venv\Scripts\python.exe" -I -c "from studio.core.paths import models_dir; print(models_dir())"
     }
     foreach ($path in Get-Content $Record) {
         if ($path) { Say "Removing $path"; Remove-Item -Recurse -Force -ErrorAction SilentlyContinue $path }

@@ -260,7 +260,7 @@ uninstall() {
     [[ -f "$RECORD" ]] || die "nothing to uninstall: $RECORD not found"
     local path models=""
     if [[ $REMOVE_MODELS == 1 ]]; then
-        models="$("$VENV/bin/python" -c 'from studio.core.paths import models_dir; print(models_dir())')" ||
+        models="$("$VENV/bin/python" -I -c 'from studio.core.paths import models_dir; print(models_dir())')" ||
             die "cannot locate the models folder: the environment in $VENV is broken"
     fi
     while IFS= read -r path; do

@@ -132,7 +132,8 @@ def test_torch_build_follows_the_gpu(
 
 def _fake_studio_wheel(folder: Path, message: str = "fake studio") -> Path:
     """A wheel named studio whose `studio` script prints `message`, logs its arguments to
-    $FAKE_STUDIO_LOG and exits with $FAKE_STUDIO_EXIT for `studio models ...`."""
+    $FAKE_STUDIO_LOG and exits with $FAKE_STUDIO_EXIT for `studio models ...`; its
+    `studio.core.paths.models_dir()` is $STUDIO_MODELS_DIR."""
     folder.mkdir(parents=True, exist_ok=True)
     wheel = folder / "studio-0.0.1-py3-none-any.whl"
     main = (
@@ -147,6 +148,10 @@ def _fake_studio_wheel(folder: Path, message: str = "fake studio") -> Path:
     )
     files = {
         "studio_fake/__init__.py": main,
+        "studio/__init__.py": "",
+        "studio/core/__init__.py": "",
+        "studio/core/paths.py": "import os\nfrom pathlib import Path\n\n\n"
+        "def models_dir():\n    return Path(os.environ['STUDIO_MODELS_DIR'])\n",
         "studio-0.0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: studio\nVersion: 0.0.1\n",
         "studio-0.0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
         "Root-Is-Purelib: true\nTag: py3-none-any\n",
@@ -327,13 +332,22 @@ def test_offline_install_is_idempotent_and_uninstall_removes_what_it_added(tmp_p
         "--offline", str(_tar(root, tmp_path / "b.tar")), "--prefix", str(prefix), env=env
     )
     assert first.returncode == 0, first.stdout + first.stderr
-    assert log.read_text().splitlines() == [f"models import {_unpacked_models(first.stdout)}"]
+    unpacked_models = Path(_unpacked_models(first.stdout))
+    assert log.read_text().splitlines() == [f"models import {unpacked_models}"]
+    assert not unpacked_models.parent.parent.exists(), "the unpacked bundle is left in /tmp"
     record = (prefix / "installed-files.txt").read_text()
 
     newer = _bundle(tmp_path / "newer", models={}, message="newer studio")
-    second = _install("--offline", str(newer), "--prefix", str(prefix), "--no-desktop", env=env)
+    mine = tmp_path / "my-models"
+    mine.mkdir()
+    second = _install(
+        *("--offline", str(newer), "--prefix", str(prefix), "--no-desktop"),
+        *("--models-from", str(mine)),
+        env=env,
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Reusing the environment" in second.stdout
+    assert log.read_text().splitlines()[-1] == f"models import {mine}"
     assert (prefix / "installed-files.txt").read_text() == record
 
     launcher = bin_dir / "studio"
@@ -374,3 +388,12 @@ def test_the_installer_inside_a_bundle_installs_it_and_refused_models_exit_4(
     studio = subprocess.run([str(tmp_path / "bin" / "studio")], capture_output=True, text=True)
     assert studio.stdout == "fake studio\n"
     assert str(prefix / "venv") in (prefix / "installed-files.txt").read_text()
+
+    models, pictures = tmp_path / "models", tmp_path / "Pictures"
+    models.mkdir()
+    pictures.mkdir()
+    env["STUDIO_MODELS_DIR"] = str(models)
+    removed = _install("uninstall", "--remove-models", "--prefix", str(prefix), env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert not models.exists() and not prefix.exists()
+    assert pictures.is_dir()
