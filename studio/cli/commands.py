@@ -42,6 +42,7 @@ from studio.engine.batch import (
 from studio.engine.jobs import validate_params
 from studio.engine.models import model_file
 
+MODEL_ENGINE = "model"
 _QT_PACKAGES = ("PySide6", "shiboken6", "superqt", "qtawesome")
 
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     output = Path(args.output)
     step = RecipeStep(
         task=args.task,
-        engine=args.engine,
+        engine=_engine(args),
         params=parse_param_pairs(args.param),
         opacity=args.opacity,
     )
@@ -100,7 +101,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             reporter.progress(progress.done, progress.total, progress.message)
     finally:
         job.close()
-    output.parent.mkdir(parents=True, exist_ok=True)
     with _sigint_deferred():
         written = write_image(
             result, output, bit_depth=args.bit_depth, quality=args.quality, inputs=inputs
@@ -148,6 +148,11 @@ def _prepare(
     return prepare_recipe(
         registry, recipe, ctx, has_mask=bool(args.mask), has_style=bool(args.style)
     )
+
+
+def _engine(args: argparse.Namespace) -> str | None:
+    """The engine asked for; a `--model` alone means the model engine, not the default."""
+    return args.engine or (MODEL_ENGINE if args.model else None)
 
 
 def _check_run_paths(spec: EngineSpec, inputs: Sequence[Path], output: Path) -> None:
@@ -269,7 +274,7 @@ def _batch_recipe(args: argparse.Namespace) -> tuple[Recipe, list[Path]]:
             raise UsageError(f"Unknown task {task!r}. Tasks: {', '.join(TASKS)}")
         step = RecipeStep(
             task=task,
-            engine=args.engine,
+            engine=_engine(args),
             params=parse_param_pairs(args.param),
             opacity=args.opacity,
         )

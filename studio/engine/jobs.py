@@ -72,11 +72,21 @@ def _blend(original: Image, result: Image, opacity: float, region: np.ndarray | 
         raise BadInputError("Opacity and region need a result of the same size as the original")
     weight = np.full(original.pixels.shape[:2], opacity, dtype=np.float32)
     if region is not None:
-        if region.shape != weight.shape:
-            raise BadInputError(
-                f"Region mask is {region.shape[1]}x{region.shape[0]} but the image is "
-                f"{original.width}x{original.height}"
-            )
-        weight *= np.clip(region, 0.0, 1.0).astype(np.float32)
+        weight *= _region_weight(region, original)
     w = weight[..., None]
     return result.with_pixels(result.pixels * w + original.pixels * (1.0 - w))
+
+
+def _region_weight(region: np.ndarray, image: Image) -> np.ndarray:
+    """The region as (H, W) weights in [0, 1]; a single trailing channel is accepted."""
+    if region.ndim == 3 and region.shape[2] == 1:
+        region = region[..., 0]
+    if region.shape != (image.height, image.width):
+        size = "x".join(str(n) for n in region.shape[::-1])
+        raise BadInputError(f"Region mask is {size} but the image is {image.width}x{image.height}")
+    if not np.issubdtype(region.dtype, np.number) and region.dtype != np.bool_:
+        raise BadInputError(f"Region mask must hold numbers, not {region.dtype}")
+    weight = region.astype(np.float32)
+    if not np.isfinite(weight).all():
+        raise BadInputError("Region mask holds invalid values (NaN or infinity)")
+    return np.clip(weight, 0.0, 1.0)

@@ -216,11 +216,6 @@ def test_a_sound_model_runs_after_refusals(
     assert out.is_file() and leftovers(tmp_path, keep=lambda p: p.suffix != ".part") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: studio/cli/commands.py runs the task's default built-in engine when --model "
-    "is given without --engine model, silently ignoring the model",
-)
 def test_giving_a_model_runs_the_model(
     tmp_path: Path, photo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -227,11 +227,6 @@ def test_real_read_only_folder_is_a_clear_error(
     assert list(locked.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: studio/cli/commands.py run() creates the output folder itself, outside "
-    "write_image's error translation: 'Unexpected error: PermissionError', exit 1",
-)
 def test_output_folder_that_cannot_be_created_is_a_clear_error(
     read_only_setup: tuple[Path, Path, dict[str, Any]],
 ) -> None:

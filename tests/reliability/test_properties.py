@@ -244,11 +244,6 @@ def regions(draw: st.DrawFn) -> np.ndarray:
     return array
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in studio/engine/jobs.py _blend: a 1-D region raises IndexError, and a region "
-    "holding NaN puts NaN into the result (the finite check runs before blending)",
-)
 @FEW
 @given(region=regions(), opacity=st.floats(0.0, 1.0))
 @example(region=np.zeros(8, np.bool_), opacity=0.5)
