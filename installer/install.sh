@@ -168,11 +168,11 @@ open_bundle() {
     if [[ -d "$BUNDLE/models" ]]; then MODEL_DIRS+=("$BUNDLE/models"); fi
 }
 
-# pip with nothing but the bundle: no index, no configuration, no proxy that could reach out.
+# pip with nothing but the bundle: no index, no configuration file (/dev/null), no PIP_*
+# variable (--isolated), and a dead proxy should anything still try to reach out.
 pip_offline() {
-    env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT \
-        PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 \
-        http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 no_proxy= \
+    PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 no_proxy="" \
+        http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
         "$VENV/bin/python" -m pip install --isolated --disable-pip-version-check \
         --no-index --find-links "$BUNDLE/wheels" "$@"
 }

@@ -130,12 +130,35 @@ def test_torch_build_follows_the_gpu(
 # ---------------------------------------------------------------- bundles
 
 
-def _fake_studio_wheel(folder: Path, message: str = "fake studio") -> Path:
-    """A wheel named studio whose `studio` script prints `message`, logs its arguments to
-    $FAKE_STUDIO_LOG and exits with $FAKE_STUDIO_EXIT for `studio models ...`; its
-    `studio.core.paths.models_dir()` is $STUDIO_MODELS_DIR."""
+def _wheel(
+    folder: Path, name: str, version: str, files: dict[str, str], requires: tuple[str, ...] = ()
+) -> Path:
+    """A minimal pure-Python wheel."""
     folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / "studio-0.0.1-py3-none-any.whl"
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    files = {
+        **files,
+        f"{info}/METADATA": metadata + "".join(f"Requires-Dist: {r}\n" for r in requires),
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = [f"{path},," for path in files] + [f"{info}/RECORD,,"]
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+        archive.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+    return wheel
+
+
+def _fake_studio_wheel(
+    folder: Path, message: str = "fake studio", version: str = "0.0.1", helper: str = "1.0"
+) -> Path:
+    """A wheel named studio, needing `studio_helper` (whose wheel goes beside it), whose
+    `studio` script prints `message`, logs its arguments to $FAKE_STUDIO_LOG and exits with
+    $FAKE_STUDIO_EXIT for `studio models ...`; its `studio.core.paths.models_dir()` is
+    $STUDIO_MODELS_DIR."""
     main = (
         "import os, sys\n"
         "def main():\n"
@@ -152,17 +175,11 @@ def _fake_studio_wheel(folder: Path, message: str = "fake studio") -> Path:
         "studio/core/__init__.py": "",
         "studio/core/paths.py": "import os\nfrom pathlib import Path\n\n\n"
         "def models_dir():\n    return Path(os.environ['STUDIO_MODELS_DIR'])\n",
-        "studio-0.0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: studio\nVersion: 0.0.1\n",
-        "studio-0.0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
-        "Root-Is-Purelib: true\nTag: py3-none-any\n",
-        "studio-0.0.1.dist-info/entry_points.txt": "[console_scripts]\nstudio = studio_fake:main\n",
+        f"studio-{version}.dist-info/entry_points.txt": "[console_scripts]\n"
+        "studio = studio_fake:main\n",
     }
-    record = [f"{name},," for name in files] + ["studio-0.0.1.dist-info/RECORD,,"]
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-        archive.writestr("studio-0.0.1.dist-info/RECORD", "\n".join(record) + "\n")
-    return wheel
+    _wheel(folder, "studio_helper", helper, {"studio_helper.py": ""})
+    return _wheel(folder, "studio", version, files, requires=("studio_helper",))
 
 
 def _bundle(
@@ -192,7 +209,10 @@ def test_manifest_lists_every_file_with_its_checksum(tmp_path: Path) -> None:
         "models/tiny.pth": hashlib.sha256(b"weights").hexdigest(),
         "models/adain/decoder.pth": hashlib.sha256(b"dec").hexdigest(),
     }
-    assert [w["path"] for w in manifest["wheels"]] == ["wheels/studio-0.0.1-py3-none-any.whl"]
+    assert [w["path"] for w in manifest["wheels"]] == [
+        "wheels/studio-0.0.1-py3-none-any.whl",
+        "wheels/studio_helper-1.0-py3-none-any.whl",
+    ]
     assert {i["path"] for i in manifest["installer"]} == {
         f"installer/{name}" for name in bundle.INSTALLER_FILES
     }
@@ -326,7 +346,8 @@ def test_offline_install_is_idempotent_and_uninstall_removes_what_it_added(tmp_p
     root = _bundle(tmp_path / "bundle", models={"denoise/tiny.pth": b"weights"})
     prefix, bin_dir, data = tmp_path / "prefix", tmp_path / "bin", tmp_path / "data"
     log = tmp_path / "studio.log"
-    env = {**_env(tmp_path), "FAKE_STUDIO_LOG": str(log)}
+    rogue = _fake_studio_wheel(tmp_path / "rogue", "rogue", version="9.9", helper="9.9").parent
+    env = {**_env(tmp_path), "FAKE_STUDIO_LOG": str(log), "PIP_FIND_LINKS": str(rogue)}
 
     first = _install(
         "--offline", str(_tar(root, tmp_path / "b.tar")), "--prefix", str(prefix), env=env
@@ -335,6 +356,11 @@ def test_offline_install_is_idempotent_and_uninstall_removes_what_it_added(tmp_p
     unpacked_models = Path(_unpacked_models(first.stdout))
     assert log.read_text().splitlines() == [f"models import {unpacked_models}"]
     assert not unpacked_models.parent.parent.exists(), "the unpacked bundle is left in /tmp"
+    helper = "import importlib.metadata as m; print(m.version('studio_helper'))"
+    probe = [str(prefix / "venv" / "bin" / "python"), "-I", "-c", helper]
+    assert subprocess.run(probe, capture_output=True, text=True).stdout == "1.0\n", (
+        "the offline install looked beyond the bundle (PIP_FIND_LINKS)"
+    )
     record = (prefix / "installed-files.txt").read_text()
 
     newer = _bundle(tmp_path / "newer", models={}, message="newer studio")
