@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -73,6 +73,7 @@ from studio.ui.worker import JobWorker, WorkerJob
 
 PREVIEW_MAX_SIDE = 768
 PREVIEW_DELAY_MS = 250
+WARM_UP_DELAY_MS = 300
 LAYOUT_VERSION = 1
 _OPEN_FILTER = "Images ({});;All files (*)".format(
     " ".join(f"*{suffix}" for suffix in sorted(SUPPORTED_EXTENSIONS))
@@ -114,6 +115,8 @@ class MainWindow(QMainWindow):
     """A job (run, preview or batch) ended: (job id, 'done' | 'failed' | 'cancelled')."""
     sig_registry_ready = Signal()
     """The engines are known and shown in the Models panel."""
+    sig_first_exposed = Signal()
+    """The window appeared on screen for the first time."""
 
     def __init__(
         self,
@@ -134,7 +137,13 @@ class MainWindow(QMainWindow):
         self.device = device
         self.device_description = "detecting…"
         self.background = Background(self)
-        self.worker = JobWorker(device=device, describe_device=describe_device)
+        self.worker = JobWorker(device=device)
+        if describe_device:
+            self.sig_first_exposed.connect(
+                lambda: QTimer.singleShot(
+                    WARM_UP_DELAY_MS, self.worker, self.worker.request_warm_up
+                )
+            )
         self.documents: list[Document] = []
         self.document: Document | None = None
         self.last_message = ""
@@ -149,6 +158,7 @@ class MainWindow(QMainWindow):
         self._preview_timer.timeout.connect(self.run_preview)
 
         self._build_panels()
+        self.models_panel.context = RunContext(device=device)
         self._build_docks()
         self._build_actions()
         self._build_menus()
@@ -520,6 +530,7 @@ class MainWindow(QMainWindow):
         self.models_panel.sig_engine_chosen.connect(self._on_engine_chosen)
         self.models_panel.sig_import_requested.connect(self.choose_model_file)
         self.models_panel.sig_manage_requested.connect(self.manage_models)
+        self.models_panel.sig_model_file_requested.connect(self.choose_model_file_to_run)
         self.inspector.sig_values_changed.connect(self._schedule_preview)
         self.inspector.sig_run_requested.connect(self.run_current)
         self.history_panel.sig_export_requested.connect(self.export_current)
@@ -546,6 +557,16 @@ class MainWindow(QMainWindow):
             self._apply_default_sizes()
             self._default_state = self.saveState(LAYOUT_VERSION)
             self._restore_layout()
+            handle = self.windowHandle()
+            if handle is not None:
+                handle.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        handle = self.windowHandle()
+        if watched is handle and event.type() == QEvent.Type.Expose and handle.isExposed():
+            handle.removeEventFilter(self)
+            self.sig_first_exposed.emit()
+        return super().eventFilter(watched, event)
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -579,7 +600,7 @@ class MainWindow(QMainWindow):
 
     def set_registry(self, registry: Registry) -> None:
         self.registry = registry
-        self.models_panel.set_registry(registry, RunContext(device=self.device))
+        self.models_panel.set_registry(registry, self.models_panel.context)
         self.welcome.set_engines(registry, self.models_panel._status)
         self._refresh_installed_models()
         self.sig_registry_ready.emit()
@@ -626,6 +647,17 @@ class MainWindow(QMainWindow):
         self.background.call(
             import_model, path, on_done=done, on_error=lambda e: self.notify(str(e), error=True)
         )
+
+    def choose_model_file_to_run(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Run a model file",
+            "",
+            "Model files (*.pth *.pt *.ckpt *.safetensors *.bin *.model);;All files (*)",
+        )
+        if path:
+            self.models_panel.set_model_file(Path(path))
+            self.notify(f"'Model file' engines will run {Path(path).name}")
 
     def manage_models(self) -> None:
         dialog = ModelsDialog(self.background, self)
@@ -1082,7 +1114,7 @@ class MainWindow(QMainWindow):
             raise UsageError("Open an image first (File > Open, or drop one on the window)")
         if spec is None:
             raise UsageError("Choose a task and an engine in the Models panel")
-        status = availability(spec, RunContext(device=self.device))
+        status = availability(spec, self.models_panel.context)
         if not status.ok:
             raise EngineUnavailableError(f"{spec.name} is unavailable: {status.reason}")
         if not self.inspector.is_valid():
@@ -1150,6 +1182,7 @@ class MainWindow(QMainWindow):
         step_details = {"task": spec.task, "engine": spec.id, "params": params}
         job = WorkerJob(
             start=lambda ctx: run_job(registry, request, ctx),
+            model_path=self.models_panel.context.model_path,
             finish=lambda image: make_step(label, image, **step_details),
             preview=lambda progress: pixels_to_bgra(progress.preview, hdr),  # type: ignore[arg-type]
         )
@@ -1215,6 +1248,7 @@ class MainWindow(QMainWindow):
         hdr = document.current.image.meta.is_float
         job = WorkerJob(
             start=lambda ctx: run_job(registry, request, ctx),
+            model_path=self.models_panel.context.model_path,
             finish=lambda image: pixels_to_bgra(image.pixels, hdr or image.meta.is_float),
             is_preview=True,
         )
@@ -1250,7 +1284,10 @@ class MainWindow(QMainWindow):
 
     def start_batch(self, plan: BatchPlan, settings: BatchSettings) -> int:
         registry = self.registry
-        job = WorkerJob(start=lambda ctx: run_batch(registry, plan, settings, ctx))
+        job = WorkerJob(
+            start=lambda ctx: run_batch(registry, plan, settings, ctx),
+            model_path=self.models_panel.context.model_path,
+        )
         self._batch_id = job.id
         self._pending[job.id] = _Pending("batch", label=settings.recipe.label)
         first = settings.recipe.steps[0]

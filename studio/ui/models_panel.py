@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -87,6 +89,8 @@ class ModelsPanel(QWidget):
     """Import model… was clicked."""
     sig_manage_requested = Signal()
     """Manage models… was clicked."""
+    sig_model_file_requested = Signal()
+    """Model file… was clicked (run a checkpoint without installing it)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -109,13 +113,25 @@ class ModelsPanel(QWidget):
         manage_button = QPushButton(icon("cog-outline"), "Manage models…")
         manage_button.setToolTip("List, verify, remove and download models")
         manage_button.clicked.connect(self.sig_manage_requested)
+        self.model_file_button = QToolButton()
+        self.model_file_button.setIcon(icon("file-outline"))
+        self.model_file_button.setToolTip(
+            "Run a checkpoint file without installing it (the 'Model file' engines)"
+        )
+        self.model_file_button.clicked.connect(self.sig_model_file_requested)
+        self.model_file_label = QLabel()
+        self.model_file_label.setObjectName("dimText")
+        self.model_file_label.setWordWrap(True)
+        self.model_file_label.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(import_button)
         buttons.addWidget(manage_button)
+        buttons.addWidget(self.model_file_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(self._task_grid)
         layout.addWidget(self.engine_list, 1)
+        layout.addWidget(self.model_file_label)
         layout.addLayout(buttons)
 
     def set_registry(self, registry: Registry, context: RunContext | None = None) -> None:
@@ -123,16 +139,30 @@ class ModelsPanel(QWidget):
         self.registry = registry
         if context is not None:
             self.context = context
-        self._status = {
-            (spec.task, spec.id): availability(spec, self.context)
-            for task in registry.tasks()
-            for spec in registry.engines(task)
-        }
+        self._check_availability()
         self._build_task_buttons()
         current = self.current_engine()
         tasks = registry.tasks()
         task = self.task if self.task in tasks else (tasks[0] if tasks else "")
         self.set_task(task, current.id if current is not None else None)
+
+    def set_model_file(self, path: Path | None) -> None:
+        """The checkpoint the 'Model file' engines run (None: none chosen)."""
+        self.context.model_path = path
+        self.model_file_label.setText(f"Model file: {path.name}" if path else "")
+        self.model_file_label.setToolTip(str(path) if path else "")
+        self.model_file_label.setVisible(path is not None)
+        self._check_availability()
+        current = self.current_engine()
+        self.set_task(self.task, current.id if current is not None else None)
+
+    def _check_availability(self) -> None:
+        registry = self.registry
+        self._status = {
+            (spec.task, spec.id): availability(spec, self.context)
+            for task in registry.tasks()
+            for spec in registry.engines(task)
+        }
 
     def _build_task_buttons(self) -> None:
         for button in self._task_buttons.buttons():

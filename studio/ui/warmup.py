@@ -46,18 +46,34 @@ def preload_torch_libraries() -> None:
 
 
 def describe_compute_device(choice: str = "auto") -> str:
-    """'NVIDIA H100 (79 GB)', or 'CPU (24 GB RAM)'; imports torch (call off the GUI thread)."""
+    """'NVIDIA H100 (79 GB)', or 'CPU (24 GB RAM)'.
+
+    Imports torch and runs a tiny convolution and FFT on the device, so that the first job
+    does not pay for loading libraries or creating a GPU context. Call it off the GUI thread.
+    """
     try:
         preload_torch_libraries()
-        from studio.engine.device import describe_device
+        from studio.engine.device import describe_device, resolve_device
 
         description = describe_device(choice)
+        _touch(resolve_device(choice))
     except (ImportError, StudioError):
         description = "CPU"
     if description == "CPU":
         ram = _system_ram_gb()
         return f"CPU ({ram:.0f} GB RAM)" if ram else "CPU"
     return description
+
+
+def _touch(device: object) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    pixels = torch.zeros(1, 3, 32, 32, device=device)  # type: ignore[call-overload]
+    F.conv2d(pixels, torch.zeros(3, 3, 3, 3, device=device))  # type: ignore[call-overload]
+    torch.fft.rfft2(pixels)
+    if getattr(device, "type", "") == "cuda":
+        torch.cuda.synchronize()
 
 
 def _system_ram_gb() -> float:

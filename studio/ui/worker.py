@@ -16,7 +16,8 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from PySide6.QtCore import QThread, Signal
 
@@ -47,6 +48,7 @@ class WorkerJob:
     finish: Callable[[Any], Any] = _unchanged
     preview: Callable[[Progress], Any] | None = None
     is_preview: bool = False
+    model_path: Path | None = None
     id: int = field(default_factory=lambda: next(_ids))
     cancel_requested: threading.Event = field(default_factory=threading.Event)
 
@@ -73,11 +75,11 @@ class JobWorker(QThread):
     sig_device_described = Signal(str)
     """The compute device is known: (e.g. 'NVIDIA H100 (79 GB)' or 'CPU (24 GB RAM)')."""
 
-    def __init__(self, device: str = "auto", describe_device: bool = True) -> None:
+    def __init__(self, device: str = "auto") -> None:
         super().__init__()
         self.setObjectName("studio-worker")
         self.context = RunContext(device=device)
-        self._describe_device = describe_device
+        self._warm_up_requested = False
         self._queue: deque[WorkerJob] = deque()
         self._condition = threading.Condition()
         self._current: WorkerJob | None = None
@@ -114,6 +116,13 @@ class JobWorker(QThread):
         if queued is not None:
             self.sig_job_cancelled.emit(job_id)
 
+    def request_warm_up(self) -> None:
+        """Import torch and find the device before the next job (once); then
+        `sig_device_described` says which device jobs use."""
+        with self._condition:
+            self._warm_up_requested = True
+            self._condition.notify()
+
     def pending(self) -> int:
         """Jobs queued or running."""
         with self._condition:
@@ -132,12 +141,13 @@ class JobWorker(QThread):
     # -- the worker thread ------------------------------------------------------------------
 
     def run(self) -> None:
-        if self._describe_device:
-            self._emit_device()
         while True:
             job = self._next_job()
             if job is None:
                 return
+            if job == "warm-up":
+                self._emit_device()
+                continue
             try:
                 self._run(job)
             finally:
@@ -151,18 +161,22 @@ class JobWorker(QThread):
             description = f"CPU (device check failed: {err})"
         self.sig_device_described.emit(description)
 
-    def _next_job(self) -> WorkerJob | None:
+    def _next_job(self) -> WorkerJob | Literal["warm-up"] | None:
         with self._condition:
-            while not self._queue and not self._stopping:
+            while not self._queue and not self._stopping and not self._warm_up_requested:
                 self._condition.wait()
             if self._stopping:
                 return None
+            if self._warm_up_requested:
+                self._warm_up_requested = False
+                return "warm-up"
             self._current = self._queue.popleft()
             return self._current
 
     def _run(self, job: WorkerJob) -> None:
         self.sig_job_started.emit(job.id)
         self.context.log = lambda line: self.sig_job_logged.emit(job.id, line)
+        self.context.model_path = job.model_path
         try:
             finished, result = self._drive(job)
             if not finished:
@@ -179,6 +193,7 @@ class JobWorker(QThread):
             self.sig_job_finished.emit(job.id, payload)
         finally:
             self.context.log = lambda line: None
+            self.context.model_path = None
 
     def _drive(self, job: WorkerJob) -> tuple[bool, Any]:
         """Run the generator to its end, or close it at the first yield after a cancel."""

@@ -37,7 +37,7 @@ def worker(qtbot):  # type: ignore[no-untyped-def]
     from studio.ui.app import create_application
 
     create_application()
-    thread = JobWorker(describe_device=False)
+    thread = JobWorker()
     thread.start()
     yield thread
     thread.shutdown()
