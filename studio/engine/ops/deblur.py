@@ -1,5 +1,218 @@
-"""Built-in deblur engines."""
+"""Built-in deblur engines: non-blind deconvolution for a known point-spread function
+(hyper-Laplacian prior, the default; Wiener; Richardson-Lucy) and an automatic engine that
+estimates a motion or defocus PSF first.
 
-from studio.core.protocol import EngineSpec
+The PSF comes from parameters (`psf` = motion with `length` and `angle`, defocus with
+`radius`, gaussian with `sigma`) or from a kernel file (`kernel`: grayscale image or .npy).
+The noise level is estimated from the image unless `noise` is given (0-255 scale).
+"""
 
-ENGINES: list[EngineSpec] = []
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from studio.core.image import FloatArray, Image
+from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
+from studio.engine.device import resolve_device
+from studio.engine.ops._denoise_sigma import estimate_sigma
+from studio.engine.psf import defocus_psf, gaussian_psf, load_kernel, motion_psf
+from studio.engine.tiling import run_tiled
+
+TILE = 1024
+MIN_OVERLAP = 32
+RL_ITERATIONS = 20
+
+
+class _NoiseParams(Params):
+    noise: float | None = Field(
+        None,
+        ge=0.0,
+        le=50.0,
+        description="Noise level (standard deviation on a 0-255 scale); empty: estimate it",
+    )
+    smoothing: float = Field(
+        1.0,
+        ge=0.1,
+        le=20.0,
+        description="Regularisation: above 1 fewer artefacts and less noise, below 1 sharper",
+    )
+
+
+class PsfParams(_NoiseParams):
+    psf: Literal["motion", "defocus", "gaussian"] = Field(
+        "motion", description="Shape of the blur: camera motion, defocus or Gaussian"
+    )
+    length: float = Field(9.0, ge=1.0, le=150.0, description="Motion blur: streak length (px)")
+    angle: float = Field(
+        0.0, ge=-180.0, le=180.0, description="Motion blur: direction in degrees, 0 = horizontal"
+    )
+    radius: float = Field(3.0, ge=0.5, le=75.0, description="Defocus blur: disc radius (px)")
+    sigma: float = Field(1.5, ge=0.2, le=30.0, description="Gaussian blur: standard deviation (px)")
+    kernel: Path | None = Field(
+        None, description="Blur kernel as a grayscale image or .npy file; overrides psf"
+    )
+
+
+class RichardsonLucyParams(PsfParams):
+    iterations: int = Field(
+        RL_ITERATIONS, ge=1, le=500, description="More iterations: sharper, but noisier"
+    )
+
+
+class AutoParams(_NoiseParams):
+    family: Literal["any", "motion", "defocus"] = Field(
+        "any", description="Which kinds of blur to search for"
+    )
+    max_size: int = Field(
+        31, ge=3, le=101, description="Largest blur to consider, in pixels (streak or diameter)"
+    )
+
+
+def kernel_from(params: PsfParams) -> FloatArray:
+    """The normalised PSF the parameters describe."""
+    if params.kernel is not None:
+        return load_kernel(params.kernel)
+    if params.psf == "defocus":
+        return defocus_psf(params.radius)
+    if params.psf == "gaussian":
+        return gaussian_psf(params.sigma)
+    return motion_psf(params.length, params.angle)
+
+
+def noise_of(image: Image, params: _NoiseParams) -> float:
+    """The noise standard deviation in pixel units, estimated unless given."""
+    return estimate_sigma(image.pixels) if params.noise is None else params.noise / 255.0
+
+
+Solver = Callable[[FloatArray, FloatArray], FloatArray]
+
+
+def deconvolve_tiled(image: Image, kernel: FloatArray, solver: Solver, ctx: RunContext) -> OpRun:
+    """Apply `solver(tile, kernel)` over overlapping tiles wide enough to hide the seams."""
+    overlap = max(MIN_OVERLAP, 2 * max(kernel.shape))
+    tile = max(ctx.tile or TILE, 4 * overlap)
+    out = yield from run_tiled(
+        image.pixels, lambda t: solver(t, kernel), tile=tile, overlap=overlap, message="Deblurring"
+    )
+    if not image.meta.is_float:
+        out = np.clip(out, 0.0, 1.0)
+    return image.with_pixels(out)
+
+
+def run_hyper_laplacian(inputs: JobInputs, params: PsfParams, ctx: RunContext) -> OpRun:
+    from studio.engine.ops._deblur_solvers import hyper_laplacian, prepare
+
+    image = inputs.image
+    kernel = kernel_from(params)
+    yield Progress(0, 1, "Estimating noise")
+    sigma = noise_of(image, params)
+    device = resolve_device(ctx.device)
+    return (
+        yield from deconvolve_tiled(
+            image,
+            kernel,
+            lambda t, k: hyper_laplacian(prepare(t, k, device), sigma, params.smoothing),
+            ctx,
+        )
+    )
+
+
+def run_wiener(inputs: JobInputs, params: PsfParams, ctx: RunContext) -> OpRun:
+    from studio.engine.ops._deblur_solvers import prepare, wiener
+
+    image = inputs.image
+    kernel = kernel_from(params)
+    yield Progress(0, 1, "Estimating noise")
+    sigma = noise_of(image, params)
+    device = resolve_device(ctx.device)
+    return (
+        yield from deconvolve_tiled(
+            image, kernel, lambda t, k: wiener(prepare(t, k, device), sigma, params.smoothing), ctx
+        )
+    )
+
+
+def run_richardson_lucy(inputs: JobInputs, params: RichardsonLucyParams, ctx: RunContext) -> OpRun:
+    from studio.engine.ops._deblur_solvers import prepare, richardson_lucy
+
+    image = inputs.image
+    kernel = kernel_from(params)
+    yield Progress(0, 1, "Preparing")
+    device = resolve_device(ctx.device)
+    return (
+        yield from deconvolve_tiled(
+            image,
+            kernel,
+            lambda t, k: richardson_lucy(prepare(t, k, device), params.iterations),
+            ctx,
+        )
+    )
+
+
+def run_auto(inputs: JobInputs, params: AutoParams, ctx: RunContext) -> OpRun:
+    from studio.engine.ops._deblur_auto import estimate_psf
+    from studio.engine.ops._deblur_solvers import hyper_laplacian, prepare
+
+    image = inputs.image
+    yield Progress(0, 1, "Estimating noise")
+    sigma = noise_of(image, params)
+    device = resolve_device(ctx.device)
+    yield Progress(0, 1, "Estimating the blur")
+    found = estimate_psf(image.pixels, sigma, params.family, params.max_size, device)
+    ctx.log(f"Estimated blur: {found.description}")
+    if found.kernel is None:
+        yield Progress(1, 1, "No blur found: image left as it is")
+        return image.with_pixels(image.pixels)
+    smoothing = params.smoothing * found.smoothing
+    return (
+        yield from deconvolve_tiled(
+            image,
+            found.kernel,
+            lambda t, k: hyper_laplacian(prepare(t, k, device), sigma, smoothing),
+            ctx,
+        )
+    )
+
+
+ENGINES: list[EngineSpec] = [
+    EngineSpec(
+        task="deblur",
+        id="hyper_laplacian",
+        name="Sparse-prior deconvolution",
+        params=PsfParams,
+        run=run_hyper_laplacian,
+        description="Removes a known blur while keeping edges crisp and noise low "
+        "(hyper-Laplacian prior, Krishnan-Fergus).",
+        default=True,
+    ),
+    EngineSpec(
+        task="deblur",
+        id="wiener",
+        name="Wiener deconvolution",
+        params=PsfParams,
+        run=run_wiener,
+        description="Fast linear deconvolution of a known blur; softer, may ring on strong edges.",
+    ),
+    EngineSpec(
+        task="deblur",
+        id="richardson_lucy",
+        name="Richardson-Lucy",
+        params=RichardsonLucyParams,
+        run=run_richardson_lucy,
+        description="Classic iterative deconvolution of a known blur; noise grows with iterations.",
+    ),
+    EngineSpec(
+        task="deblur",
+        id="auto",
+        name="Automatic blur estimate",
+        params=AutoParams,
+        run=run_auto,
+        description="Searches motion and defocus blurs for the sharpest clean result, then "
+        "deconvolves; leaves the image alone when no blur is clear.",
+    ),
+]
