@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -17,6 +16,7 @@ import pytest
 
 from studio.core.errors import BadInputError
 from studio.core.image import Image, ImageMeta, luminance
+from studio.core.imageio import read_image
 from studio.core.protocol import JobInputs, OpRun, RunContext
 from studio.engine.jobs import JobRequest, run_job
 from studio.engine.ops import _hdr_brackets, _hdr_merge, _hdr_response
@@ -242,20 +242,13 @@ def test_tonemap_takes_exactly_one_image() -> None:
 
 
 def _memorial() -> tuple[list[Image], list[float]]:
-    from PIL import Image as PILImage
-
     folder = shared_file("testdata", "hdr", "memorial")
     entries = [
         line.split()
         for line in (folder / "image_list.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    images = []
-    for name, *_ in entries:
-        path: Path = folder / name
-        rgb = np.asarray(PILImage.open(path).convert("RGB"), dtype=np.float32) / 255.0
-        images.append(Image(rgb, ImageMeta(source_path=path)))
-    return images, [float(entry[1]) for entry in entries]
+    return [read_image(folder / e[0]) for e in entries], [float(e[1]) for e in entries]
 
 
 @pytest.mark.realweights

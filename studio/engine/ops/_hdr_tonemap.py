@@ -20,6 +20,7 @@ import numpy.typing as npt
 from studio.core.image import FloatArray, as_rgb, luminance
 
 _FLOOR = 1e-6
+_DISPLAY_STOPS = 7.0  # luminance range a display shows with visible shadow detail
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,19 @@ def drago(radiance: FloatArray, saturation: float, bias: float) -> FloatArray:
 
 
 def mantiuk(radiance: FloatArray, scale: float, saturation: float) -> FloatArray:
-    """OpenCV's Mantiuk on luminance only (its own colour step casts red), colour re-applied."""
+    """OpenCV's Mantiuk on luminance only (its own colour step casts red), colour re-applied.
+
+    OpenCV returns the contrast-mapped luminance spanning some 15 stops; it is fitted to
+    `_DISPLAY_STOPS` with one power curve (a linear map of log luminance), which keeps the
+    relative local contrasts the operator produced.
+    """
     lum = np.maximum(luminance(radiance), _FLOOR)
     grey = np.repeat(lum[..., None], 3, axis=2)
     mapped = _opencv(cv2.createTonemapMantiuk(1.0, scale, 1.0), grey)[..., 0]
-    return _with_colour(radiance, lum, np.maximum(mapped, 0.0), saturation)
+    log_mapped = np.log2(np.maximum(mapped, _FLOOR))
+    low, high = _robust_range(log_mapped)
+    squeeze = min(1.0, _DISPLAY_STOPS / max(high - low, 1e-3))
+    return _with_colour(radiance, lum, np.exp2((log_mapped - high) * squeeze), saturation)
 
 
 def _with_colour(

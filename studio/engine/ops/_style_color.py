@@ -155,6 +155,9 @@ def fit_histograms(
 
 
 def histogram_map(content: FloatArray, style: FloatArray, keep_lightness: bool) -> QuantileMap:
+    """Histogram matching per CIELAB channel. The channels are matched independently, so
+    colours the style only has at some lightness can land outside the gamut elsewhere and
+    lose chroma there."""
     return fit_histograms(content, quantiles(sample_lab(style)), _channels(keep_lightness))
 
 
