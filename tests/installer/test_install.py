@@ -385,14 +385,15 @@ def test_offline_install_is_idempotent_and_uninstall_removes_what_it_added(tmp_p
     assert f"Exec={prefix}/venv/bin/studio gui %F" in desktop
     assert (data / "icons" / "hicolor" / "scalable" / "apps" / "studio.svg").is_file()
 
-    user_models = data / "studio" / "models"
-    user_models.mkdir(parents=True)
+    user_models = prefix / "models"  # as ~/.local/share/studio holds the user's models
+    user_models.mkdir()
+    (user_models / "mine.pth").write_bytes(b"weights")
     removed = _install("uninstall", "--prefix", str(prefix), env=env)
     assert removed.returncode == 0, removed.stderr
     assert not launcher.exists() and not launcher.is_symlink()
-    assert not prefix.exists()
     assert not (data / "applications" / "studio.desktop").exists()
-    assert user_models.is_dir()
+    assert list(prefix.iterdir()) == [user_models]
+    assert (user_models / "mine.pth").read_bytes() == b"weights"
 
 
 def _unpacked_models(stdout: str) -> str:
