@@ -53,7 +53,7 @@ from studio.ui.icons import icon
 from studio.ui.progress_panel import format_seconds
 
 FORMATS = [
-    ("Same as source", None),
+    ("Same format", None),
     ("JPEG", "jpg"),
     ("PNG", "png"),
     ("TIFF", "tif"),
@@ -61,7 +61,7 @@ FORMATS = [
     ("OpenEXR", "exr"),
     ("Radiance HDR", "hdr"),
 ]
-BIT_DEPTHS = [("Same as source", None), ("8-bit", 8), ("16-bit", 16), ("32-bit float", 32)]
+BIT_DEPTHS = [("Same bit depth", None), ("8-bit", 8), ("16-bit", 16), ("32-bit float", 32)]
 _STATUS_ICONS = {
     ItemStatus.QUEUED: "clock-outline",
     ItemStatus.RUNNING: "progress-clock",
@@ -189,28 +189,35 @@ class BatchPanel(QWidget):
         format_row = QHBoxLayout()
         format_row.addWidget(self.format_box, 1)
         format_row.addWidget(self.bit_depth, 1)
-        format_row.addWidget(QLabel("Quality"))
-        format_row.addWidget(self.quality)
         options = QFormLayout()
         options.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         options.addRow("Recipe", recipe_row)
         options.addRow("Output folder", out_row)
         options.addRow("Name", self.template)
         options.addRow("Format", format_row)
+        options.addRow("JPEG quality", self.quality)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.status, 1)
         buttons.addWidget(self.retry_button)
         buttons.addWidget(self.resume_button)
+        buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.start_button)
+        sources = QVBoxLayout()
+        sources.addLayout(sources_bar)
+        sources.addWidget(self.hint)
+        sources.addWidget(self.items, 1)
+        settings = QVBoxLayout()
+        settings.addLayout(options)
+        settings.addStretch(1)
+        settings.addLayout(buttons)
+        columns = QHBoxLayout()
+        columns.addLayout(sources, 3)
+        columns.addLayout(settings, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(sources_bar)
-        layout.addWidget(self.hint)
-        layout.addWidget(self.items, 1)
-        layout.addLayout(options)
+        layout.addLayout(columns, 1)
         layout.addWidget(self.overall)
-        layout.addLayout(buttons)
+        layout.addWidget(self.status)
         self._update_buttons()
 
     # -- sources ----------------------------------------------------------------------------

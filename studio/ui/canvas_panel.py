@@ -98,11 +98,14 @@ class CanvasPanel(QWidget):
 
     def show_welcome(self) -> None:
         self.stack.setCurrentWidget(self.welcome)
-        self.tool_bar.setEnabled(False)
+        self.tool_bar.hide()
+        self.tabs.setVisible(self.tabs.count() > 0)
 
     def show_view(self) -> None:
         self.stack.setCurrentWidget(self.view)
+        self.tool_bar.show()
         self.tool_bar.setEnabled(True)
+        self.tabs.show()
 
     def show_compare(self) -> None:
         self.stack.setCurrentWidget(self.compare)

@@ -159,8 +159,11 @@ class Inspector(QWidget):
 
     # -- the engine -----------------------------------------------------------------------------
 
-    def set_engine(self, spec: EngineSpec | None) -> None:
-        """Build the form for `spec`, restoring the values last used with it this session."""
+    def set_engine(self, spec: EngineSpec | None, reason: str = "") -> None:
+        """Build the form for `spec`, restoring the values last used with it this session.
+
+        With no engine, `reason` says why (shown in place of the description).
+        """
         if self.spec is not None:
             self._remembered[(self.spec.task, self.spec.id)] = self.values()
         self.spec = spec
@@ -172,7 +175,7 @@ class Inspector(QWidget):
         self._banner.hide()
         if spec is None:
             self._title.setText("No engine")
-            self._description.setText("Choose a task and an engine in the Models panel.")
+            self._description.setText(reason or "Choose a task and an engine in the Models panel.")
         else:
             kind = "neural" if spec.kind is Kind.NEURAL else "built-in"
             self._title.setText(f"{spec.name}  ·  {kind}")

@@ -29,9 +29,11 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QTabBar,
     QToolBar,
     QToolButton,
@@ -74,6 +76,7 @@ from studio.ui.worker import JobWorker, WorkerJob
 PREVIEW_MAX_SIDE = 768
 PREVIEW_DELAY_MS = 250
 WARM_UP_DELAY_MS = 300
+BATCH_MIN_HEIGHT = 360
 LAYOUT_VERSION = 1
 _OPEN_FILTER = "Images ({});;All files (*)".format(
     " ".join(f"*{suffix}" for suffix in sorted(SUPPORTED_EXTENSIONS))
@@ -221,13 +224,18 @@ class MainWindow(QMainWindow):
             "inspector": self._dock("Inspector", "dockInspector", self.inspector, right),
             "history": self._dock("History", "dockHistory", self.history_panel, right),
             "progress": self._dock("Progress", "dockProgress", self.progress_panel, bottom),
-            "batch": self._dock("Batch", "dockBatch", self.batch_panel, bottom),
+            "batch": self._dock("Batch", "dockBatch", _scrolling(self.batch_panel), bottom),
         }
         self.splitDockWidget(self.docks["models"], self.docks["inspector"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(self.docks["models"], self.docks["history"])
         self.tabifyDockWidget(self.docks["progress"], self.docks["batch"])
         self.docks["models"].raise_()
         self.docks["progress"].raise_()
+
+    def _settle_default_sizes(self) -> None:
+        """Sizes again once the first layout is done (Qt ignores some before it)."""
+        self._apply_default_sizes()
+        self._default_state = self.saveState(LAYOUT_VERSION)
 
     def _apply_default_sizes(self) -> None:
         """Most of the window for the photo; the panels get what they need."""
@@ -245,7 +253,7 @@ class MainWindow(QMainWindow):
         )
         self.resizeDocks(
             [self.docks["canvas"], self.docks["progress"]],
-            [height - 230, 180],
+            [height - 260, 200],
             Qt.Orientation.Vertical,
         )
 
@@ -557,6 +565,8 @@ class MainWindow(QMainWindow):
             self._apply_default_sizes()
             self._default_state = self.saveState(LAYOUT_VERSION)
             self._restore_layout()
+            if not self.settings.contains("window/state"):
+                QTimer.singleShot(0, self, self._settle_default_sizes)
             handle = self.windowHandle()
             if handle is not None:
                 handle.installEventFilter(self)
@@ -666,7 +676,14 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def _on_engine_chosen(self, spec: EngineSpec | None) -> None:
-        self.inspector.set_engine(spec)
+        task = self.models_panel.task
+        reason = ""
+        if spec is None and task:
+            reason = (
+                f"No {task_title(task)} engine can run on this machine yet: each needs a model. "
+                "Import one with Models › Import model…, or download one in Manage models…"
+            )
+        self.inspector.set_engine(spec, reason)
         self._show_task_inputs(spec)
         self._update_actions()
         self._schedule_preview()
@@ -704,8 +721,7 @@ class MainWindow(QMainWindow):
         files = [Path(p) for p in paths_ if not Path(p).is_dir()]
         if folders:
             self.batch_panel.add_sources(folders)
-            self.docks["batch"].show()
-            self.docks["batch"].raise_()
+            self.show_batch()
             self.notify(f"Added {len(folders)} folder(s) to the batch")
         for path in files:
             self.open_file(path)
@@ -850,7 +866,6 @@ class MainWindow(QMainWindow):
     def show_welcome(self) -> None:
         self.canvas_panel.show_welcome()
         self.docks["canvas"].show()
-        self.canvas_panel.tool_bar.setEnabled(False)
 
     def _prepare_welcome(self) -> None:
         folder = paths.cache_dir() / "samples"
@@ -923,7 +938,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_style_well(self) -> None:
         def entries() -> list[tuple[Path, QImage]]:
-            self._styles = bundled_styles(paths.cache_dir() / "styles")
+            self._styles = bundled_styles(paths.cache_dir() / "samples" / "styles")
             recent = [
                 p for p in recent_paths(self.settings, "recent/styles") if p not in self._styles
             ]
@@ -1055,6 +1070,10 @@ class MainWindow(QMainWindow):
     def _set_split(self, on: bool) -> None:
         if on:
             self.act_before.setChecked(False)
+            visible = self.canvas.visible_image_rect()
+            width = self.canvas.image_item.boundingRect().width()
+            if width and not visible.isEmpty():
+                self.canvas.set_split((visible.center().x() + 0.5) / width)
         self.canvas.set_compare(Compare.SPLIT if on else Compare.AFTER)
 
     def _after_mode(self) -> Compare:
@@ -1281,6 +1300,14 @@ class MainWindow(QMainWindow):
             opacity=self.inspector.opacity(),
         )
         return Recipe(steps=[step])
+
+    def show_batch(self) -> None:
+        """Bring the Batch panel forward with room for its list."""
+        dock = self.docks["batch"]
+        dock.show()
+        dock.raise_()
+        if not dock.isFloating() and dock.height() < BATCH_MIN_HEIGHT:
+            self.resizeDocks([dock], [BATCH_MIN_HEIGHT], Qt.Orientation.Vertical)
 
     def start_batch(self, plan: BatchPlan, settings: BatchSettings) -> int:
         registry = self.registry
@@ -1529,6 +1556,16 @@ class MainWindow(QMainWindow):
         if self.worker.isRunning():
             self.worker.shutdown()
         self.background.shutdown()
+
+
+def _scrolling(panel: QWidget) -> QScrollArea:
+    """`panel` in a scroll area, so its dock can be made shorter than the panel's minimum."""
+    scroll = QScrollArea()
+    scroll.setObjectName("panelScroll")
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(panel)
+    return scroll
 
 
 def _build_registry() -> Registry:

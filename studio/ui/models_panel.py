@@ -22,6 +22,8 @@ from studio.core.protocol import Availability, EngineSpec, Kind, RunContext
 from studio.core.registry import Registry
 from studio.ui.icons import icon, task_icon, task_title
 
+TASK_COLUMNS = 6
+
 
 def availability(spec: EngineSpec, ctx: RunContext) -> Availability:
     """Whether `spec` can run now; an engine whose check itself fails is unavailable."""
@@ -173,13 +175,13 @@ class ModelsPanel(QWidget):
             button.setObjectName("taskButton")
             button.setCheckable(True)
             button.setIcon(task_icon(task))
-            button.setIconSize(QSize(22, 22))
+            button.setIconSize(QSize(20, 20))
             button.setText(task_title(task))
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.setProperty("task", task)
             button.clicked.connect(lambda _=False, t=task: self._on_task_clicked(t))
             self._task_buttons.addButton(button)
-            self._task_grid.addWidget(button, index // 4, index % 4)
+            self._task_grid.addWidget(button, index // TASK_COLUMNS, index % TASK_COLUMNS)
 
     def _on_task_clicked(self, task: str) -> None:
         self.set_task(task)

@@ -7,14 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QToolButton,
     QVBoxLayout,
@@ -101,11 +100,15 @@ class JobRow(QFrame):
         self.message = QLabel()
         self.message.setObjectName("dimText")
         self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cancel_button = QToolButton()
         self.cancel_button.setIcon(icon("close-circle-outline"))
         self.cancel_button.setToolTip("Cancel this job (Esc cancels the running one)")
         self.cancel_button.clicked.connect(on_cancel)
-        self.details_button = QPushButton("Details")
+        self.details_button = QToolButton()
+        self.details_button.setText("Details")
+        self.details_button.setIcon(icon("text-box-outline"))
+        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.details_button.setCheckable(True)
         self.details_button.setToolTip("Show the log and technical details")
         self.details_button.toggled.connect(self._toggle_details)
@@ -114,22 +117,19 @@ class JobRow(QFrame):
 
         head = QHBoxLayout()
         head.addWidget(glyph)
-        names = QVBoxLayout()
-        names.setSpacing(0)
-        names.addWidget(self.title)
-        names.addWidget(self.subtitle)
-        head.addLayout(names, 1)
+        head.addWidget(self.title)
+        head.addWidget(self.subtitle, 1)
         head.addWidget(self.state)
+        head.addWidget(self.details_button)
         head.addWidget(self.cancel_button)
         foot = QHBoxLayout()
-        foot.addWidget(self.times, 1)
-        foot.addWidget(self.details_button)
+        foot.addWidget(self.message, 1)
+        foot.addWidget(self.times)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.setSpacing(4)
+        layout.setContentsMargins(8, 4, 8, 6)
+        layout.setSpacing(3)
         layout.addLayout(head)
         layout.addWidget(self.bar)
-        layout.addWidget(self.message)
         layout.addLayout(foot)
         self._layout = layout
         self.refresh()
@@ -168,6 +168,8 @@ class JobRow(QFrame):
             if record.state is JobState.FAILED:
                 _restyle(self.message, objectName="errorText")
             self.cancel_button.setVisible(record.state not in FINISHED_STATES)
+        busy = record.state is JobState.RUNNING and record.fraction <= 0.0
+        self.bar.setRange(0, 0 if busy else 1000)  # an empty range animates: working
         self.bar.setValue(int(record.fraction * 1000))
         text = record.error if record.state is JobState.FAILED else record.message
         if self.message.text() != text:
@@ -179,8 +181,12 @@ class JobRow(QFrame):
 
     def refresh_times(self) -> None:
         record = self.record
-        self.times.setVisible(record.state is not JobState.DONE)
-        text = f"Elapsed {format_seconds(record.elapsed())}" if record.started else "Waiting"
+        if record.state is JobState.DONE:
+            text = ""
+        elif record.started:
+            text = f"Elapsed {format_seconds(record.elapsed())}"
+        else:
+            text = "Waiting"
         eta = record.eta()
         if eta is not None:
             text += f" · about {format_seconds(eta)} left"
@@ -221,7 +227,10 @@ class ProgressPanel(QWidget):
         scroll.setWidget(host)
         self._empty = QLabel(_NO_JOBS)
         self._empty.setObjectName("dimText")
-        clear = QPushButton(icon("broom"), "Clear finished")
+        clear = QToolButton()
+        clear.setIcon(icon("broom"))
+        clear.setText("Clear finished")
+        clear.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         clear.clicked.connect(self.clear_finished)
         bar = QHBoxLayout()
         bar.setContentsMargins(6, 6, 6, 0)

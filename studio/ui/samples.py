@@ -212,7 +212,10 @@ def bundled_styles(folder: Path) -> list[Path]:
 
 
 def ensure_samples(folder: Path) -> list[Sample]:
-    """Write the sample files into `folder` (once) and describe them."""
+    """Write the sample files into `folder` (once) and describe them.
+
+    The style paintings go into `folder/styles` (where the style well looks).
+    """
     folder = folder / f"v{_VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
@@ -251,7 +254,7 @@ def ensure_samples(folder: Path) -> list[Sample]:
     if path := need("old-photo-bw.png"):
         grey = scene_pixels() @ np.array([0.299, 0.587, 0.114], np.float32)
         _write(grey[..., None], path)
-    styles = bundled_styles(folder)
+    styles = bundled_styles(folder.parent / "styles")
     return [
         Sample(
             "denoise", "Noisy dusk", "High-ISO grain over a lakeside", (folder / "noisy-dusk.png",)

@@ -59,7 +59,8 @@ def apply_dark_theme(app: QApplication) -> None:
     app.setPalette(dark_palette())
     qss = resource_path("theme", "dark.qss")
     if qss.is_file():
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+        folder = qss.parent.as_posix()
+        app.setStyleSheet(qss.read_text(encoding="utf-8").replace("@THEME@", folder))
     icon = resource_path("studio.svg")
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
