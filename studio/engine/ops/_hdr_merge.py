@@ -1,7 +1,7 @@
 """The radiance merge with ghost suppression.
 
-The merge averages each bracket's radiance estimate
-ln f^-1(z) - ln t with a hat weight that ignores clipped pixels. Ghost suppression picks a
+The merge averages each bracket's radiance estimate ln f^-1(z) - ln t with a hat weight
+that ignores clipped pixels, strip by strip so memory stays bounded. Ghost suppression picks a
 reference bracket and walks outwards through neighbouring exposures, down-weighting pixels
 whose radiance disagrees with what the reference (or the nearest bracket already trusted
 there) says, so a moving object appears once, as in the reference.
