@@ -20,14 +20,16 @@ if TYPE_CHECKING:
 
 from studio.core.image import FloatArray
 
-WIENER_WEIGHT = 200.0
-HQS_WEIGHT = 0.17
+WIENER_WEIGHT = 2.0
+SIGNAL_LEVELS = np.logspace(-7, 0, 57)
+HQS_WEIGHT = 0.6
 HQS_ALPHA = 2.0 / 3.0
 HQS_BETA_START = 1.0
 HQS_BETA_MAX = 256.0
 HQS_BETA_RATE = 2.0 * math.sqrt(2.0)
 HQS_INNER = 2
 MIN_SIGMA = 1e-3
+RL_DISCREPANCY = 1.0
 
 
 @dataclass
@@ -108,26 +110,51 @@ def _gradient_power(problem: Problem) -> torch.Tensor:
     return problem.grad_x.abs() ** 2 + problem.grad_y.abs() ** 2
 
 
-def wiener(problem: Problem, sigma: float, smoothing: float = 1.0) -> np.ndarray:
-    """Linear MMSE deconvolution under a 1/|f|^2 image spectrum (gradient Tikhonov)."""
+def gradient_signal_level(problem: Problem, sigma: float) -> float:
+    """Maximum-likelihood level A of the image prior A / |grad|^2 given the blur and noise:
+    the blurred spectrum is modelled as A |K|^2 / |grad|^2 + sigma^2 per frequency."""
     import torch
 
-    reg = WIENER_WEIGHT * max(sigma, MIN_SIGMA) ** 2 * smoothing
+    grad_power = _gradient_power(problem)
+    valid = grad_power > 1e-6
+    spectrum = torch.fft.rfft2(problem.image.mean(dim=0))
+    observed = spectrum.abs()[valid] ** 2 / problem.image[0].numel()
+    shape = (problem.otf.abs()[valid] ** 2) / grad_power[valid]
+    levels = torch.from_numpy(SIGNAL_LEVELS.astype(np.float32)).to(observed.device)[:, None]
+    model = levels * shape[None] + max(sigma, MIN_SIGMA) ** 2
+    nll = (observed[None] / model + model.log()).mean(dim=1)
+    return float(SIGNAL_LEVELS[int(torch.argmin(nll))])
+
+
+def wiener(problem: Problem, sigma: float, smoothing: float = 1.0) -> np.ndarray:
+    """Wiener deconvolution under a 1/|f|^2 image spectrum whose level is fitted to the
+    image: the linear MMSE estimate for that Gaussian model."""
+    import torch
+
+    noise = max(sigma, MIN_SIGMA) ** 2
+    reg = WIENER_WEIGHT * smoothing * noise / gradient_signal_level(problem, sigma)
     spectrum = torch.fft.rfft2(problem.image)
     otf = problem.otf
     filt = otf.conj() / (otf.abs() ** 2 + reg * _gradient_power(problem))
     return problem.cropped(torch.fft.irfft2(spectrum * filt, s=problem.image.shape[-2:]))
 
 
-def richardson_lucy(problem: Problem, iterations: int) -> np.ndarray:
-    """Richardson-Lucy iterations from the blurred image (non-negative data model)."""
+def richardson_lucy(problem: Problem, iterations: int, sigma: float) -> np.ndarray:
+    """Richardson-Lucy iterations from the blurred image (non-negative data model), stopped
+    early by the discrepancy principle: once the re-blurred estimate fits the image to within
+    the noise level, further iterations would only fit noise."""
     import torch
 
     offset = max(0.0, -float(problem.image.min())) + 1e-3
     observed = problem.image + offset
     estimate = observed.clone()
+    top, bottom, left, right = problem.crop
+    inner = np.s_[:, top : observed.shape[1] - bottom, left : observed.shape[2] - right]
+    target = RL_DISCREPANCY * max(sigma, MIN_SIGMA) ** 2
     for _ in range(iterations):
         reblurred = problem.blur(estimate).clamp_min(1e-6)
+        if float(((reblurred - observed)[inner] ** 2).mean()) <= target:
+            break
         estimate = estimate * problem.blur(observed / reblurred, adjoint=True)
         estimate = torch.nan_to_num(estimate.clamp_min(0.0), nan=0.0)
     return problem.cropped(estimate - offset)
@@ -150,10 +177,12 @@ def _shrink(v: torch.Tensor, beta: float, alpha: float) -> torch.Tensor:
 def hyper_laplacian(
     problem: Problem, sigma: float, smoothing: float = 1.0, alpha: float = HQS_ALPHA
 ) -> np.ndarray:
-    """Deconvolution with a sparse gradient prior |grad x|^alpha, by half-quadratic splitting."""
+    """Deconvolution with a sparse gradient prior |grad x / s|^alpha, by half-quadratic
+    splitting; the gradient scale s is fitted to the image (see `gradient_signal_level`)."""
     import torch
 
-    lam = HQS_WEIGHT / (max(sigma, MIN_SIGMA) ** 2 * smoothing)
+    level = gradient_signal_level(problem, sigma)
+    lam = HQS_WEIGHT * level ** (alpha / 2) / (max(sigma, MIN_SIGMA) ** 2 * smoothing)
     shape = problem.image.shape[-2:]
     observed = torch.fft.rfft2(problem.image)
     data_num = lam * problem.otf.conj() * observed

@@ -25,7 +25,7 @@ from studio.engine.tiling import run_tiled
 
 TILE = 1024
 MIN_OVERLAP = 32
-RL_ITERATIONS = 20
+RL_ITERATIONS = 50
 
 
 class _NoiseParams(Params):
@@ -60,7 +60,11 @@ class PsfParams(_NoiseParams):
 
 class RichardsonLucyParams(PsfParams):
     iterations: int = Field(
-        RL_ITERATIONS, ge=1, le=500, description="More iterations: sharper, but noisier"
+        RL_ITERATIONS,
+        ge=1,
+        le=500,
+        description="Most iterations to run; stops earlier once the result fits the image "
+        "to within the noise",
     )
 
 
@@ -142,13 +146,14 @@ def run_richardson_lucy(inputs: JobInputs, params: RichardsonLucyParams, ctx: Ru
 
     image = inputs.image
     kernel = kernel_from(params)
-    yield Progress(0, 1, "Preparing")
+    yield Progress(0, 1, "Estimating noise")
+    sigma = noise_of(image, params) * params.smoothing
     device = resolve_device(ctx.device)
     return (
         yield from deconvolve_tiled(
             image,
             kernel,
-            lambda t, k: richardson_lucy(prepare(t, k, device), params.iterations),
+            lambda t, k: richardson_lucy(prepare(t, k, device), params.iterations, sigma),
             ctx,
         )
     )

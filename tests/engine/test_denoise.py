@@ -1,0 +1,164 @@
+"""Denoise engines: quality against ground truth and baselines, noise estimation, protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from skimage import data as skdata
+
+from studio.core.image import Image, ImageMeta
+from studio.core.protocol import JobInputs, Progress, RunContext
+from studio.engine.jobs import JobRequest, run_job
+from studio.engine.ops import _denoise_bm3d as bm3d
+from studio.engine.ops._denoise_sigma import estimate_sigma
+from studio.engine.registry import build_registry
+from tests.shared import shared_file
+
+
+def psnr(result: np.ndarray, truth: np.ndarray, peak: float = 1.0) -> float:
+    return float(10 * np.log10(peak**2 / np.mean((result.astype(np.float64) - truth) ** 2)))
+
+
+def run(engine: str, pixels: np.ndarray, bit_depth: int = 8, **params: object) -> np.ndarray:
+    image = Image(pixels.astype(np.float32), ImageMeta(bit_depth=bit_depth))
+    request = JobRequest("denoise", JobInputs((image,)), engine=engine, params=params)
+    gen = run_job(build_registry(), request, RunContext(device="cpu"))
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value.pixels
+
+
+def add_noise(clean: np.ndarray, sigma255: float, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (clean + rng.normal(0, sigma255 / 255, clean.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return np.asarray(skdata.astronaut()[40:136, 160:256], np.float32) / 255
+
+
+@pytest.fixture(scope="module")
+def camera() -> np.ndarray:
+    return np.asarray(skdata.camera()[100:196, 200:296], np.float32)[..., None] / 255
+
+
+def test_registry_default_is_collaborative_filtering() -> None:
+    engines = build_registry().engines("denoise")
+    assert [e.id for e in engines if e.default] == ["cbm3d"]
+    assert {"cbm3d", "nlm", "gaussian"} <= {e.id for e in engines}
+
+
+@pytest.mark.parametrize("sigma", [10.0, 25.0, 50.0])
+def test_noise_estimate_on_synthetic_noise(sigma: float) -> None:
+    clean = np.asarray(skdata.astronaut()[::2, ::2], np.float32) / 255
+    estimate = estimate_sigma(add_noise(clean, sigma)) * 255
+    assert estimate == pytest.approx(sigma, rel=0.1)
+
+
+def test_noise_estimate_is_in_data_units() -> None:
+    clean = np.asarray(skdata.coffee()[::2, ::2], np.float32) / 255
+    noisy = add_noise(clean, 20)
+    assert estimate_sigma(noisy * 8.0) == pytest.approx(8.0 * estimate_sigma(noisy), rel=1e-3)
+
+
+@pytest.mark.realweights
+def test_noise_estimate_on_cbsd68() -> None:
+    folder = shared_file("testdata", "denoising", "CBSD68")
+    for path in sorted(folder.glob("*.png"))[:4]:
+        clean = np.asarray(PILImage.open(path).convert("RGB"), np.float32) / 255
+        assert estimate_sigma(add_noise(clean, 25)) * 255 == pytest.approx(25, rel=0.08)
+
+
+def test_default_beats_nlm_and_gaussian_on_colour(astronaut: np.ndarray) -> None:
+    noisy = add_noise(astronaut, 25)
+    scores = {e: psnr(run(e, noisy), astronaut) for e in ("cbm3d", "nlm", "gaussian")}
+    assert scores["cbm3d"] > scores["nlm"] + 0.7
+    assert scores["cbm3d"] > scores["gaussian"] + 1.0
+    assert scores["gaussian"] > psnr(noisy, astronaut) + 3.0
+
+
+def test_default_on_grey(camera: np.ndarray) -> None:
+    noisy = add_noise(camera, 25)
+    result = run("cbm3d", noisy)
+    assert result.shape == camera.shape
+    assert psnr(result, camera) > psnr(run("gaussian", noisy), camera) + 1.0
+
+
+@pytest.mark.realweights
+def test_default_reaches_target_on_cbsd68_crops() -> None:
+    folder = shared_file("testdata", "denoising", "CBSD68")
+    gains = []
+    for path in sorted(folder.glob("*.png"))[10:13]:
+        clean = np.asarray(PILImage.open(path).convert("RGB"), np.float32)[:128, :128] / 255
+        noisy = add_noise(clean, 25)
+        gains.append(psnr(run("cbm3d", noisy), clean) - psnr(run("nlm", noisy), clean))
+    assert min(gains) > 0.5
+
+
+def test_float_input_keeps_its_scale(astronaut: np.ndarray) -> None:
+    scale = 4.0
+    clean = astronaut * scale
+    noisy = add_noise(astronaut, 20) * scale
+    result = run("cbm3d", noisy, bit_depth=32)
+    assert result.max() > 1.5
+    assert psnr(result, clean, peak=scale) > psnr(noisy, clean, peak=scale) + 5.0
+
+
+def test_sigma_and_strength(astronaut: np.ndarray) -> None:
+    noisy = add_noise(astronaut, 25)
+    np.testing.assert_allclose(run("cbm3d", noisy, sigma=0.0), np.clip(noisy, 0, 1), atol=1e-6)
+    soft = run("cbm3d", noisy, strength=0.4)
+    full = run("cbm3d", noisy)
+    assert np.abs(soft - noisy).mean() < np.abs(full - noisy).mean()
+    assert psnr(run("cbm3d", noisy, sigma=25.0), astronaut) == pytest.approx(
+        psnr(full, astronaut), abs=0.3
+    )
+
+
+def test_tiled_result_matches_whole(astronaut: np.ndarray) -> None:
+    noisy = add_noise(astronaut, 25)
+    image = Image(noisy, ImageMeta(bit_depth=8))
+    request = JobRequest("denoise", JobInputs((image,)), params={"sigma": 25.0})
+    gen = run_job(build_registry(), request, RunContext(device="cpu", tile=64))
+    steps = 0
+    while True:
+        try:
+            steps += isinstance(next(gen), Progress)
+        except StopIteration as stop:
+            tiled = stop.value.pixels
+            break
+    assert steps >= 4
+    assert abs(psnr(tiled, astronaut) - psnr(run("cbm3d", noisy, sigma=25.0), astronaut)) < 0.3
+
+
+@pytest.mark.parametrize("engine", ["cbm3d", "nlm", "gaussian"])
+def test_cancel_after_first_progress(engine: str, astronaut: np.ndarray) -> None:
+    image = Image(add_noise(astronaut, 25))
+    request = JobRequest("denoise", JobInputs((image,)), engine=engine)
+    gen = run_job(build_registry(), request, RunContext(device="cpu", tile=64))
+    assert isinstance(next(gen), Progress)
+    gen.close()
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_block_transform_and_aggregation_round_trip() -> None:
+    torch = pytest.importorskip("torch")
+    image = torch.rand(3, 30, 41)
+    spectra = bm3d.block_spectra(image, 8)
+    weights = torch.ones(spectra.shape[:2])
+    restored = bm3d._aggregate_to_image(spectra, weights, (30, 41), 8)
+    torch.testing.assert_close(restored, image, atol=1e-5, rtol=1e-5)
+
+
+def test_block_matching_finds_itself_and_a_copy() -> None:
+    torch = pytest.importorskip("torch")
+    guide = torch.rand(40, 40)
+    guide[20:28, 23:31] = guide[0:8, 3:11]  # plant a copy of the block at (0, 3)
+    matches = bm3d.match_blocks(guide, bm3d.Stage(block=8, step=1, radius=25, group=2))
+    width = 40 - 8 + 1
+    assert set(matches[3].tolist()) == {3, 20 * width + 23}
