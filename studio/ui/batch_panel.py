@@ -96,6 +96,7 @@ class BatchPanel(QWidget):
         self._started = 0.0
         self._item_fraction = 0.0
         self._running_rows: list[int] = []
+        self._saving: set[int] = set()
 
         self.items = QTreeWidget()
         self.items.setColumnCount(3)
@@ -209,6 +210,7 @@ class BatchPanel(QWidget):
         settings = QVBoxLayout()
         settings.addLayout(options)
         settings.addStretch(1)
+        settings.addWidget(self.status)
         settings.addLayout(buttons)
         columns = QHBoxLayout()
         columns.addLayout(sources, 3)
@@ -217,7 +219,6 @@ class BatchPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(columns, 1)
         layout.addWidget(self.overall)
-        layout.addWidget(self.status)
         self._update_buttons()
 
     # -- sources ----------------------------------------------------------------------------
@@ -370,7 +371,12 @@ class BatchPanel(QWidget):
             self._update_overall(event.progress.message)
             return
         index = self._row(event.index)
+        self._saving.discard(index)
         if isinstance(event, ItemStarted):
+            for other, status in self.statuses.items():
+                if status is ItemStatus.RUNNING:  # computed; its file is being written
+                    self._saving.add(other)
+                    self._show_status(other)
             self.statuses[index] = ItemStatus.RUNNING
             self._item_fraction = 0.0
         elif isinstance(event, ItemFinished):
@@ -415,7 +421,9 @@ class BatchPanel(QWidget):
             return
         statuses = list(self.statuses.values())
         running = ItemStatus.RUNNING in statuses
-        finished = len(statuses) - statuses.count(ItemStatus.QUEUED) - running
+        finished = sum(
+            s in (ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.SKIPPED) for s in statuses
+        )
         fraction = (finished + (self._item_fraction if running else 0.0)) / total
         self.overall.setValue(int(fraction * 1000))
         elapsed = time.monotonic() - self._started
@@ -432,7 +440,7 @@ class BatchPanel(QWidget):
             return
         status = self.statuses[index]
         row.setIcon(1, icon(_STATUS_ICONS[status]))
-        row.setText(1, status.value.capitalize())
+        row.setText(1, "Saving" if index in self._saving else status.value.capitalize())
         if index in self.reasons:
             row.setText(2, self.reasons[index])
             row.setToolTip(2, self.reasons[index])

@@ -320,3 +320,33 @@ def test_samples_cover_every_job_and_carry_exposure_times(tmp_path: Path) -> Non
     assert times == pytest.approx([1 / 250, 1 / 60, 1 / 15])
     inpaint = next(sample for sample in samples if sample.task == "inpaint")
     assert inpaint.mask is not None and read_image(inpaint.mask).pixels.max() == 1.0
+
+
+def test_canvas_is_pixel_exact_from_100_percent_and_zooms_around_the_cursor(qtbot) -> None:
+    from PySide6.QtCore import QPoint
+
+    from studio.ui.canvas import CanvasView
+    from studio.ui.display import to_qimage
+
+    checker = (np.indices((96, 128)).sum(axis=0) % 2).astype(np.float32)[..., None]
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    image = to_qimage(pixels_to_bgra(checker))
+    view.set_images(image, image)
+    view.set_zoom(4.0)
+    view.centerOn(64, 48)
+    shown = view.viewport().grab().toImage()
+    origin = view.mapFromScene(QPointF(60, 44))
+    for dy in range(8):
+        for dx in range(8):
+            pixel = shown.pixelColor(origin + QPoint(dx, dy))
+            expected = 255 * ((60 + dx // 4 + 44 + dy // 4) % 2)
+            assert pixel.red() == expected, (dx, dy)  # sharp 4x4 blocks, no smoothing
+    anchor = QPointF(100, 80)
+    under = view.mapToScene(anchor.toPoint())
+    view.set_zoom(8.0, anchor)
+    after = view.mapToScene(anchor.toPoint())
+    assert abs(after.x() - under.x()) < 0.5 and abs(after.y() - under.y()) < 0.5

@@ -95,7 +95,7 @@ def test_open_by_dropping_file_urls_on_the_canvas(qtbot, window, image_file: Pat
     pos = QPointF(target.rect().center())
     actions = Qt.DropAction.CopyAction
     enter = QDragEnterEvent(
-        pos.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     with qtbot.waitSignal(window.sig_document_opened, timeout=10_000) as opened:
         QApplication.sendEvent(target, enter)
@@ -229,6 +229,41 @@ def test_batch_over_a_folder_with_one_corrupt_file(qtbot, window, tmp_path: Path
     assert outputs == ["good0_denoise.png", "good1_denoise.png", "good2_denoise.png"]
     assert "1 failed" in panel.status.text()
     assert panel.retry_button.isEnabled()
+    # Fix the bad file and retry: only it runs again.
+    write_image(Image(gradient(64, 80), ImageMeta(bit_depth=8)), folder / "bad.png")
+    with qtbot.waitSignal(window.sig_job_ended, timeout=30_000):
+        panel.retry_button.click()
+    assert set(panel.statuses.values()) == {ItemStatus.DONE}
+    assert (tmp_path / "out" / "bad_denoise.png").is_file()
+    # Resume after a restart: everything is already done, nothing is redone.
+    with qtbot.waitSignal(window.sig_job_ended, timeout=30_000):
+        panel.resume_button.click()
+    assert set(panel.statuses.values()) == {ItemStatus.SKIPPED}
+
+
+def test_hdr_brackets_with_exposure_times_merge_from_the_window(
+    qtbot, window, tmp_path: Path
+) -> None:
+    scene = gradient(48, 64) * 4.0
+    paths = []
+    for index, seconds in enumerate((1 / 200, 1 / 50, 1 / 12.5)):
+        exposed = np.clip(scene * seconds * 12.5, 0, 1).astype(np.float32)
+        path = tmp_path / f"bracket{index}.png"
+        write_image(Image(exposed, ImageMeta(bit_depth=8)), path)
+        paths.append(path)
+    document = open_image(qtbot, window, paths[0])
+    choose_engine(window, "hdr", "fusion")
+    assert window.brackets.isVisibleTo(window.inspector)
+    window._load_brackets(document, paths[1:])
+    qtbot.waitUntil(lambda: len(document.brackets) == 3, timeout=10_000)
+    assert window.brackets.table.rowCount() == 3
+    window.brackets.table.item(1, 1).setText("1/50")
+    assert document.brackets[1].meta.exposure_time == pytest.approx(1 / 50)
+    _, how = run_to_end(qtbot, window)
+    assert how == "done", window.last_message
+    merged = document.current.image
+    assert merged.pixels.shape[:2] == (48, 64)
+    assert "HDR" in document.current.label
 
 
 def test_the_event_loop_never_stalls_while_a_job_runs(qtbot, window, image_file: Path) -> None:
