@@ -533,6 +533,7 @@ class MainWindow(QMainWindow):
         canvas.sig_view_changed.connect(self._schedule_preview)
         canvas.sig_stroke_finished.connect(self._on_layers_edited)
         self.canvas_panel.tabs.currentChanged.connect(self._on_tab_changed)
+        self.canvas_panel.tabs.tabBarClicked.connect(self._on_tab_clicked)
         self.canvas_panel.tabs.tabCloseRequested.connect(self.close_document)
         self.canvas_panel.compare.sig_choice_changed.connect(self._update_actions)
         self.models_panel.sig_engine_chosen.connect(self._on_engine_chosen)
@@ -792,6 +793,11 @@ class MainWindow(QMainWindow):
             self._set_document(self.documents[tabs.currentIndex()] if self.documents else None)
         document.deleteLater()
 
+    def _on_tab_clicked(self, index: int) -> None:
+        """Clicking a tab leaves the welcome page (Help › Welcome) for the photo."""
+        if 0 <= index < len(self.documents) and not self.act_compare.isChecked():
+            self.canvas_panel.show_view()
+
     def _on_tab_changed(self, index: int) -> None:
         if 0 <= index < len(self.documents) and self.documents[index] is not self.document:
             self._set_document(self.documents[index])
@@ -937,11 +943,11 @@ class MainWindow(QMainWindow):
         )
 
     def _refresh_style_well(self) -> None:
+        recent_styles = recent_paths(self.settings, "recent/styles")
+
         def entries() -> list[tuple[Path, QImage]]:
             self._styles = bundled_styles(paths.cache_dir() / "samples" / "styles")
-            recent = [
-                p for p in recent_paths(self.settings, "recent/styles") if p not in self._styles
-            ]
+            recent = [p for p in recent_styles if p not in self._styles]
             return [
                 (path, QImage(str(path)).scaled(144, 144, Qt.AspectRatioMode.KeepAspectRatio))
                 for path in [*self._styles, *recent]
@@ -1185,7 +1191,9 @@ class MainWindow(QMainWindow):
         return request, spec, document
 
     def _device_for(self, spec: EngineSpec) -> str:
-        return self.device_description if spec.kind is Kind.NEURAL else "CPU"
+        """Neural and GPU-capable engines run on the worker's device; the others on the CPU."""
+        uses_device = spec.kind is Kind.NEURAL or spec.gpu_recommended
+        return self.device_description if uses_device else "CPU"
 
     def run_current(self) -> int | None:
         """Queue the current engine on the current image; returns the job id."""
@@ -1546,9 +1554,25 @@ class MainWindow(QMainWindow):
             self.open_paths(paths_)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.progress_panel.running_ids() and not self._confirm_quit():
+            event.ignore()
+            return
         self.save_layout()
         self.shutdown()
         super().closeEvent(event)
+
+    def _confirm_quit(self) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Jobs are running",
+            "Cancel the running jobs and close Studio? Nothing half-written is left behind.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.notify("Stopping the running job…")
+            return True
+        return False
 
     def shutdown(self) -> None:
         """Stop the worker and the thread pool (idempotent)."""

@@ -128,15 +128,16 @@ class JobWorker(QThread):
         with self._condition:
             return len(self._queue) + (self._current is not None)
 
-    def shutdown(self, timeout_ms: int = 10000) -> None:
-        """Cancel everything, stop the thread and wait for it."""
+    def shutdown(self) -> None:
+        """Cancel everything, stop the thread and wait for it (the running job stops at its
+        next progress step)."""
         with self._condition:
             self._stopping = True
             self._queue.clear()
             if self._current is not None:
                 self._current.cancel_requested.set()
             self._condition.notify()
-        self.wait(timeout_ms)
+        self.wait()
 
     # -- the worker thread ------------------------------------------------------------------
 
