@@ -32,6 +32,7 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared/testdata"
 KERNELS = SHARED / "deblurring/kernels/kernels_12.mat"
 CBSD68 = SHARED / "denoising/CBSD68"
 ENGINES = ("wiener", "richardson_lucy", "hyper_laplacian", "auto")
+REGISTRY = build_registry()
 
 
 def psnr(result: np.ndarray, truth: np.ndarray) -> float:
@@ -77,7 +78,7 @@ def run_engine(
     image = Image(blurred, ImageMeta(bit_depth=8))
     request = JobRequest("deblur", JobInputs((image,)), engine=engine, params=params)
     start = time.perf_counter()
-    gen = run_job(build_registry(), request, RunContext(device="auto"))
+    gen = run_job(REGISTRY, request, RunContext(device="auto"))
     try:
         while True:
             next(gen)

@@ -24,6 +24,7 @@ SIGMA = 25.0
 SEED = 25
 CBSD68 = Path(__file__).resolve().parents[2].parent / "shared/testdata/denoising/CBSD68"
 TARGETS = {"cbm3d": ">= 29.0"}
+REGISTRY = build_registry()
 
 
 def psnr(result: np.ndarray, truth: np.ndarray) -> float:
@@ -48,12 +49,11 @@ def clean_images(quick: bool) -> tuple[str, list[np.ndarray]]:
 
 
 def run_engine(engine: str, noisy: np.ndarray) -> tuple[np.ndarray, float]:
-    registry = build_registry()
     request = JobRequest(
         "denoise", JobInputs((Image(noisy, ImageMeta(bit_depth=8)),)), engine=engine
     )
     start = time.perf_counter()
-    gen = run_job(registry, request, RunContext(device="auto"))
+    gen = run_job(REGISTRY, request, RunContext(device="auto"))
     try:
         while True:
             next(gen)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from studio.core.image import FloatArray, luminance
@@ -72,15 +73,14 @@ def busiest_window(plane: FloatArray, size: int) -> FloatArray:
     if height <= size and width <= size:
         return plane
     gy, gx = np.gradient(plane)
-    energy = np.hypot(gx, gy)
+    integral = cv2.integral(np.hypot(gx, gy).astype(np.float64))
     step = max(8, size // 4)
-    best, best_at = -1.0, (0, 0)
-    for y in range(0, max(1, height - size + 1), step):
-        for x in range(0, max(1, width - size + 1), step):
-            total = float(energy[y : y + size, x : x + size].sum())
-            if total > best:
-                best, best_at = total, (y, x)
-    y, x = best_at
+    ys = np.arange(0, max(1, height - size + 1), step)[:, None]
+    xs = np.arange(0, max(1, width - size + 1), step)[None, :]
+    y1, x1 = np.minimum(ys + size, height), np.minimum(xs + size, width)
+    totals = integral[y1, x1] - integral[ys, x1] - integral[y1, xs] + integral[ys, xs]
+    row, col = np.unravel_index(int(np.argmax(totals)), totals.shape)
+    y, x = int(ys[row, 0]), int(xs[0, col])
     return plane[y : y + size, x : x + size]
 
 
