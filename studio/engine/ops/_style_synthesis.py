@@ -41,6 +41,7 @@ _ROBUST_POWER = 0.8
 _IRLS_STEPS = 3
 _GAP_FRACTION = 0.75  # patch grid step as a fraction of the patch size
 _INIT_NOISE = 0.2
+_FLAT_WEIGHT = 0.05  # content weight in flat areas, relative to edges: texture goes there
 _DT_SIGMA_S = 5.0
 _DT_SIGMA_R = 0.2
 _DT_ITERATIONS = 3
@@ -249,7 +250,9 @@ def _content_weight(content: FloatArray, strength: float) -> FloatArray:
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
     edges = cv2.GaussianBlur(np.sqrt(gx * gx + gy * gy), (0, 0), 2.0)
     edges = np.clip(edges / max(float(np.percentile(edges, 95)), 1e-6), 0.0, 1.0)
-    return np.asarray(strength * (0.2 + 0.8 * edges)[..., None], dtype=np.float32)
+    return np.asarray(
+        strength * (_FLAT_WEIGHT + (1.0 - _FLAT_WEIGHT) * edges)[..., None], dtype=np.float32
+    )
 
 
 def _match_colours(rgb: FloatArray, target: npt.NDArray[np.float64]) -> FloatArray:
