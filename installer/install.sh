@@ -26,9 +26,10 @@ Options:
   --offline BUNDLE      install from an offline bundle (.tar or folder) with no network at all
   --models ID...        download these catalog models after installing (needs network)
   --models-from DIR     copy and verify the model files in DIR into the models folder (repeatable)
-  --torch BUILD         auto (default: CUDA with an NVIDIA GPU, else the CPU build on Linux),
-                        cpu or cuda
-  --cpu-torch URL       the CPU-only wheel index for --torch cpu/auto
+  --torch BUILD         auto (default: the package index's build, which carries CUDA on Linux
+                        and uses an NVIDIA GPU when there is one), cuda, or cpu: the smaller
+                        CPU-only build from the PyTorch wheel index (needs that index reachable)
+  --cpu-torch URL       the CPU-only wheel index for --torch cpu
                         (default: https://download.pytorch.org/whl/cpu)
   --prefix DIR          where the environment goes (default: ~/.local/share/studio)
   --python EXE          the Python 3.11+ interpreter to use
@@ -126,20 +127,17 @@ create_venv() {
 
 pip_install() { run "$VENV/bin/python" -m pip install --disable-pip-version-check "$@"; }
 
-# The CPU build of torch where there is no NVIDIA GPU (Linux: PyPI's build carries CUDA).
+# The CPU-only build of torch when asked for; otherwise the package index's own build, which
+# on Linux carries CUDA (used when an NVIDIA GPU is present, harmless on the CPU).
 install_cpu_torch() {
-    case "$TORCH" in
-        cuda) return 0 ;;
-        auto)
-            if has_nvidia_gpu; then say "NVIDIA GPU found: installing torch with CUDA"; return 0; fi
-            if [[ "$(uname -s)" != Linux ]]; then return 0; fi ;;
-    esac
+    if [[ $TORCH != cpu ]]; then
+        if has_nvidia_gpu; then say "NVIDIA GPU found: torch will run on it"; fi
+        return 0
+    fi
     local index="${CPU_TORCH:-$CPU_TORCH_INDEX}"
     say "Installing the CPU build of torch from $index"
-    if ! pip_install -c "$HERE/constraints.txt" --index-url "$index" torch torchvision; then
-        [[ $TORCH == auto ]] || die "the CPU build of torch could not be installed from $index"
-        say "The CPU build is not available: installing the standard build of torch instead"
-    fi
+    pip_install -c "$HERE/constraints.txt" --index-url "$index" torch torchvision ||
+        die "the CPU build of torch could not be installed from $index"
 }
 
 install_online() {

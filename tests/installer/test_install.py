@@ -102,18 +102,17 @@ def _fake_nvidia_smi(folder: Path, *, gpu: bool) -> dict[str, str]:
     return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="PyPI's torch carries CUDA only on Linux")
 @pytest.mark.parametrize(
     ("gpu", "args", "index"),
     [
-        (False, [], CPU_INDEX),
-        (False, ["--cpu-torch", "file:///srv/torch-cpu"], "file:///srv/torch-cpu"),
+        (False, [], None),
+        (False, ["--torch", "cpu", "--cpu-torch", "file:///srv/t"], "file:///srv/t"),
         (False, ["--torch", "cuda"], None),
         (True, [], None),
         (True, ["--torch", "cpu"], CPU_INDEX),
     ],
 )
-def test_torch_build_follows_the_gpu(
+def test_the_cpu_only_torch_index_is_used_only_when_asked(
     tmp_path: Path, gpu: bool, args: list[str], index: str | None
 ) -> None:
     env = {**_env(tmp_path), **_fake_nvidia_smi(tmp_path / "tools", gpu=gpu)}
