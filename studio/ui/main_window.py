@@ -1361,12 +1361,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Preview: {progress.message}", 2000)
 
     def _on_job_previewed(self, job_id: int, bgra: np.ndarray) -> None:
+        """A running job's partial result, shown over the image while it works."""
         pending = self._pending.get(job_id)
-        if pending is None or pending.document is not self.document:
+        document = pending.document if pending is not None else None
+        if pending is None or document is None or document is not self.document:
             return
-        if pending.document is not None and pending.document.index == pending.step_index:
-            height, width = bgra.shape[:2]
-            self.canvas.set_preview(to_qimage(bgra), QRect(0, 0, width, height))
+        image = document.current.image
+        same_size = bgra.shape[:2] == (image.height, image.width)
+        if document.index == pending.step_index and same_size:
+            self.canvas.set_preview(to_qimage(bgra), QRect(0, 0, image.width, image.height))
 
     def _on_job_event(self, job_id: int, event: Any) -> None:
         pending = self._pending.get(job_id)
