@@ -79,7 +79,7 @@ def _opencv(method: int, radius: int) -> FillFn:
         eight_bit = np.clip(np.rint((crop - low) / scale * 255), 0, 255).astype(np.uint8)
         out = cv2.inpaint(eight_bit, hole.astype(np.uint8), radius, method)
         yield Progress(1, 1, "Filled")
-        return out.reshape(crop.shape).astype(np.float32) / 255 * scale + low
+        return np.asarray(out.reshape(crop.shape) / 255 * scale + low, dtype=np.float32)
 
     return fill
 
