@@ -20,6 +20,7 @@ from studio.engine.neural.model import LoadedModel
 
 START_SIGMA = 49.0 / 255.0
 DATA_WEIGHT = 0.23  # DPIR's lambda, balancing data fidelity against the prior
+PAD_FACTOR = 3  # reflect padding, in kernel sizes: keeps the FFT's circular boundary away
 
 
 def noise_schedule(final_sigma: float, iterations: int) -> FloatArray:
@@ -46,7 +47,7 @@ def deblur(
     iterations: int = 8,
 ) -> Generator[Progress, None, FloatArray]:
     """Non-blind deblurring of (H, W, C) `blurred` by `kernel`; noise_sigma on the 0-1 scale."""
-    pad = max(kernel.shape)
+    pad = PAD_FACTOR * max(kernel.shape)
     padded = cv2.copyMakeBorder(blurred, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     padded = padded if padded.ndim == 3 else padded[..., None]
     shape = padded.shape[:2]
@@ -61,7 +62,7 @@ def deblur(
         x = np.fft.irfft2(spectrum, s=shape, axes=(0, 1)).astype(np.float32)
         yield Progress(i, iterations, f"Deblurring: iteration {i + 1}/{iterations}")
         x = yield from _denoise(denoiser, x, float(level), ctx)
-    return np.ascontiguousarray(x[pad:-pad, pad:-pad])
+    return np.ascontiguousarray(x[pad : pad + blurred.shape[0], pad : pad + blurred.shape[1]])
 
 
 def inpaint(
