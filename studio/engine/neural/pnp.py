@@ -20,7 +20,7 @@ from studio.engine.neural.model import LoadedModel
 
 START_SIGMA = 49.0 / 255.0
 DATA_WEIGHT = 0.23  # DPIR's lambda, balancing data fidelity against the prior
-PAD_FACTOR = 3  # reflect padding, in kernel sizes: keeps the FFT's circular boundary away
+PAD_FACTOR = 3  # reflect padding in kernel sizes, keeping the FFT's wrap-around off the photo
 
 
 def noise_schedule(final_sigma: float, iterations: int) -> FloatArray:
