@@ -1,5 +1,250 @@
-"""Built-in colorize engines."""
+"""Built-in colorize engine: optimisation colorization from colour hints (Levin, Lischinski &
+Weiss 2004).
 
-from studio.core.protocol import EngineSpec
+Colours spread from the hint pixels to neighbours of similar brightness: each pixel's chroma
+is the affinity-weighted mean of its 3x3 neighbours', a sparse linear system solved once for
+both chroma channels. Large photos are solved at a working size and the chroma is enlarged
+with a guided filter steered by the full-size luminance. The result keeps the input's
+luminance (Rec. 709) exactly; where a colour would leave the displayable range its chroma is
+reduced rather than its brightness changed.
+"""
 
-ENGINES: list[EngineSpec] = []
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+from scipy.sparse.linalg import cg, spsolve
+
+from studio.core.errors import BadInputError
+from studio.core.image import FloatArray, luminance
+from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
+from studio.engine.tiling import run_tiled
+
+NO_HINTS = "Colorize needs colour hints: paint some with the hint tool or pass --hints FILE"
+_R, _G, _B = 0.2126, 0.7152, 0.0722
+_OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+_GUIDE_TILE = 2048
+_DIRECT_PIXELS = 40_000
+
+
+class LevinParams(Params):
+    sigma_floor: float = Field(
+        0.01,
+        ge=0.0,
+        le=0.5,
+        description="Smallest brightness difference (0-1) treated as an edge: higher lets "
+        "colours cross faint edges",
+    )
+    working_megapixels: float = Field(
+        0.25,
+        ge=0.05,
+        le=4.0,
+        description="Size the colours are solved at; larger photos get their colours "
+        "enlarged, guided by the photo's detail",
+    )
+
+
+def to_chroma(rgb: FloatArray) -> FloatArray:
+    """(H, W, 2) chroma (B - Y, R - Y) of (H, W, 3) RGB, with Y the Rec. 709 luma."""
+    y = luminance(rgb)
+    return np.stack([rgb[..., 2] - y, rgb[..., 0] - y], axis=-1).astype(np.float32)
+
+
+def compose(y: FloatArray, chroma: FloatArray, clip: bool) -> FloatArray:
+    """RGB with luma exactly `y` and the given chroma; with `clip`, the chroma of colours
+    outside [0, 1] is scaled down until they fit, so the luma is never changed."""
+    u, v = chroma[..., 0], chroma[..., 1]
+    offsets = np.stack([v, -(_R * v + _B * u) / _G, u], axis=-1)
+    if clip:
+        room = np.where(offsets > 0, 1.0 - y[..., None], y[..., None])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            limit = np.where(np.abs(offsets) > 1e-12, room / np.abs(offsets), np.inf)
+        scale = np.clip(limit.min(axis=-1), 0.0, 1.0)
+        offsets = offsets * scale[..., None]
+    return np.asarray(y[..., None] + offsets, dtype=np.float32)
+
+
+def affinity_matrix(y: FloatArray, sigma_floor: float) -> sp.csr_matrix:
+    """Symmetric affinities K (N x N) of each pixel to its 8 neighbours: Gaussian in their
+    luminance difference, scaled by the two pixels' local variance (after Levin et al.)."""
+    height, width = y.shape
+    padded = np.pad(y.astype(np.float64), 1, mode="edge")
+    shifted = np.stack(
+        [padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in _OFFSETS]
+    )
+    rows_idx, cols_idx = np.mgrid[0:height, 0:width]
+    valid = np.stack(
+        [
+            (rows_idx + dy >= 0)
+            & (rows_idx + dy < height)
+            & (cols_idx + dx >= 0)
+            & (cols_idx + dx < width)
+            for dy, dx in _OFFSETS
+        ]
+    )
+    diff2 = (shifted - y[None]) ** 2
+    variance = np.concatenate([shifted, y[None].astype(np.float64)]).var(axis=0)
+    nearest = np.where(valid, diff2, np.inf).min(axis=0)
+    scale = np.maximum(0.6 * variance, nearest / math.log(100.0))
+    scale = np.pad(np.maximum(scale, max(sigma_floor**2, 2e-6)), 1, mode="edge")
+    centre = scale[1:-1, 1:-1]
+    pair_scale = np.stack(
+        [
+            0.5 * (centre + scale[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width])
+            for dy, dx in _OFFSETS
+        ]
+    )
+    weights = np.exp(-diff2 / pair_scale)
+    index = rows_idx * width + cols_idx
+    neighbours = np.stack([index + dy * width + dx for dy, dx in _OFFSETS])
+    keep = valid.ravel()
+    rows = np.broadcast_to(index, neighbours.shape).ravel()[keep]
+    size = height * width
+    return sp.csr_matrix(
+        (weights.ravel()[keep], (rows, neighbours.ravel()[keep])), shape=(size, size)
+    )
+
+
+def solve_chroma(
+    y: FloatArray,
+    hint_mask: np.ndarray,
+    hint_chroma: FloatArray,
+    sigma_floor: float,
+    guess: FloatArray | None = None,
+) -> FloatArray:
+    """(H, W, 2) chroma equal to `hint_chroma` where `hint_mask` and, elsewhere, the
+    affinity-weighted mean of each pixel's neighbours. Small images are solved directly;
+    larger ones by Jacobi-preconditioned conjugate gradients from `guess`, or from the
+    solution at half size when no guess is given."""
+    height, width = y.shape
+    known = hint_mask.ravel()
+    values = hint_chroma.reshape(-1, 2).astype(np.float64)
+    affinity = affinity_matrix(y, sigma_floor)
+    free = np.flatnonzero(~known)
+    fixed = np.flatnonzero(known)
+    out = np.where(known[:, None], values, 0.0)
+    if free.size == 0:
+        return out.reshape(height, width, 2).astype(np.float32)
+    rows = affinity[free]
+    degree = np.asarray(rows.sum(axis=1)).ravel()
+    system = (sp.diags(degree) - rows[:, free]).tocsr()
+    rhs = rows[:, fixed] @ values[fixed]
+    if free.size <= _DIRECT_PIXELS:
+        out[free] = np.asarray(spsolve(system.tocsc(), rhs)).reshape(free.size, 2)
+    else:
+        if guess is None:
+            guess = solve_chroma(*_halve(y, hint_mask, hint_chroma), sigma_floor)
+            guess = np.asarray(cv2.resize(guess, (width, height)), np.float32)
+        start = guess.reshape(-1, 2)[free].astype(np.float64)
+        jacobi = sp.diags(1.0 / degree)
+        for channel in range(2):
+            out[free, channel], _ = cg(
+                system, rhs[:, channel], x0=start[:, channel], M=jacobi, rtol=1e-5, maxiter=100
+            )
+    return out.reshape(height, width, 2).astype(np.float32)
+
+
+def _halve(
+    y: FloatArray, mask: np.ndarray, chroma: FloatArray
+) -> tuple[FloatArray, np.ndarray, FloatArray]:
+    return _shrink(y, mask, chroma, 0.25e-6 * y.size)
+
+
+def guided_upsample(y: FloatArray, chroma: FloatArray, radius: int) -> FloatArray:
+    """Guided filter (He et al.) of (H, W, 2) chroma with the luminance `y` as guide."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(a: FloatArray) -> FloatArray:
+        return np.asarray(cv2.boxFilter(a, -1, size, borderType=cv2.BORDER_REFLECT), np.float32)
+
+    guide = y[..., None]
+    mean_i = box(y)[..., None]
+    var_i = box(y * y)[..., None] - mean_i**2
+    mean_p = box(chroma)
+    cov = box(chroma * guide) - mean_i * mean_p
+    a = cov / (var_i + 1e-4)
+    b = mean_p - a * mean_i
+    return np.asarray(box(a) * guide + box(b), dtype=np.float32)
+
+
+def _hints_of(inputs: JobInputs) -> tuple[np.ndarray, FloatArray]:
+    """The hint mask (H, W) bool and the hints' chroma (H, W, 2)."""
+    image = inputs.image
+    hints = inputs.hints
+    if hints is None:
+        raise BadInputError(NO_HINTS)
+    if hints.shape != (image.height, image.width, 4):
+        raise BadInputError(
+            f"The colour hints are {hints.shape[1]}x{hints.shape[0]} pixels but the photo is "
+            f"{image.width}x{image.height}: paint the hints on this photo"
+        )
+    mask = hints[..., 3] > 0.5
+    if not mask.any():
+        raise BadInputError(NO_HINTS)
+    return mask, to_chroma(np.clip(hints[..., :3], 0.0, 1.0))
+
+
+def _shrink(
+    y: FloatArray, mask: np.ndarray, chroma: FloatArray, megapixels: float
+) -> tuple[FloatArray, np.ndarray, FloatArray]:
+    """Luminance and hints at the working size (hint chroma averaged over each cell)."""
+    height, width = y.shape
+    factor = math.sqrt(megapixels * 1e6 / (height * width))
+    if factor >= 1.0:
+        return y, mask, chroma
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    weight = mask.astype(np.float32)
+    small_y = np.asarray(cv2.resize(y, size, interpolation=cv2.INTER_AREA), np.float32)
+    coverage = np.asarray(cv2.resize(weight, size, interpolation=cv2.INTER_AREA), np.float32)
+    summed = cv2.resize(chroma * weight[..., None], size, interpolation=cv2.INTER_AREA)
+    small_mask = coverage > 1e-6
+    small_chroma = np.where(
+        small_mask[..., None], summed / np.maximum(coverage, 1e-6)[..., None], 0.0
+    )
+    return small_y, small_mask, np.asarray(small_chroma, np.float32)
+
+
+def run_levin(inputs: JobInputs, params: LevinParams, ctx: RunContext) -> OpRun:
+    image = inputs.image
+    mask, hint_chroma = _hints_of(inputs)
+    y = luminance(image.pixels)
+    yield Progress(0, 3, "Measuring brightness similarity")
+    small_y, small_mask, small_hints = _shrink(y, mask, hint_chroma, params.working_megapixels)
+    if small_y.shape != y.shape:
+        ctx.log(f"Solving colours at {small_y.shape[1]}x{small_y.shape[0]}")
+    yield Progress(1, 3, "Spreading the colours")
+    chroma = solve_chroma(np.clip(small_y, 0.0, 1.0), small_mask, small_hints, params.sigma_floor)
+    yield Progress(2, 3, "Composing")
+    if small_y.shape != y.shape:
+        radius = max(2, math.ceil(2 * y.shape[0] / small_y.shape[0]))
+        enlarged = cv2.resize(chroma, (y.shape[1], y.shape[0]), interpolation=cv2.INTER_LINEAR)
+        stacked = np.concatenate([y[..., None], np.asarray(enlarged, np.float32)], axis=-1)
+        chroma = yield from run_tiled(
+            stacked,
+            lambda t: guided_upsample(t[..., 0], t[..., 1:], radius),
+            tile=_GUIDE_TILE,
+            overlap=4 * radius,
+            out_channels=2,
+            message="Enlarging the colours",
+        )
+    rgb = compose(y, chroma, clip=not image.meta.is_float)
+    yield Progress(3, 3, "Done")
+    return image.with_pixels(rgb)
+
+
+ENGINES: list[EngineSpec] = [
+    EngineSpec(
+        task="colorize",
+        id="levin",
+        name="Colour hints (optimisation)",
+        params=LevinParams,
+        run=run_levin,
+        description="Spreads the colours you paint to neighbouring pixels of similar "
+        "brightness (Levin, Lischinski & Weiss 2004); keeps the photo's brightness.",
+        default=True,
+    )
+]

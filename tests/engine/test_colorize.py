@@ -1,0 +1,89 @@
+"""Colorize (Levin et al.): colour from 1 % hints, luminance kept exactly, clear errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from studio.core.errors import BadInputError
+from studio.core.image import Image, ImageMeta, luminance
+from studio.core.protocol import JobInputs, RunContext
+from studio.engine.jobs import JobRequest, run_job
+from studio.engine.registry import build_registry
+
+
+def _photo(name: str, long_side: int) -> np.ndarray:
+    photo = getattr(skdata, name)()
+    height, width = photo.shape[:2]
+    scale = long_side / max(height, width)
+    size = (round(width * scale), round(height * scale))
+    return np.asarray(cv2.resize(photo, size, interpolation=cv2.INTER_AREA), np.float32) / 255
+
+
+def _hints(truth: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    hints = np.zeros((*truth.shape[:2], 4), np.float32)
+    chosen = rng.random(truth.shape[:2]) < fraction
+    hints[chosen, :3] = truth[chosen]
+    hints[chosen, 3] = 1.0
+    return hints
+
+
+def _colorize(grey: np.ndarray, hints: np.ndarray | None, **params: Any) -> np.ndarray:
+    inputs = JobInputs((Image(grey, ImageMeta(bit_depth=8)),), hints=hints)
+    gen = run_job(build_registry(), JobRequest("colorize", inputs, "levin", params), RunContext())
+    steps = 0
+    while True:
+        try:
+            next(gen)
+            steps += 1
+        except StopIteration as stop:
+            assert steps >= 3
+            result: Image = stop.value
+            return result.pixels
+
+
+def _psnr(result: np.ndarray, truth: np.ndarray) -> float:
+    return float(10 * np.log10(1 / np.mean((result.astype(np.float64) - truth) ** 2)))
+
+
+def test_one_percent_hints_restore_colour_and_keep_luminance() -> None:
+    truth = _photo("chelsea", 128)
+    grey = luminance(truth)[..., None]
+    result = _colorize(grey, _hints(truth, 0.01))
+    assert _psnr(np.repeat(grey, 3, axis=2), truth) <= 23.0
+    assert _psnr(result, truth) >= 33.0
+    inside = np.all((result > 1e-4) & (result < 1 - 1e-4), axis=2)
+    assert np.abs(luminance(result) - grey[..., 0])[inside].max() < 1e-5
+
+
+def test_large_photo_path_enlarges_colours_guided_by_luminance() -> None:
+    truth = _photo("astronaut", 320)
+    grey = np.repeat(luminance(truth)[..., None], 3, axis=2)
+    result = _colorize(grey, _hints(truth, 0.01), working_megapixels=0.05)
+    assert _psnr(result, truth) > _psnr(grey, truth) + 6.0
+    assert np.abs(luminance(result) - grey[..., 0]).max() < 1e-5
+
+
+def test_out_of_gamut_hints_keep_luminance_by_reducing_chroma() -> None:
+    grey = np.full((24, 24, 1), 0.95, np.float32)
+    hints = np.zeros((24, 24, 4), np.float32)
+    hints[0, 0] = (0.0, 0.0, 1.0, 1.0)
+    result = _colorize(grey, hints)
+    assert result.min() >= 0.0 and result.max() <= 1.0
+    np.testing.assert_allclose(luminance(result), 0.95, atol=1e-5)
+    assert result[..., 2].mean() > result[..., 0].mean()
+
+
+def test_missing_or_mismatched_hints_are_clear_errors() -> None:
+    grey = np.full((16, 16, 1), 0.5, np.float32)
+    with pytest.raises(BadInputError, match="needs colour hints"):
+        _colorize(grey, None)
+    with pytest.raises(BadInputError, match="needs colour hints"):
+        _colorize(grey, np.zeros((16, 16, 4), np.float32))
+    with pytest.raises(BadInputError, match="paint the hints on this photo"):
+        _colorize(grey, np.ones((8, 16, 4), np.float32))
