@@ -21,7 +21,7 @@ from studio.engine.batch import MANIFEST_NAME
 REPO = Path(__file__).resolve().parents[2]
 COUNT = 20
 SHAPE = (512, 640, 3)
-SLOW = ["--param", "sigma=20"]
+SLOW = ["--engine", "nlm", "--param", "sigma=20"]
 
 
 @pytest.fixture(scope="module")
