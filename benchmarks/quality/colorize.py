@@ -1,0 +1,87 @@
+"""Colorize quality: grey versions of CBSD68 colour photographs, hints on 1 % of the pixels
+(sampled from the true colours, fixed seed), the default engine through `run_job`.
+
+Skipped (no rows) when ../shared/testdata/denoising/CBSD68 is absent.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from studio.core.image import Image, ImageMeta, luminance
+from studio.core.protocol import JobInputs, RunContext
+from studio.engine.jobs import JobRequest, run_job
+from studio.engine.registry import build_registry
+
+SEED = 1
+HINT_FRACTION = 0.01
+CBSD68 = Path(__file__).resolve().parents[2].parent / "shared/testdata/denoising/CBSD68"
+REGISTRY = build_registry()
+
+
+def _hints(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    hints = np.zeros((*truth.shape[:2], 4), np.float32)
+    chosen = rng.random(truth.shape[:2]) < HINT_FRACTION
+    hints[chosen, :3] = truth[chosen]
+    hints[chosen, 3] = 1.0
+    return hints
+
+
+def _colorize(grey: np.ndarray, hints: np.ndarray) -> tuple[np.ndarray, float]:
+    inputs = JobInputs((Image(grey, ImageMeta(bit_depth=8)),), hints=hints)
+    start = time.perf_counter()
+    gen = run_job(REGISTRY, JobRequest("colorize", inputs, "levin"), RunContext())
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            result: Image = stop.value
+            return result.pixels, time.perf_counter() - start
+
+
+def _scores(result: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    psnr = peak_signal_noise_ratio(truth, np.clip(result, 0, 1), data_range=1.0)
+    ssim = structural_similarity(truth, np.clip(result, 0, 1), data_range=1.0, channel_axis=2)
+    return float(psnr), float(ssim)
+
+
+def rows(quick: bool) -> list[dict[str, object]]:
+    if not CBSD68.is_dir():
+        return []
+    files = sorted(CBSD68.glob("*.png"))
+    files = files[:: max(1, len(files) // 3)][:3] if quick else files
+    rng = np.random.default_rng(SEED)
+    grey_scores, scores, seconds, megapixels = [], [], 0.0, 0.0
+    for file in files:
+        truth = np.asarray(PILImage.open(file).convert("RGB"), np.float32) / 255
+        grey = luminance(truth)[..., None]
+        result, elapsed = _colorize(grey, _hints(truth, rng))
+        seconds += elapsed
+        megapixels += truth.shape[0] * truth.shape[1] / 1e6
+        grey_scores.append(_scores(np.repeat(grey, 3, axis=2), truth))
+        scores.append(_scores(result, truth))
+    label = f"CBSD68 x{len(files)}, 1 % hints"
+    return [
+        {
+            "task": "colorize",
+            "engine": "(grey input)",
+            "dataset": label,
+            "psnr": float(np.mean([s[0] for s in grey_scores])),
+            "ssim": float(np.mean([s[1] for s in grey_scores])),
+        },
+        {
+            "task": "colorize",
+            "engine": "levin",
+            "dataset": label,
+            "psnr": float(np.mean([s[0] for s in scores])),
+            "ssim": float(np.mean([s[1] for s in scores])),
+            "target": ">= 33 dB",
+            "sec_per_mp": seconds / megapixels,
+            "note": f"worst image {min(s[0] for s in scores):.2f} dB",
+        },
+    ]
