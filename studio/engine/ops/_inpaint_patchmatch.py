@@ -51,7 +51,7 @@ def fill_hole(
     pixels: FloatArray,
     hole: BoolArray,
     *,
-    patch: int = 7,
+    patch: int = 13,
     seed: int = 0,
 ) -> Generator[Progress, None, FloatArray]:
     """Fill `hole` (h, w) in `pixels` (h, w, c) from the rest of the image; known pixels stay."""
@@ -69,7 +69,7 @@ def fill_hole(
         yield Progress(number, total, f"Filling the hole: scale {number + 1}/{total}")
         image = level_image.copy()
         if field is None:
-            image = _onion_peel(image, level_hole, patch, rng) if INIT == "onion" else _smooth_fill(image, level_hole)
+            image = _onion_peel(image, level_hole, patch, rng)
             field = _random_field(image, level_hole, patch, rng)
         else:
             field = _upsample_field(field, level_hole, patch, rng)
@@ -77,19 +77,15 @@ def fill_hole(
         searchable = level_hole.size <= FULL_SEARCH_PIXELS
         em_steps = _em_steps(number, total) if searchable else 0
         yield from _expectation_maximisation(image, level_hole, field, patch, em_steps, rng)
-    if FINAL_BEST:
-        image[hole] = _vote(image, hole, field, patch, sharp=True, best=True)
-    elif FINAL_PERCENTILE:
-        image[hole] = _vote(image, hole, field, patch, sharp=True, percentile=FINAL_PERCENTILE)
-    elif FINAL_MODE:
-        image[hole] = _vote(image, hole, field, patch, sharp=True, mode=FINAL_MODE)
+    if field is not None:
+        image[hole] = _vote(image, hole, field, patch, sharp=True, mode_seeking=True)
     result = pixels.copy()
     result[hole] = image[hole][:, :channels] * scale + lo
     yield Progress(total, total, "Filling the hole")
     return result
 
 
-TEXTURE_WEIGHT = 1.0
+TEXTURE_WEIGHT = 3.0
 TEXTURE_WINDOW = 5
 
 
@@ -139,7 +135,7 @@ def _expectation_maximisation(
         yield Progress(step, steps, "Matching patches")
         target_features = _target_features(image, field, basis, patch)
         _search(field, valid, source_features, target_features, rng)
-        image[hole] = _vote(image, hole, field, patch, sharp=True, mode=EM_MODE)
+        image[hole] = _vote(image, hole, field, patch, sharp=True)
 
 
 # --- pyramid and initialisation ---------------------------------------------------------------
@@ -163,26 +159,25 @@ def _pyramid(image: FloatArray, hole: BoolArray, patch: int) -> list[tuple[Float
             break
         size = ((width + 1) // 2, (height + 1) // 2)
         smaller = np.stack(
-            [cv2.resize(current[..., c], size, interpolation=cv2.INTER_AREA) for c in range(current.shape[2])],
+            [
+                cv2.resize(current[..., c], size, interpolation=cv2.INTER_AREA)
+                for c in range(current.shape[2])
+            ],
             axis=2,
         )
-        smaller_hole = cv2.resize(current_hole.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        smaller_hole = cv2.resize(
+            current_hole.astype(np.float32), size, interpolation=cv2.INTER_AREA
+        )
         coarse_hole = smaller_hole > 1e-3
         if np.count_nonzero(_source_mask(coarse_hole, patch)) < MIN_SOURCES:
             break
-        levels.append((smaller, coarse_hole))
+        levels.append((smaller.astype(np.float32), coarse_hole))
     return levels
 
 
-INIT = "onion"
-FINAL_BEST = True
-EM_MODE = "mean"
-FINAL_MODE = ""
-COHERENCE = 0.0
-FINAL_PERCENTILE = 0
-
-
-def _onion_peel(image: FloatArray, hole: BoolArray, patch: int, rng: np.random.Generator) -> FloatArray:
+def _onion_peel(
+    image: FloatArray, hole: BoolArray, patch: int, rng: np.random.Generator
+) -> FloatArray:
     """Fill the hole layer by layer from its rim, each pixel from the best-matching known patch."""
     r = patch // 2
     valid = _source_mask(hole, patch)
@@ -206,33 +201,27 @@ def _onion_peel(image: FloatArray, hole: BoolArray, patch: int, rng: np.random.G
         ly, lx = ly[inner], lx[inner]
         rows, cols = ly[:, None, None] + oy, lx[:, None, None] + ox
         target = filled[rows, cols].reshape(ly.size, -1)
-        weight = np.repeat(known[rows, cols].reshape(ly.size, -1), channels, axis=1).astype(np.float32)
+        weight = np.repeat(known[rows, cols].reshape(ly.size, -1), channels, axis=1).astype(
+            np.float32
+        )
         cost = weight @ source_energy - 2 * (weight * target) @ sources.T
         best = np.argmin(cost, axis=1)
         filled[ly, lx] = centres[best]
         known[ly, lx] = True
-    return filled[r:-r, r:-r].copy()
-
-
-def _smooth_fill(image: FloatArray, hole: BoolArray) -> FloatArray:
-    """A diffusion fill (Telea) as the starting guess at the coarsest scale."""
-    mask = hole.astype(np.uint8)
-    channels = [
-        cv2.inpaint(np.ascontiguousarray(image[..., c]) * 255, mask, 3, cv2.INPAINT_TELEA) / 255
-        for c in range(image.shape[2])
-    ]
-    return np.stack(channels, axis=2).astype(np.float32)
+    return np.asarray(filled[r:-r, r:-r], dtype=np.float32).copy()
 
 
 def _source_mask(hole: BoolArray, patch: int) -> BoolArray:
     """Centres of patches lying wholly inside the image and wholly outside the hole."""
     kernel = np.ones((patch, patch), np.uint8)
-    touched = cv2.dilate(hole.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    touched = cv2.dilate(
+        hole.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0
+    )
     valid = touched == 0
     r = patch // 2
     valid[:r] = valid[-r:] = False
     valid[:, :r] = valid[:, -r:] = False
-    return valid
+    return np.asarray(valid, dtype=bool)
 
 
 def _targets(hole: BoolArray, patch: int) -> tuple[IntArray, IntArray, IntArray]:
@@ -244,19 +233,25 @@ def _targets(hole: BoolArray, patch: int) -> tuple[IntArray, IntArray, IntArray]
     return ty, tx, index
 
 
-def _random_sources(valid: BoolArray, count: int, rng: np.random.Generator) -> tuple[IntArray, IntArray]:
+def _random_sources(
+    valid: BoolArray, count: int, rng: np.random.Generator
+) -> tuple[IntArray, IntArray]:
     vy, vx = np.nonzero(valid)
     pick = rng.integers(0, vy.size, count)
     return vy[pick].astype(np.int32), vx[pick].astype(np.int32)
 
 
-def _random_field(image: FloatArray, hole: BoolArray, patch: int, rng: np.random.Generator) -> _Field:
+def _random_field(
+    image: FloatArray, hole: BoolArray, patch: int, rng: np.random.Generator
+) -> _Field:
     ty, tx, index = _targets(hole, patch)
     sy, sx = _random_sources(_source_mask(hole, patch), ty.size, rng)
     return _Field(ty, tx, sy, sx, np.full(ty.size, np.inf, np.float32), index)
 
 
-def _upsample_field(coarse: _Field, hole: BoolArray, patch: int, rng: np.random.Generator) -> _Field:
+def _upsample_field(
+    coarse: _Field, hole: BoolArray, patch: int, rng: np.random.Generator
+) -> _Field:
     """Each fine target inherits its coarse parent's match, doubled, at the same sub-offset."""
     ty, tx, index = _targets(hole, patch)
     height, width = coarse.index.shape
@@ -278,7 +273,9 @@ def _upsample_field(coarse: _Field, hole: BoolArray, patch: int, rng: np.random.
 # --- patch features -----------------------------------------------------------------------------
 
 
-def _pca_basis(image: FloatArray, valid: BoolArray, patch: int, rng: np.random.Generator) -> FloatArray:
+def _pca_basis(
+    image: FloatArray, valid: BoolArray, patch: int, rng: np.random.Generator
+) -> FloatArray:
     """The leading principal components of the source patches, shape (k, patch, patch, c)."""
     r = patch // 2
     vy, vx = np.nonzero(valid)
@@ -301,9 +298,11 @@ def _features(image: FloatArray, basis: FloatArray) -> FloatArray:
     for k in range(basis.shape[0]):
         acc = np.zeros((height, width), np.float32)
         for c in range(channels):
-            acc += cv2.filter2D(image[..., c], cv2.CV_32F, basis[k, :, :, c], borderType=cv2.BORDER_REFLECT)
+            acc += cv2.filter2D(
+                image[..., c], cv2.CV_32F, basis[k, :, :, c], borderType=cv2.BORDER_REFLECT
+            )
         out[..., k] = acc
-    return out.reshape(height * width, -1)
+    return np.asarray(out.reshape(height * width, -1), dtype=np.float32)
 
 
 def _target_features(image: FloatArray, field: _Field, basis: FloatArray, patch: int) -> FloatArray:
@@ -312,7 +311,7 @@ def _target_features(image: FloatArray, field: _Field, basis: FloatArray, patch:
     y0, y1 = max(int(field.ty.min()) - r, 0), min(int(field.ty.max()) + r + 1, height)
     x0, x1 = max(int(field.tx.min()) - r, 0), min(int(field.tx.max()) + r + 1, width)
     window = _features(np.ascontiguousarray(image[y0:y1, x0:x1]), basis)
-    return window[(field.ty - y0) * (x1 - x0) + (field.tx - x0)]
+    return np.asarray(window[(field.ty - y0) * (x1 - x0) + (field.tx - x0)], dtype=np.float32)
 
 
 # --- search -------------------------------------------------------------------------------------
@@ -330,12 +329,12 @@ def _search(
     height, width = valid.shape
     field.dist = _distance(field.sy, field.sx, width, source_features, target_features)
 
-    def attempt(cy: IntArray, cx: IntArray, tolerance: float = 1.0) -> None:
+    def attempt(cy: IntArray, cx: IntArray) -> None:
         cy = np.clip(cy, 0, height - 1)
         cx = np.clip(cx, 0, width - 1)
         ok = np.nonzero(valid[cy, cx])[0]
         d = _distance(cy[ok], cx[ok], width, source_features, target_features[ok])
-        better = d < field.dist[ok] * tolerance
+        better = d < field.dist[ok]
         chosen = ok[better]
         field.sy[chosen] = cy[chosen]
         field.sx[chosen] = cx[chosen]
@@ -351,7 +350,7 @@ def _search(
                 n = np.maximum(neighbour, 0)
                 cy = np.where(has, field.sy[n] - (ny - field.ty), -1).astype(np.int32)
                 cx = np.where(has, field.sx[n] - (nx - field.tx), -1).astype(np.int32)
-                attempt(cy, cx, 1.0 + COHERENCE)
+                attempt(cy, cx)
         radius = float(max(height, width))
         while radius >= 1:
             r = int(radius)
@@ -366,31 +365,55 @@ def _distance(
     sy: IntArray, sx: IntArray, width: int, source_features: FloatArray, target_features: FloatArray
 ) -> FloatArray:
     diff = source_features[sy * width + sx] - target_features
-    return np.einsum("ij,ij->i", diff, diff)
+    return np.asarray(np.einsum("ij,ij->i", diff, diff), dtype=np.float32)
 
 
 # --- voting -------------------------------------------------------------------------------------
 
 
 def _vote(
-    image: FloatArray, hole: BoolArray, field: _Field, patch: int, *, sharp: bool, best: bool = False, percentile: float = 0, mode: str = "mean"
+    image: FloatArray,
+    hole: BoolArray,
+    field: _Field,
+    patch: int,
+    *,
+    sharp: bool,
+    mode_seeking: bool = False,
 ) -> FloatArray:
-    """Each hole pixel: the weighted mean of what the patches covering it copy there."""
-    if best:
-        mode = "best"
-    hy, hx = np.nonzero(hole)
-    weight = _weights(field.dist, percentile or SIGMA_PERCENTILE) if sharp else np.ones(field.dist.size, np.float32)
+    """Each hole pixel from what the patches covering it copy there.
+
+    The weighted mean of the votes, or with `mode_seeking` their weighted mode (mean shift, as
+    Wexler et al. do at the end) so that disagreeing votes give an edge rather than a blur.
+    Votes are weighted by patch similarity (`sharp`) and by closeness to the hole's rim.
+    """
+    hy, hx = (a.astype(np.int32) for a in np.nonzero(hole))
+    weight = _weights(field.dist) if sharp else np.ones(field.dist.size, np.float32)
     weight = weight * _confidence(hole)[field.ty, field.tx]
     out = np.empty((hy.size, image.shape[2]), np.float32)
-    chunk = max(1, 4_000_000 // (patch * patch * image.shape[2]))
+    chunk = max(1, VOTE_CHUNK // (patch * patch * image.shape[2]))
     for start in range(0, hy.size, chunk):
         part = slice(start, start + chunk)
         votes, w = _gather_votes(image, hy[part], hx[part], field, patch, weight)
-        out[part] = _reduce(votes, w, mode)
+        out[part] = _mode(votes, w) if mode_seeking else _mean(votes, w)
     return out
 
 
-def _gather_votes(image, hy, hx, field, patch, weight):
+VOTE_CHUNK = 4_000_000
+"""Votes gathered at once (values): bounds the memory of voting on large holes."""
+
+MEAN_SHIFT_BANDWIDTH = 0.05
+MEAN_SHIFT_STEPS = 5
+
+
+def _gather_votes(
+    image: FloatArray,
+    hy: IntArray,
+    hx: IntArray,
+    field: _Field,
+    patch: int,
+    weight: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Votes (n, patch**2, c) for the hole pixels (hy, hx) and their weights (n, patch**2)."""
     r = patch // 2
     height, width = field.index.shape
     offsets = np.arange(-r, r + 1)
@@ -402,32 +425,24 @@ def _gather_votes(image, hy, hx, field, patch, weight):
     use = inside & (t >= 0)
     t = np.where(use, t, 0)
     w = np.where(use, weight[t], 0.0).astype(np.float32)
-    votes = image[field.sy[t] + dy, field.sx[t] + dx]
-    return votes, w
+    return image[field.sy[t] + dy, field.sx[t] + dx], w
 
 
-MS_BANDWIDTH = 0.05
-
-
-def _reduce(votes, w, mode):
+def _mean(votes: FloatArray, w: FloatArray) -> FloatArray:
     total = np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
-    mean = np.einsum("np,npc->nc", w, votes) / total
-    if mode == "mean":
-        return mean
-    if mode == "best":
-        pick = np.argmax(w, axis=1)
-        return votes[np.arange(votes.shape[0]), pick]
-    for _ in range(MS_STEPS):
-        d2 = ((votes - mean[:, None, :]) ** 2).sum(axis=2)
-        k = w * np.exp(-d2 / (2 * MS_BANDWIDTH**2))
-        mean = np.einsum("np,npc->nc", k, votes) / np.maximum(k.sum(axis=1, keepdims=True), 1e-12)
-    return mean
+    return np.asarray(np.einsum("np,npc->nc", w, votes) / total, dtype=np.float32)
 
 
-MS_STEPS = 5
+def _mode(votes: FloatArray, w: FloatArray) -> FloatArray:
+    mode = _mean(votes, w)
+    for _ in range(MEAN_SHIFT_STEPS):
+        d2 = ((votes - mode[:, None, :]) ** 2).sum(axis=2)
+        mode = _mean(votes, w * np.exp(-d2 / (2 * MEAN_SHIFT_BANDWIDTH**2)))
+    return mode
 
 
 GAMMA = 1.3
+"""Votes of patches centred d pixels inside the hole count GAMMA**-d (Wexler et al.)."""
 
 
 def _confidence(hole: BoolArray) -> FloatArray:
@@ -435,11 +450,9 @@ def _confidence(hole: BoolArray) -> FloatArray:
     return np.maximum(np.power(GAMMA, -inside), 1e-3).astype(np.float32)
 
 
-SIGMA_PERCENTILE = 75
-
-
-def _weights(dist: FloatArray, percentile: float) -> FloatArray:
+def _weights(dist: FloatArray) -> FloatArray:
+    """Similarity weights exp(-d / 2 sigma^2), sigma^2 the 75th percentile of the distances."""
     finite = dist[np.isfinite(dist)]
-    sigma2 = float(np.percentile(finite, percentile)) if finite.size else 1.0
+    sigma2 = float(np.percentile(finite, 75)) if finite.size else 1.0
     similarity = np.exp(-np.minimum(dist, 1e30) / (2 * max(sigma2, 1e-12)))
     return np.maximum(similarity, 1e-6).astype(np.float32)

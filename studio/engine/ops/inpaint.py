@@ -28,7 +28,7 @@ class DiffusionParams(Params):
 
 
 class PatchMatchParams(Params):
-    patch: int = Field(7, ge=5, le=15, description="Patch size (px, odd): larger keeps structure")
+    patch: int = Field(13, ge=5, le=15, description="Patch size (px, odd): larger keeps structure")
     seed: int = Field(0, ge=0, description="Random seed of the patch search (same seed, same fill)")
 
 
