@@ -86,6 +86,22 @@ def _pad_to_grid(image: torch.Tensor, stage: Stage) -> torch.Tensor:
     return F.pad(image[None], (0, pad_w, 0, pad_h), mode=mode)[0]
 
 
+def _box_mean(sq: torch.Tensor, block: int, step: int) -> torch.Tensor:
+    """Mean of (H, D, W) over block x block windows on the step grid, as (D, H' * W').
+
+    Separable: along W on the contiguous layout, then along H after one small transpose.
+    """
+    import torch.nn.functional as F
+
+    height, depth, width = sq.shape
+    along_w = F.avg_pool1d(sq.reshape(height * depth, 1, width), block, step)
+    pooled_w = along_w.shape[-1]
+    by_row = along_w.reshape(height, depth * pooled_w).T.contiguous()
+    along_h = F.avg_pool1d(by_row[:, None, :], block, step)
+    pooled_h = along_h.shape[-1]
+    return along_h.reshape(depth, pooled_w, pooled_h).transpose(1, 2).reshape(depth, -1)
+
+
 def match_blocks(guide: torch.Tensor, stage: Stage) -> torch.Tensor:
     """For each reference block on the step grid, the linear indices of its `group` nearest
     blocks (squared distance on the (H, W) guide) within the search radius, nearest first.
@@ -104,8 +120,8 @@ def match_blocks(guide: torch.Tensor, stage: Stage) -> torch.Tensor:
     distances = []
     for dy in range(-r, r + 1):
         band = padded[r + dy : r + dy + height].unfold(1, width, 1)  # (H, 2r+1, W) view
-        sq = (band - guide[:, None, :]).square_().transpose(0, 1)
-        distances.append(F.avg_pool2d(sq, b, stride=s).flatten(1))
+        sq = (band - guide[:, None, :]).square_()
+        distances.append(_box_mean(sq, b, s))
     dist = torch.nan_to_num(torch.cat(distances), nan=float("inf")).T
     group = min(stage.group, dist.shape[1])
     best = torch.topk(dist, group, dim=1, largest=False).indices
@@ -145,9 +161,9 @@ def _aggregate_to_image(
     positions, channels, _ = numerator.shape
     kaiser = torch.from_numpy(_kaiser(block)).to(numerator.device).reshape(-1)
     inverse = _dct2_matrix(block, numerator.device) * kaiser[None, :]
-    pixels = numerator.reshape(-1, block * block) @ inverse
-    pixels = pixels.reshape(positions, channels, block * block).permute(1, 2, 0)
-    weight_patches = weights.T[:, None, :] * kaiser[None, :, None]
+    by_channel = numerator.reshape(positions, -1).T.contiguous()  # (C*b*b, L), one transpose
+    pixels = torch.matmul(inverse.T, by_channel.reshape(channels, block * block, positions))
+    weight_patches = (weights.T.contiguous()[:, None, :] * kaiser[None, :, None]).contiguous()
     num = F.fold(pixels, shape, block)
     den = F.fold(weight_patches, shape, block)
     return num[:, 0] / den[:, 0].clamp_min(1e-12)
