@@ -220,3 +220,15 @@ def test_cancel_after_first_progress(engine: str, astronaut: np.ndarray) -> None
     gen.close()
     with pytest.raises(StopIteration):
         next(gen)
+
+
+@pytest.mark.realweights
+def test_real_blurred_photo_approaches_published_restoration() -> None:
+    folder = shared_file("testdata", "deblurring", "levin_real_blur")
+
+    def grey(name: str) -> np.ndarray:
+        return np.asarray(PILImage.open(folder / name).convert("L"), np.float32)[..., None] / 255
+
+    blurred, reference = grey("im01_ker01.png"), grey("im01_ker01_ircnn.png")
+    result = run("hyper_laplacian", blurred, kernel=str(folder / "im01_ker01_out_kernel.png"))
+    assert psnr(result, reference) > psnr(blurred, reference) + 3.0

@@ -4,7 +4,8 @@ estimates a motion or defocus PSF first.
 
 The PSF comes from parameters (`psf` = motion with `length` and `angle`, defocus with
 `radius`, gaussian with `sigma`) or from a kernel file (`kernel`: grayscale image or .npy).
-The noise level is estimated from the image unless `noise` is given (0-255 scale).
+The noise level is estimated from the image (at least 1 % of white) unless `noise` is given
+(0-255 scale).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from studio.engine.tiling import run_tiled
 TILE = 1024
 MIN_OVERLAP = 32
 RL_ITERATIONS = 50
+NOISE_FLOOR = 0.01
 
 
 class _NoiseParams(Params):
@@ -89,8 +91,13 @@ def kernel_from(params: PsfParams) -> FloatArray:
 
 
 def noise_of(image: Image, params: _NoiseParams) -> float:
-    """The noise standard deviation in pixel units, estimated unless given."""
-    return estimate_sigma(image.pixels) if params.noise is None else params.noise / 255.0
+    """The noise standard deviation in pixel units: as given, else estimated but at least
+    NOISE_FLOOR of white, since real photographs carry kernel error and processing that a
+    near-zero estimate would let the deconvolution amplify into ringing."""
+    if params.noise is not None:
+        return params.noise / 255.0
+    white = float(np.percentile(image.pixels, 99.5)) if image.meta.is_float else 1.0
+    return max(estimate_sigma(image.pixels), NOISE_FLOOR * max(white, 1e-6))
 
 
 Solver = Callable[[FloatArray, FloatArray], FloatArray]
