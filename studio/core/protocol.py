@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class RunContext:
     log: Callable[[str], None] = lambda message: None
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     BUILTIN = "built-in"
     NEURAL = "neural"
 

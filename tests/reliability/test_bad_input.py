@@ -28,11 +28,6 @@ from tests.reliability.inputs import BROKEN, ODD, digest, make_broken
 # (task, engine): the default denoise, and a single-image HDR engine with its own maths.
 JOBS = [("denoise", "gaussian"), ("hdr", "tonemap")]
 JOB_IDS = ["denoise", "tonemap"]
-TINY_NOISE_ESTIMATE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: studio/engine/ops/_denoise_sigma.py estimate_sigma raises IndexError on "
-    "pictures under 4 px a side (every denoise and deblur engine estimating noise crashes)",
-)
 
 
 def _argv(task: str, engine: str, source: Path, out: Path) -> list[str]:
@@ -77,13 +72,10 @@ def test_broken_file_is_exit_3_with_one_line_and_nothing_written(
 def test_odd_but_valid_file_gives_the_library_result(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    request: pytest.FixtureRequest,
     case: str,
     task: str,
     engine: str,
 ) -> None:
-    if case == "1x1" and task == "denoise":
-        request.applymarker(TINY_NOISE_ESTIMATE_BUG)
     source, (pixels, alpha) = ODD[case](tmp_path)
     before = digest(source)
     out = tmp_path / "result.png"
@@ -179,21 +171,9 @@ def _single_image_engines() -> list[Any]:
             spec.task,
             spec.id,
             id=f"{spec.task}/{spec.id}",
-            marks=[TINY_NOISE_ESTIMATE_BUG] if f"{spec.task}/{spec.id}" in ESTIMATING else [],
         )
         for spec in engines
     ]
-
-
-# Engines whose defaults estimate the noise level (and so crash on tiny pictures today).
-ESTIMATING = {
-    "denoise/cbm3d",
-    "denoise/nlm",
-    "denoise/gaussian",
-    "deblur/hyper_laplacian",
-    "deblur/wiener",
-    "deblur/auto",
-}
 
 
 @pytest.mark.parametrize(("task", "engine"), _single_image_engines())

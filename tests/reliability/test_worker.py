@@ -65,7 +65,7 @@ class Outcomes:
 
 @pytest.fixture
 def worker(qtbot: Any) -> Any:
-    thread = JobWorker(device="cpu", describe_device=False)
+    thread = JobWorker(device="cpu")
     thread.start()
     yield thread
     thread.shutdown()
@@ -224,7 +224,7 @@ def test_two_hundred_jobs_leave_host_memory_flat(qtbot: Any, worker: Any, dncnn_
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_two_hundred_neural_jobs_leave_gpu_memory_flat(qtbot: Any, dncnn_file: Path) -> None:
-    thread = JobWorker(device="cuda", describe_device=False)
+    thread = JobWorker(device="cuda")
     thread.start()
     try:
         registry = build_registry()

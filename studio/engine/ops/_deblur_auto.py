@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 CROP = 512
 WINDOW = 128
+MIN_SIDE = 16
 ANGLES = tuple(range(0, 180, 15))
 MOTION_LENGTHS = (3, 5, 7, 9, 11, 13, 15, 19, 23, 27, 31, 37, 45, 55, 65, 75, 89, 101)
 DEFOCUS_RADII = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 13.0, 16.0, 20.0, 25.0, 32.0)
@@ -149,6 +150,9 @@ def estimate_psf(
 ) -> FoundPsf:
     """Search `family` ('any', 'motion', 'defocus') blurs up to `max_size` pixels."""
     import torch
+
+    if min(pixels.shape[:2]) < MIN_SIDE:
+        return FoundPsf(None, "picture too small to estimate a blur")
 
     crop = np.ascontiguousarray(busiest_window(luminance(pixels), CROP), dtype=np.float32)
     window = WINDOW if min(crop.shape) >= 2 * WINDOW else min(crop.shape)

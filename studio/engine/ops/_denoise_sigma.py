@@ -31,6 +31,9 @@ def diagonal_detail(plane: FloatArray) -> FloatArray:
     return np.asarray(filtered[: plane.shape[0] - 3 : 2, : plane.shape[1] - 3 : 2])
 
 
+MIN_SIDE = 8
+
+
 def _flat_detail(plane: FloatArray) -> FloatArray:
     """Diagonal detail coefficients from the flatter half of the plane: texture and edges
     leak into the sub-band, so coefficients where the pre-smoothed image has strong
@@ -49,9 +52,12 @@ def estimate_sigma(pixels: FloatArray) -> float:
     """Noise standard deviation of (H, W, C) pixels, in the pixels' own units.
 
     Each channel is estimated separately and the channels' median is returned. Large images
-    are estimated on an evenly strided subset of rows to bound the cost.
+    are estimated on an evenly strided subset of rows to bound the cost. Pictures too small
+    to hold a single wavelet coefficient have no measurable noise: 0.
     """
     height = pixels.shape[0]
+    if min(pixels.shape[:2]) < MIN_SIDE:
+        return 0.0
     stride = max(1, math.ceil(pixels.shape[0] * pixels.shape[1] / _MAX_SAMPLES))
     estimates = []
     for channel in range(pixels.shape[2]):

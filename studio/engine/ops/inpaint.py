@@ -21,6 +21,8 @@ from studio.engine.ops._inpaint_patchmatch import fill_hole
 CONTEXT_FACTOR = 1.0
 """The crop extends beyond the hole's bounding box by this fraction of its size (each side)."""
 MIN_CONTEXT = 32
+MIN_EXEMPLARS = 64
+"""Fewer whole patches than this outside the hole: PatchMatch has nothing to copy from."""
 
 
 class DiffusionParams(Params):
@@ -92,10 +94,19 @@ def run_navier_stokes(inputs: JobInputs, params: DiffusionParams, ctx: RunContex
     return (yield from _inpaint(inputs, _opencv(cv2.INPAINT_NS, params.radius)))
 
 
+def has_exemplars(hole: np.ndarray, patch: int) -> bool:
+    """Whether enough whole patches lie outside the hole to copy texture from."""
+    known = cv2.erode((~hole).astype(np.uint8), np.ones((patch, patch), np.uint8))
+    return int(np.count_nonzero(known)) >= MIN_EXEMPLARS
+
+
 def run_patchmatch(inputs: JobInputs, params: PatchMatchParams, ctx: RunContext) -> OpRun:
     patch = params.patch | 1
 
     def fill(crop: FloatArray, hole: np.ndarray) -> Generator[Progress, None, FloatArray]:
+        if not has_exemplars(hole, patch):
+            ctx.log("Too little picture around the hole for patches: filling by diffusion")
+            return _opencv(cv2.INPAINT_TELEA, 5)(crop, hole)
         return fill_hole(crop, hole, patch=patch, seed=params.seed)
 
     return (yield from _inpaint(inputs, fill))
