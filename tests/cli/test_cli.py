@@ -385,3 +385,22 @@ def test_the_cli_works_without_the_models_command(
     assert main(["--help"]) == 0
     assert " models " not in capsys.readouterr().out
     assert main(["models"]) == 2
+
+
+def test_run_keeps_exif_and_icc_and_records_the_operation(tmp_path: Path) -> None:
+    from PIL import Image as PILImage
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = PILImage.Exif()
+    exif[0x010F] = "Nikon"
+    photo, out = tmp_path / "photo.jpg", tmp_path / "out.jpg"
+    pixels = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    PILImage.fromarray(pixels).save(photo, exif=exif, icc_profile=icc, quality=95)
+    before = photo.read_bytes()
+    assert main(["run", "denoise", str(photo), "-o", str(out), *GAUSS]) == 0
+    with PILImage.open(out) as written:
+        assert written.info["icc_profile"] == icc
+        assert written.getexif()[0x010F] == "Nikon"
+        assert "denoise/gaussian" in written.getexif()[0x010E]
+    assert photo.read_bytes() == before
