@@ -35,8 +35,8 @@ MIN_SIDE = 8
 
 
 def _flat_detail(plane: FloatArray) -> FloatArray:
-    """Diagonal detail coefficients from the flatter half of the plane: texture and edges
-    leak into the sub-band, so coefficients where the pre-smoothed image has strong
+    """Diagonal detail coefficients from the flattest SMOOTH_FRACTION of the plane: texture
+    and edges leak into the sub-band, so coefficients where the pre-smoothed image has strong
     gradients are left out (smoothing removes the noise from that choice)."""
     detail = diagonal_detail(plane)
     smooth = cv2.GaussianBlur(plane, (0, 0), 2.0)
