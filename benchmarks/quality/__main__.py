@@ -1,6 +1,6 @@
 """Run every task's quality benchmark and print one table (and write it as JSON).
 
-    python -m benchmarks.quality [--quick] [--only denoise,deblur] [--json results.json]
+python -m benchmarks.quality [--quick] [--only denoise,deblur] [--json results.json]
 """
 
 from __future__ import annotations

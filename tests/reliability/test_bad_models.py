@@ -182,11 +182,6 @@ def style_model(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: studio/engine/neural/runner.py refuses a model of another task with "
-    "BadInputError (exit 3), not ModelError (exit 4)",
-)
 def test_a_style_model_is_not_a_denoiser(
     tmp_path: Path, photo: Path, style_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from studio.core.errors import BadInputError
+from studio.core.errors import BadInputError, ModelError
 from studio.core.image import FloatArray, as_rgb
 from studio.core.protocol import JobInputs, OpRun, Progress, RunContext
 from studio.engine.neural.executor import Extras, get_model, run_model
@@ -20,7 +20,7 @@ def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunCont
     yield Progress(0, 1, f"Loading {path.name}")
     model = get_model(path, ctx)
     if task not in model.tasks:
-        raise BadInputError(
+        raise ModelError(
             f"{path.name} is a {model.task} model ({model.architecture}), not a {task} model"
         )
     ctx.log(f"{path.name}: {model.describe()}")

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from studio.core.errors import BadInputError, EngineUnavailableError, OutOfMemoryError
+from studio.core.errors import (
+    BadInputError,
+    EngineUnavailableError,
+    ModelError,
+    OutOfMemoryError,
+)
 from studio.core.image import Image
 from studio.core.protocol import JobInputs, Progress, RunContext
 from studio.engine import jobs
@@ -121,7 +126,7 @@ def test_model_of_another_task_is_refused(tiny_paths: dict[str, Path]) -> None:
         task="denoise", inputs=_inputs(np.random.default_rng(6), 3), engine="model"
     )
     ctx = RunContext(model_path=tiny_paths["transformer_net"])
-    with pytest.raises(BadInputError, match="is a style model"):
+    with pytest.raises(ModelError, match="is a style model"):
         drain(jobs.run_job(build_registry(), request, ctx))
 
 
