@@ -13,7 +13,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from studio.core.image import FloatArray, Image
@@ -117,7 +116,3 @@ class EngineSpec:
     licence: str = ""
     gpu_recommended: bool = False
     available: Callable[[RunContext], Availability] = lambda ctx: AVAILABLE
-
-
-def empty_mask(image: Image) -> FloatArray:
-    return np.zeros((image.height, image.width), dtype=np.float32)

@@ -21,9 +21,6 @@ class Registry:
             raise ValueError(f"unknown task {spec.task!r}")
         self._specs[(spec.task, spec.id)] = spec
 
-    def unregister(self, task: str, engine_id: str) -> None:
-        self._specs.pop((task, engine_id), None)
-
     def tasks(self) -> list[str]:
         return [task for task in TASKS if self.engines(task)]
 
