@@ -115,9 +115,11 @@ def deconvolve_tiled(image: Image, kernel: FloatArray, solver: Solver, ctx: RunC
     return image.with_pixels(out)
 
 
-def run_hyper_laplacian(inputs: JobInputs, params: PsfParams, ctx: RunContext) -> OpRun:
-    from studio.engine.ops._deblur_solvers import hyper_laplacian, prepare
+def _run_solver(inputs: JobInputs, params: PsfParams, ctx: RunContext, name: str) -> OpRun:
+    """Deconvolve with the named solver of `_deblur_solvers`, tile by tile."""
+    from studio.engine.ops import _deblur_solvers
 
+    solver = getattr(_deblur_solvers, name)
     image = inputs.image
     kernel = kernel_from(params)
     yield Progress(0, 1, "Estimating noise")
@@ -127,25 +129,18 @@ def run_hyper_laplacian(inputs: JobInputs, params: PsfParams, ctx: RunContext) -
         yield from deconvolve_tiled(
             image,
             kernel,
-            lambda t, k: hyper_laplacian(prepare(t, k, device), sigma, params.smoothing),
+            lambda t, k: solver(_deblur_solvers.prepare(t, k, device), sigma, params.smoothing),
             ctx,
         )
     )
 
 
-def run_wiener(inputs: JobInputs, params: PsfParams, ctx: RunContext) -> OpRun:
-    from studio.engine.ops._deblur_solvers import prepare, wiener
+def run_hyper_laplacian(inputs: JobInputs, params: PsfParams, ctx: RunContext) -> OpRun:
+    return (yield from _run_solver(inputs, params, ctx, "hyper_laplacian"))
 
-    image = inputs.image
-    kernel = kernel_from(params)
-    yield Progress(0, 1, "Estimating noise")
-    sigma = noise_of(image, params)
-    device = resolve_device(ctx.device)
-    return (
-        yield from deconvolve_tiled(
-            image, kernel, lambda t, k: wiener(prepare(t, k, device), sigma, params.smoothing), ctx
-        )
-    )
+
+def run_wiener(inputs: JobInputs, params: PsfParams, ctx: RunContext) -> OpRun:
+    return (yield from _run_solver(inputs, params, ctx, "wiener"))
 
 
 def run_richardson_lucy(inputs: JobInputs, params: RichardsonLucyParams, ctx: RunContext) -> OpRun:
