@@ -14,6 +14,7 @@ from studio.core.image import Image, ImageMeta, luminance
 from studio.core.protocol import JobInputs, RunContext
 from studio.engine.jobs import JobRequest, run_job
 from studio.engine.registry import build_registry
+from tests.helpers import psnr
 
 
 def _photo(name: str, long_side: int) -> np.ndarray:
@@ -47,16 +48,12 @@ def _colorize(grey: np.ndarray, hints: np.ndarray | None, **params: Any) -> np.n
             return result.pixels
 
 
-def _psnr(result: np.ndarray, truth: np.ndarray) -> float:
-    return float(10 * np.log10(1 / np.mean((result.astype(np.float64) - truth) ** 2)))
-
-
 def test_one_percent_hints_restore_colour_and_keep_luminance() -> None:
     truth = _photo("chelsea", 128)
     grey = luminance(truth)[..., None]
     result = _colorize(grey, _hints(truth, 0.01))
-    assert _psnr(np.repeat(grey, 3, axis=2), truth) <= 23.0
-    assert _psnr(result, truth) >= 33.0
+    assert psnr(np.repeat(grey, 3, axis=2), truth) <= 23.0
+    assert psnr(result, truth) >= 33.0
     inside = np.all((result > 1e-4) & (result < 1 - 1e-4), axis=2)
     assert np.abs(luminance(result) - grey[..., 0])[inside].max() < 1e-5
 
@@ -65,7 +62,7 @@ def test_large_photo_path_enlarges_colours_guided_by_luminance() -> None:
     truth = _photo("astronaut", 320)
     grey = np.repeat(luminance(truth)[..., None], 3, axis=2)
     result = _colorize(grey, _hints(truth, 0.01), working_megapixels=0.05)
-    assert _psnr(result, truth) > _psnr(grey, truth) + 6.0
+    assert psnr(result, truth) > psnr(grey, truth) + 6.0
     assert np.abs(luminance(result) - grey[..., 0]).max() < 1e-5
 
 

@@ -17,13 +17,10 @@ from studio.core.protocol import JobInputs, Progress, RunContext
 from studio.engine.jobs import JobRequest, run_job
 from studio.engine.psf import defocus_psf, gaussian_psf, load_kernel, motion_psf
 from studio.engine.registry import build_registry
+from tests.helpers import psnr
 from tests.shared import shared_file
 
 ENGINES = ("hyper_laplacian", "wiener", "richardson_lucy")
-
-
-def psnr(result: np.ndarray, truth: np.ndarray, peak: float = 1.0) -> float:
-    return float(10 * np.log10(peak**2 / np.mean((result.astype(np.float64) - truth) ** 2)))
 
 
 def run(engine: str, pixels: np.ndarray, bit_depth: int = 8, **params: object) -> np.ndarray:

@@ -13,11 +13,8 @@ from studio.engine.jobs import JobRequest, run_job
 from studio.engine.ops import _denoise_bm3d as bm3d
 from studio.engine.ops._denoise_sigma import estimate_sigma
 from studio.engine.registry import build_registry
+from tests.helpers import psnr
 from tests.shared import shared_file
-
-
-def psnr(result: np.ndarray, truth: np.ndarray, peak: float = 1.0) -> float:
-    return float(10 * np.log10(peak**2 / np.mean((result.astype(np.float64) - truth) ** 2)))
 
 
 def run(engine: str, pixels: np.ndarray, bit_depth: int = 8, **params: object) -> np.ndarray:

@@ -19,6 +19,7 @@ from studio.core.protocol import (
 )
 from studio.core.registry import Registry
 from studio.engine.jobs import JobRequest, run_job
+from tests.helpers import finish
 
 
 class ShiftParams(Params):
@@ -40,14 +41,6 @@ def _registry(**overrides: object) -> Registry:
     return Registry([EngineSpec(**{**spec.__dict__, **overrides})])  # type: ignore[arg-type]
 
 
-def _drain(gen: OpRun) -> Image:
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-
-
 def _image(value: float = 0.25) -> Image:
     return Image(np.full((4, 6, 3), value, dtype=np.float32))
 
@@ -57,45 +50,45 @@ def _request(**kwargs: object) -> JobRequest:
 
 
 def test_params_reach_the_engine_and_history_records_them() -> None:
-    result = _drain(run_job(_registry(), _request(params={"amount": "0.5"}), RunContext()))
+    result = finish(run_job(_registry(), _request(params={"amount": "0.5"}), RunContext()))
     np.testing.assert_allclose(result.pixels, 0.75)
     assert result.meta.history == ('denoise/shift {"amount": 0.5}',)
 
 
 def test_invalid_params_are_one_clear_line() -> None:
     with pytest.raises(BadInputError, match=r"amount: Input should be less than or equal to 1"):
-        _drain(run_job(_registry(), _request(params={"amount": 3}), RunContext()))
+        finish(run_job(_registry(), _request(params={"amount": 3}), RunContext()))
     with pytest.raises(BadInputError, match="colour: Extra inputs are not permitted"):
-        _drain(run_job(_registry(), _request(params={"colour": 1}), RunContext()))
+        finish(run_job(_registry(), _request(params={"colour": 1}), RunContext()))
 
 
 def test_unavailable_engine_says_why() -> None:
     registry = _registry(available=lambda ctx: Availability(False, "needs a model file"))
     with pytest.raises(EngineUnavailableError, match="needs a model file"):
-        _drain(run_job(registry, _request(), RunContext()))
+        finish(run_job(registry, _request(), RunContext()))
 
 
 def test_opacity_blends_result_over_original() -> None:
-    result = _drain(run_job(_registry(), _request(opacity=0.25), RunContext()))
+    result = finish(run_job(_registry(), _request(opacity=0.25), RunContext()))
     np.testing.assert_allclose(result.pixels, 0.25 + 0.25 * 0.5)
 
 
 def test_region_limits_where_the_result_applies() -> None:
     region = np.zeros((4, 6), dtype=np.float32)
     region[:, :3] = 1.0
-    result = _drain(run_job(_registry(), _request(region=region), RunContext()))
+    result = finish(run_job(_registry(), _request(region=region), RunContext()))
     np.testing.assert_allclose(result.pixels[:, :3], 0.75)
     np.testing.assert_allclose(result.pixels[:, 3:], 0.25)
 
 
 def test_region_of_the_wrong_size_is_refused() -> None:
     with pytest.raises(BadInputError, match="Region mask is 5x5 but the image is 6x4"):
-        _drain(run_job(_registry(), _request(region=np.ones((5, 5))), RunContext()))
+        finish(run_job(_registry(), _request(region=np.ones((5, 5))), RunContext()))
 
 
 def test_non_finite_result_is_refused() -> None:
     with pytest.raises(StudioError, match="invalid pixels"):
-        _drain(run_job(_registry(run=_nan), _request(), RunContext()))
+        finish(run_job(_registry(run=_nan), _request(), RunContext()))
 
 
 def test_closing_the_generator_cancels_before_the_engine_finishes() -> None:

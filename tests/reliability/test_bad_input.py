@@ -19,9 +19,10 @@ from scipy import ndimage
 from studio.cli.main import main
 from studio.core.errors import StudioError
 from studio.core.image import Image, ImageMeta
-from studio.core.protocol import JobInputs, OpRun, RunContext
+from studio.core.protocol import JobInputs, RunContext
 from studio.engine.jobs import JobRequest, run_job
 from studio.engine.registry import build_registry
+from tests.helpers import finish
 from tests.reliability.helpers import error_line, leftovers, read_png, studio_process
 from tests.reliability.inputs import BROKEN, ODD, digest, make_broken
 
@@ -34,19 +35,10 @@ def _argv(task: str, engine: str, source: Path, out: Path) -> list[str]:
     return ["run", task, str(source), "-o", str(out), "--engine", engine]
 
 
-def _drain(job: OpRun) -> Image:
-    while True:
-        try:
-            next(job)
-        except StopIteration as stop:
-            result: Image = stop.value
-            return result
-
-
 def _library_result(task: str, engine: str, pixels: np.ndarray, depth: int) -> Image:
     """The job run through `run_job` on independently decoded pixels."""
     image = Image(np.ascontiguousarray(pixels, np.float32), ImageMeta(bit_depth=depth))
-    return _drain(
+    return finish(
         run_job(build_registry(), JobRequest(task, JobInputs((image,)), engine), RunContext())
     )
 
@@ -185,7 +177,7 @@ def test_tiny_pictures_work_or_fail_clearly_with_every_engine(task: str, engine:
         mask = np.ones(shape[:2], np.float32)
         inputs = JobInputs((Image(pixels, ImageMeta(bit_depth=8)),), mask=mask)
         try:
-            result = _drain(run_job(registry, JobRequest(task, inputs, engine), RunContext()))
+            result = finish(run_job(registry, JobRequest(task, inputs, engine), RunContext()))
         except StudioError as err:
             assert "\n" not in str(err), shape
         else:

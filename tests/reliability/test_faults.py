@@ -29,6 +29,7 @@ from studio.engine.neural.arches.dncnn_residual import ResidualDnCNN
 from studio.engine.neural.executor import run_model
 from studio.engine.neural.loader import load_model
 from studio.engine.neural.model import LoadedModel
+from tests.helpers import finish
 from tests.reliability.helpers import leftovers, read_png
 
 # --- misbehaving engines ---------------------------------------------------------------------
@@ -83,15 +84,6 @@ def _image(seed: int = 0, shape: tuple[int, int, int] = (24, 32, 3)) -> Image:
     return Image(pixels, ImageMeta())
 
 
-def _drain(job: OpRun) -> Image:
-    while True:
-        try:
-            next(job)
-        except StopIteration as stop:
-            result: Image = stop.value
-            return result
-
-
 def _request(engine: str, image: Image) -> JobRequest:
     return JobRequest("denoise", JobInputs((image,)), engine)
 
@@ -100,10 +92,10 @@ def _request(engine: str, image: Image) -> JobRequest:
 def test_a_faulty_engine_fails_its_job_and_the_next_job_runs(fault: str) -> None:
     registry, ctx, image = _registry(), RunContext(), _image()
     with pytest.raises(Exception) as failed:
-        _drain(run_job(registry, _request(fault, image), ctx))
+        finish(run_job(registry, _request(fault, image), ctx))
     if fault in ("nan", "infinite"):
         assert isinstance(failed.value, StudioError) and "NaN or infinity" in str(failed.value)
-    result = _drain(run_job(registry, _request("inverted", image), ctx))
+    result = finish(run_job(registry, _request("inverted", image), ctx))
     np.testing.assert_allclose(result.pixels, 1.0 - image.pixels)
 
 
