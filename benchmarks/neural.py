@@ -1,6 +1,7 @@
 """Neural executor benchmark: its overhead over the bare model, and seconds per megapixel.
 
     python -m benchmarks.neural [--device cpu|cuda] [--megapixels 0.25] [--repeats 3]
+    python -m benchmarks.neural --tile-sweep   # seconds per tile side, 4 MP, on the CPU
 
 Overhead: the executor (`run_model`, no tiling needed) against calling the model's own
 forward on the same image, with only the numpy<->torch conversion around it; the median of
@@ -35,6 +36,7 @@ OVERHEAD_MODELS = (
     "hdr/zero_dce_Epoch99.pth",
 )
 SIGMA = 25 / 255
+SWEEP_TILES = (0, 512, 384, 256)  # 0: the whole image at once
 
 
 def test_image(megapixels: float, channels: int, seed: int = 0) -> np.ndarray:
@@ -107,6 +109,18 @@ def seconds_per_megapixel(model: LoadedModel, ctx: RunContext, megapixels: float
     return _time(executor_call(model, pixels, ctx)) / (pixels.shape[0] * pixels.shape[1] / 1e6)
 
 
+def tile_sweep(model: LoadedModel, megapixels: float = 4.0) -> dict[str, float]:
+    """Seconds per megapixel on the CPU for each tile side in SWEEP_TILES."""
+    pixels = test_image(megapixels, model.in_channels)
+    megapixels = pixels.shape[0] * pixels.shape[1] / 1e6
+    row = {}
+    for side in SWEEP_TILES:
+        ctx = RunContext(device="cpu", tile=side or pixels.shape[0])
+        seconds = _time(executor_call(model, pixels, ctx))
+        row[f"{side or 'whole'}_s_per_mp"] = round(seconds / megapixels, 2)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -115,6 +129,9 @@ def main() -> None:
     parser.add_argument(
         "--overhead-only", action="store_true", help="measure only the executor's overhead"
     )
+    parser.add_argument(
+        "--tile-sweep", action="store_true", help="seconds per megapixel for each CPU tile side"
+    )
     args = parser.parse_args()
     if not SHARED_MODELS.is_dir():
         raise SystemExit(f"{SHARED_MODELS} is absent: nothing to benchmark")
@@ -122,8 +139,13 @@ def main() -> None:
     torch.set_grad_enabled(False)
     rows: list[dict[str, Any]] = []
     paths = sorted(p for p in SHARED_MODELS.rglob("*") if p.suffix in (".pth", ".model"))
-    if args.overhead_only:
+    if args.overhead_only or args.tile_sweep:
         paths = [SHARED_MODELS / name for name in OVERHEAD_MODELS]
+    if args.tile_sweep:
+        for path in paths:
+            row = {"model": path.name, **tile_sweep(get_model(path, ctx))}
+            print(json.dumps(row), flush=True)
+        return
     for path in paths:
         name = str(path.relative_to(SHARED_MODELS))
         model = get_model(path, ctx)

@@ -1,6 +1,7 @@
 """Speed and memory of every task's default engine, batch throughput and a 100-megapixel run.
 
     python -m benchmarks.perf [--sizes 1,12,24] [--tasks denoise,deblur] [--skip-huge]
+                              [--neural] [--batch-engines cbm3d,nlm] [--batch-megapixels 0.5]
 
 Each measurement runs in a fresh subprocess so its peak resident memory is its own. Prints a
 table and writes bench-results/perf.json.
@@ -25,6 +26,15 @@ from studio.core.protocol import JobInputs, RunContext
 
 TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style")
 RESULTS = Path("bench-results")
+SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+NEURAL = {  # one checkpoint per architecture in ../shared/models, and its task
+    "denoising/kair_ffdnet_color.pth": "denoise",
+    "denoising/dncnn_color_blind.pth": "denoise",
+    "style_transfer/tnet_nc16_candy.model": "style",
+    "style_transfer/mobilenetv2_tnet_candy.pth": "style",
+    "hdr/zero_dce_Epoch99.pth": "hdr",
+    "colorization/okidli1_cifar10_unet_colorizer.pth": "colorize",
+}
 
 
 def photo(megapixels: float, seed: int = 0) -> np.ndarray:
@@ -47,11 +57,11 @@ def photo(megapixels: float, seed: int = 0) -> np.ndarray:
     return out
 
 
-def job_inputs(task: str, pixels: np.ndarray) -> JobInputs:
-    """Inputs a photographer would give each task, built around `pixels`."""
+def job_inputs(task: str, pixels: np.ndarray, neural: bool = False) -> JobInputs:
+    """Inputs a photographer would give each task (or its model), built around `pixels`."""
     height, width = pixels.shape[:2]
     image = Image(pixels, ImageMeta(bit_depth=8))
-    if task == "hdr":
+    if task == "hdr" and not neural:
         brackets = tuple(
             Image(np.clip(pixels * gain, 0, 1).astype(np.float32), ImageMeta(exposure_time=t))
             for gain, t in ((0.25, 1 / 200), (1.0, 1 / 50), (4.0, 1 / 12.5))
@@ -83,10 +93,12 @@ def child(task: str, engine: str | None, megapixels: float, model: str | None) -
     from studio.engine.jobs import JobRequest, run_job
     from studio.engine.registry import build_registry
 
-    inputs = job_inputs(task, photo(megapixels))
+    inputs = job_inputs(task, photo(megapixels), neural=model is not None)
     baseline = peak_rss_mb()
     registry = build_registry()
     spec = registry.get(task, engine)
+    import torch  # noqa: F401  (imported before timing, as the window does after it opens)
+
     ctx = RunContext(device="auto", model_path=Path(model) if model else None)
     start = time.perf_counter()
     for _ in run_job(registry, JobRequest(task, inputs, engine=spec.id), ctx):
@@ -95,7 +107,7 @@ def child(task: str, engine: str | None, megapixels: float, model: str | None) -
     image_mb = inputs.image.pixels.nbytes / 2**20
     return {
         "task": task,
-        "engine": spec.id,
+        "engine": Path(model).name if model else spec.id,
         "megapixels": round(inputs.image.megapixels, 2),
         "seconds": round(seconds, 2),
         "sec_per_mp": round(seconds / inputs.image.megapixels, 3),
@@ -133,7 +145,9 @@ def measure(task: str, megapixels: float, engine: str | None = None, model: str 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def batch_throughput(count: int = 50, megapixels: float = 0.5) -> dict[str, Any]:
+def batch_throughput(
+    engine: str | None = None, count: int = 50, megapixels: float = 0.5
+) -> dict[str, Any]:
     """Batch of `count` files (read, denoise, write) against compute alone on preloaded images."""
     from studio.core.imageio import read_image, write_image
     from studio.engine.batch import BatchSettings, Recipe, RecipeStep, plan_batch, run_batch
@@ -149,16 +163,18 @@ def batch_throughput(count: int = 50, megapixels: float = 0.5) -> dict[str, Any]
         images = [read_image(p) for p in sorted(src.glob("*.png"))]
         start = time.perf_counter()
         for image in images:
-            for _ in run_job(registry, JobRequest("denoise", JobInputs((image,))), RunContext()):
+            request = JobRequest("denoise", JobInputs((image,)), engine=engine)
+            for _ in run_job(registry, request, RunContext()):
                 pass
         compute = time.perf_counter() - start
         plan = plan_batch([src], out, task="denoise")
-        settings = BatchSettings(Recipe(steps=[RecipeStep(task="denoise")]))
+        settings = BatchSettings(Recipe(steps=[RecipeStep(task="denoise", engine=engine)]))
         start = time.perf_counter()
         for _ in run_batch(registry, plan, settings, RunContext()):
             pass
         batch = time.perf_counter() - start
     return {
+        "engine": engine or registry.get("denoise", None).id,
         "images": count,
         "megapixels_each": megapixels,
         "compute_alone_s": round(compute, 2),
@@ -188,17 +204,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--huge-model", help="neural checkpoint for the 100-megapixel run")
     parser.add_argument("--skip-huge", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--neural", action="store_true", help="one model per architecture too")
+    parser.add_argument("--batch-engines", default="", help="denoise engines; default: the default")
+    parser.add_argument("--batch-megapixels", type=float, default=0.5)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child[0], args.engine, float(args.child[1]), args.model)))
         return 0
     report: dict[str, Any] = {"engines": [], "huge": [], "batch": []}
-    for task in args.tasks.split(","):
-        for size in (float(s) for s in args.sizes.split(",")):
-            report["engines"].append(measure(task, size))
+    sizes = [float(s) for s in args.sizes.split(",") if s]
+    runs = [(task, None) for task in args.tasks.split(",") if task]
+    if args.neural:
+        runs += [(task, str(SHARED_MODELS / name)) for name, task in NEURAL.items()]
+    for task, model in runs:
+        for size in sizes:
+            engine = "model" if model else None
+            report["engines"].append(measure(task, size, engine=engine, model=model))
             print(report["engines"][-1], file=sys.stderr)
     if not args.skip_batch:
-        report["batch"].append(batch_throughput())
+        for engine in args.batch_engines.split(",") if args.batch_engines else [None]:
+            report["batch"].append(batch_throughput(engine, megapixels=args.batch_megapixels))
+            print(report["batch"][-1], file=sys.stderr)
     if not args.skip_huge:
         report["huge"].append(measure("denoise", 100.0))
         if args.huge_model:
@@ -206,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in report["huge"]:
             if "peak_rss_mb" in row:
                 row["peak_over_image"] = round(row["peak_rss_mb"] / row["image_f32_mb"], 2)
-    print_table("Default engines: seconds per megapixel and peak memory", report["engines"])
+    print_table("Engines: seconds per megapixel and peak memory", report["engines"])
     print_table("Batch throughput (reading and writing overlapped with compute)", report["batch"])
     print_table("100 megapixels: peak host memory over the image's float32 size", report["huge"])
     RESULTS.mkdir(exist_ok=True)

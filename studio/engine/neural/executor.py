@@ -38,6 +38,7 @@ TILE_STEP = 32
 GPU_BUDGET = 0.8
 CPU_BUDGET = 0.5
 ACTIVATION_FACTOR = 8  # live activations per pixel, in units of the widest layer
+CPU_TILE = 256  # on the CPU, cache-sized tiles run 1.5-2.5x faster than whole images
 
 WindowFn = Callable[[FloatArray, int, int], FloatArray]
 
@@ -124,13 +125,19 @@ def auto_tile(
     element_bytes: int,
     batch: int = 1,
 ) -> int | None:
-    """A tile side that fits the free memory, or None when the whole image fits."""
+    """A tile side that fits the free memory (and, on the CPU, the caches), or None when the
+    whole image fits."""
     share = GPU_BUDGET if device.type == "cuda" else CPU_BUDGET
     budget = share * free_bytes(device) - model.parameter_bytes
     max_pixels = max(budget, 0) / bytes_per_pixel(model, element_bytes, batch)
-    if height * width <= max_pixels:
-        return None
+    fits = height * width <= max_pixels
     side = int(math.sqrt(max_pixels)) // TILE_STEP * TILE_STEP
+    if device.type == "cpu":
+        cache_side = max(CPU_TILE, 4 * model.tile_overlap)
+        fits = fits and max(height, width) <= cache_side
+        side = min(side, cache_side)
+    if fits:
+        return None
     return max(side, MIN_TILE, 2 * model.tile_overlap + TILE_STEP)
 
 

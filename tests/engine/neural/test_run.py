@@ -195,12 +195,22 @@ def test_nan_in_half_precision_is_redone_in_float32(monkeypatch: pytest.MonkeyPa
 
 def test_tile_size_follows_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     model = _fussy_model(10_000)
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(executor, "free_bytes", lambda device: 64 * 2**30)
+    assert executor.auto_tile(model, 512, 512, cuda, 4) is None
+    monkeypatch.setattr(executor, "free_bytes", lambda device: 8 * 2**20)
+    small = executor.auto_tile(model, 4000, 6000, cuda, 4)
+    assert small is not None and executor.MIN_TILE <= small < 4000
+
+
+def test_cpu_tiles_stay_cache_sized_however_much_memory_is_free(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = _fussy_model(10_000)
     cpu = torch.device("cpu")
     monkeypatch.setattr(executor, "free_bytes", lambda device: 64 * 2**30)
-    assert executor.auto_tile(model, 512, 512, cpu, 4) is None
-    monkeypatch.setattr(executor, "free_bytes", lambda device: 8 * 2**20)
-    small = executor.auto_tile(model, 4000, 6000, cpu, 4)
-    assert small is not None and executor.MIN_TILE <= small < 4000
+    assert executor.auto_tile(model, 200, 240, cpu, 4) is None
+    assert executor.auto_tile(model, 4000, 6000, cpu, 4) == executor.CPU_TILE
 
 
 def test_extras_reach_the_model_per_tile() -> None:
