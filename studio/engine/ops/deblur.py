@@ -111,7 +111,7 @@ def deconvolve_tiled(image: Image, kernel: FloatArray, solver: Solver, ctx: RunC
         image.pixels, lambda t: solver(t, kernel), tile=tile, overlap=overlap, message="Deblurring"
     )
     if not image.meta.is_float:
-        out = np.clip(out, 0.0, 1.0)
+        np.clip(out, 0.0, 1.0, out=out)
     return image.with_pixels(out)
 
 
