@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image as PILImage
+from pydantic import Field
 
 from studio.core.errors import BadInputError
 from studio.core.image import FloatArray
+from studio.core.protocol import Params
 
 MAX_KERNEL_SIZE = 255
 _SUPERSAMPLE = 8
@@ -112,3 +115,31 @@ def load_kernel(path: Path) -> FloatArray:
     if not np.all(np.isfinite(kernel)):
         raise BadInputError(f"The kernel in {path.name} contains NaN or infinite values")
     return normalise(kernel)
+
+
+class PsfShape(Params):
+    """The blur to remove, as the deblur engines (built-in and neural) take it."""
+
+    psf: Literal["motion", "defocus", "gaussian"] = Field(
+        "motion", description="Shape of the blur: camera motion, defocus or Gaussian"
+    )
+    length: float = Field(9.0, ge=1.0, le=150.0, description="Motion blur: streak length (px)")
+    angle: float = Field(
+        0.0, ge=-180.0, le=180.0, description="Motion blur: direction in degrees, 0 = horizontal"
+    )
+    radius: float = Field(3.0, ge=0.5, le=75.0, description="Defocus blur: disc radius (px)")
+    sigma: float = Field(1.5, ge=0.2, le=30.0, description="Gaussian blur: standard deviation (px)")
+    kernel: Path | None = Field(
+        None, description="Blur kernel as a grayscale image or .npy file; overrides psf"
+    )
+
+
+def kernel_from(params: PsfShape) -> FloatArray:
+    """The normalised PSF the parameters describe."""
+    if params.kernel is not None:
+        return load_kernel(params.kernel)
+    if params.psf == "defocus":
+        return defocus_psf(params.radius)
+    if params.psf == "gaussian":
+        return gaussian_psf(params.sigma)
+    return motion_psf(params.length, params.angle)

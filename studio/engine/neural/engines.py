@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, create_model
 
@@ -25,6 +25,7 @@ from studio.core.protocol import (
     RunContext,
 )
 from studio.core.registry import Registry
+from studio.engine.psf import PsfShape
 
 MODEL_TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style")
 NEEDS_MODEL = "needs a model file: install one with `studio models import`"
@@ -53,18 +54,7 @@ class StyleModelParams(Params):
     )
 
 
-class PnPDeblurParams(Params):
-    psf: Literal["motion", "defocus", "gaussian", "file"] = Field(
-        "motion",
-        description="Shape of the blur: camera motion, defocus disc, Gaussian, or a kernel file",
-    )
-    length: float = Field(9.0, ge=1.0, le=200.0, description="Motion blur length in pixels")
-    angle: float = Field(0.0, ge=-180.0, le=180.0, description="Motion blur direction in degrees")
-    radius: float = Field(3.0, ge=0.5, le=100.0, description="Defocus disc radius in pixels")
-    blur_sigma: float = Field(2.0, ge=0.3, le=50.0, description="Gaussian blur sigma in pixels")
-    kernel_file: str | None = Field(
-        None, description="Kernel image or .npy file (when psf is 'file'), e.g. a blur estimate"
-    )
+class PnPDeblurParams(PsfShape):
     noise: float = Field(
         2.55, ge=0.0, le=50.0, description="Noise in the blurred photo, on the 0-255 scale"
     )

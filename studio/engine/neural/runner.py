@@ -13,6 +13,7 @@ from studio.core.image import FloatArray, as_rgb
 from studio.core.protocol import JobInputs, OpRun, Progress, RunContext
 from studio.engine.neural.executor import Extras, get_model, run_model
 from studio.engine.neural.model import LoadedModel
+from studio.engine.psf import kernel_from
 
 
 def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunContext) -> OpRun:
@@ -100,7 +101,7 @@ def run_pnp(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunConte
         )
     image = inputs.image
     if task == "deblur":
-        kernel = _kernel(params)
+        kernel = kernel_from(params)
         out = yield from pnp.deblur(
             denoiser, image.pixels, kernel, params.noise / 255.0, ctx, params.iterations
         )
@@ -109,18 +110,3 @@ def run_pnp(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunConte
             raise BadInputError("Plug-and-play inpainting needs a mask of the damage: give --mask")
         out = yield from pnp.inpaint(denoiser, image.pixels, inputs.mask, ctx, params.iterations)
     return image.with_pixels(np.clip(out, 0.0, 1.0))
-
-
-def _kernel(params: Any) -> FloatArray:
-    """The blur kernel the parameters describe, built by the deblur engine's PSF helpers."""
-    from studio.engine import psf
-
-    if params.psf == "file":
-        if not params.kernel_file:
-            raise BadInputError("psf=file needs kernel_file=PATH")
-        return psf.load_kernel(Path(params.kernel_file))
-    if params.psf == "motion":
-        return psf.motion_psf(params.length, params.angle)
-    if params.psf == "defocus":
-        return psf.defocus_psf(params.radius)
-    return psf.gaussian_psf(params.blur_sigma)

@@ -11,7 +11,6 @@ The noise level is estimated from the image (at least 1 % of white) unless `nois
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -21,7 +20,7 @@ from studio.core.image import FloatArray, Image
 from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
 from studio.engine.device import resolve_device
 from studio.engine.ops._denoise_sigma import estimate_sigma
-from studio.engine.psf import defocus_psf, gaussian_psf, load_kernel, motion_psf
+from studio.engine.psf import PsfShape, kernel_from
 from studio.engine.tiling import run_tiled
 
 TILE = 1024
@@ -45,19 +44,8 @@ class _NoiseParams(Params):
     )
 
 
-class PsfParams(_NoiseParams):
-    psf: Literal["motion", "defocus", "gaussian"] = Field(
-        "motion", description="Shape of the blur: camera motion, defocus or Gaussian"
-    )
-    length: float = Field(9.0, ge=1.0, le=150.0, description="Motion blur: streak length (px)")
-    angle: float = Field(
-        0.0, ge=-180.0, le=180.0, description="Motion blur: direction in degrees, 0 = horizontal"
-    )
-    radius: float = Field(3.0, ge=0.5, le=75.0, description="Defocus blur: disc radius (px)")
-    sigma: float = Field(1.5, ge=0.2, le=30.0, description="Gaussian blur: standard deviation (px)")
-    kernel: Path | None = Field(
-        None, description="Blur kernel as a grayscale image or .npy file; overrides psf"
-    )
+class PsfParams(PsfShape, _NoiseParams):
+    """A known blur and the noise around it."""
 
 
 class RichardsonLucyParams(PsfParams):
@@ -77,17 +65,6 @@ class AutoParams(_NoiseParams):
     max_size: int = Field(
         31, ge=3, le=101, description="Largest blur to consider, in pixels (streak or diameter)"
     )
-
-
-def kernel_from(params: PsfParams) -> FloatArray:
-    """The normalised PSF the parameters describe."""
-    if params.kernel is not None:
-        return load_kernel(params.kernel)
-    if params.psf == "defocus":
-        return defocus_psf(params.radius)
-    if params.psf == "gaussian":
-        return gaussian_psf(params.sigma)
-    return motion_psf(params.length, params.angle)
 
 
 def noise_of(image: Image, params: _NoiseParams) -> float:

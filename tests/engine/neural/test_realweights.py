@@ -201,7 +201,7 @@ def test_pnp_deblur_gains_4db_on_real_kernels(tmp_path: Path) -> None:
             blurred = blurred + rng.normal(0, 0.01, blurred.shape).astype(np.float32)
             kernel_path = tmp_path / f"k{index}.npy"
             np.save(kernel_path, kernel)
-            params = {"psf": "file", "kernel_file": str(kernel_path), "noise": 2.55}
+            params = {"kernel": str(kernel_path), "noise": 2.55}
             out = run("deblur", blurred, model, params, engine="pnp")
             gains.append(psnr(out, clean) - psnr(np.clip(blurred, 0, 1), clean))
     assert float(np.mean(gains)) >= 4.0
