@@ -248,7 +248,7 @@ class MainWindow(QMainWindow):
         )
         self.resizeDocks(
             [self.docks["models"], self.docks["inspector"]],
-            [height * 2 // 5, height * 3 // 5],
+            [height // 2, height // 2],
             Qt.Orientation.Vertical,
         )
         self.resizeDocks(
