@@ -4,8 +4,7 @@ JPEG-compressing or punching a hole. The same seed always gives the same result.
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -13,9 +12,7 @@ from pydantic import Field
 
 from studio.core.image import FloatArray, Image
 from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
-from studio.engine.ops.deblur import PsfParams, kernel_from
-
-_PSF_FIELDS: dict[str, Any] = dict(PsfParams.model_fields)
+from studio.engine.psf import PsfShape, kernel_from
 
 
 class NoiseParams(Params):
@@ -32,13 +29,8 @@ class NoiseParams(Params):
     seed: int = Field(0, ge=0, description="Random seed: the same seed gives the same noise")
 
 
-class BlurParams(Params):
-    psf: Literal["motion", "defocus", "gaussian"] = _PSF_FIELDS["psf"]
-    length: float = _PSF_FIELDS["length"]
-    angle: float = _PSF_FIELDS["angle"]
-    radius: float = _PSF_FIELDS["radius"]
-    sigma: float = _PSF_FIELDS["sigma"]
-    kernel: Path | None = _PSF_FIELDS["kernel"]
+class BlurParams(PsfShape):
+    """The blur to add: the same shapes the deblur engines remove."""
 
 
 class JpegParams(Params):
@@ -85,7 +77,7 @@ def blur(pixels: FloatArray, kernel: FloatArray) -> FloatArray:
 
 
 def run_blur(inputs: JobInputs, params: BlurParams, ctx: RunContext) -> OpRun:
-    kernel = kernel_from(PsfParams(**params.model_dump()))
+    kernel = kernel_from(params)
     yield Progress(0, 1, "Blurring")
     blurred = blur(inputs.image.pixels, kernel)
     yield Progress(1, 1, "Blurring")
