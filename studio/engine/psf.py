@@ -121,7 +121,9 @@ class PsfShape(Params):
     """The blur to remove, as the deblur engines (built-in and neural) take it."""
 
     psf: Literal["motion", "defocus", "gaussian"] = Field(
-        "motion", description="Shape of the blur: camera motion, defocus or Gaussian"
+        "motion",
+        title="Blur shape",
+        description="Shape of the blur: camera motion, defocus or Gaussian",
     )
     length: float = Field(9.0, ge=1.0, le=150.0, description="Motion blur: streak length (px)")
     angle: float = Field(

@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
     def _apply_default_sizes(self) -> None:
         """Most of the window for the photo; the panels get what they need."""
         width, height = self.width(), self.height()
-        side = min(400, width // 3)
+        side = min(440, width // 3)
         self.resizeDocks(
             [self.docks["canvas"], self.docks["inspector"]],
             [width - side, side],

@@ -22,7 +22,7 @@ from studio.core.protocol import Availability, EngineSpec, Kind, RunContext
 from studio.core.registry import Registry
 from studio.ui.icons import icon, task_icon, task_title
 
-TASK_COLUMNS = 6
+TASK_COLUMNS = 7
 
 
 def availability(spec: EngineSpec, ctx: RunContext) -> Availability:
@@ -103,7 +103,7 @@ class ModelsPanel(QWidget):
         self._task_buttons = QButtonGroup(self)
         self._task_buttons.setExclusive(True)
         self._task_grid = QGridLayout()
-        self._task_grid.setSpacing(4)
+        self._task_grid.setSpacing(2)
         self.engine_list = QListWidget()
         self.engine_list.setObjectName("engineList")
         self.engine_list.setSpacing(2)
