@@ -118,7 +118,7 @@ def load_kernel(path: Path) -> FloatArray:
 
 
 class PsfShape(Params):
-    """The blur to remove, as the deblur engines (built-in and neural) take it."""
+    """A blur, by shape and size or as a kernel file: what deblur removes and degrade adds."""
 
     psf: Literal["motion", "defocus", "gaussian"] = Field(
         "motion",
@@ -132,7 +132,8 @@ class PsfShape(Params):
     radius: float = Field(3.0, ge=0.5, le=75.0, description="Defocus blur: disc radius (px)")
     sigma: float = Field(1.5, ge=0.2, le=30.0, description="Gaussian blur: standard deviation (px)")
     kernel: Path | None = Field(
-        None, description="Blur kernel as a grayscale image or .npy file; overrides psf"
+        None,
+        description="Blur kernel as a grayscale image or .npy file; overrides the blur shape",
     )
 
 
