@@ -113,6 +113,7 @@ def tile_sweep(model: LoadedModel, megapixels: float = 4.0) -> dict[str, float]:
     """Seconds per megapixel on the CPU for each tile side in SWEEP_TILES."""
     pixels = test_image(megapixels, model.in_channels)
     megapixels = pixels.shape[0] * pixels.shape[1] / 1e6
+    _time(executor_call(model, pixels[:256, :256], RunContext(device="cpu")))  # warm up
     row = {}
     for side in SWEEP_TILES:
         ctx = RunContext(device="cpu", tile=side or pixels.shape[0])
