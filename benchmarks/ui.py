@@ -70,8 +70,8 @@ def measure_launch(home: Path) -> dict[str, Any]:
 def _spin(app: Any, until: Callable[[], bool], timeout_s: float) -> bool:
     """Run the event loop (as the app does) until `until()` holds; False on timeout.
 
-    Uses `QEventLoop.exec`: PySide6's `processEvents(flags, maxtime)` overload can crash
-    while another thread imports big extension modules.
+    Uses `QEventLoop.exec`: in PySide6 6.12 every `QApplication.processEvents()` call drops
+    a reference to None, so a polling loop crashes the interpreter after a few thousand calls.
     """
     from PySide6.QtCore import QEventLoop, QTimer
 
