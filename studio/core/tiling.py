@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,23 +20,26 @@ class Tile:
     x1: int
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """[start, end) windows along one axis: as few as `tile` allows, all of one size, so the
+    last window does not sit almost on top of its neighbour (wasted work)."""
     if length <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, length - tile, step))
-    starts.append(length - tile)
-    return starts
+        return [(0, length)]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    size = math.ceil((length - overlap) / count) + overlap
+    starts = [i * (size - overlap) for i in range(count - 1)] + [length - size]
+    return [(start, start + size) for start in starts]
 
 
 def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
-    """Windows of at most `tile` pixels a side covering the image, neighbours sharing `overlap`."""
+    """Windows of at most `tile` pixels a side covering the image, neighbours sharing at least
+    `overlap`."""
     if tile <= 2 * overlap:
         raise ValueError(f"tile ({tile}) must exceed twice the overlap ({overlap})")
     return [
-        Tile(y, min(y + tile, height), x, min(x + tile, width))
-        for y in _starts(height, tile, overlap)
-        for x in _starts(width, tile, overlap)
+        Tile(y0, y1, x0, x1)
+        for y0, y1 in _spans(height, tile, overlap)
+        for x0, x1 in _spans(width, tile, overlap)
     ]
 
 

@@ -98,12 +98,19 @@ def test_tile_must_exceed_twice_the_overlap():
 
 def test_neighbours_cross_fade_to_one():
     """Where two tiles share exactly `overlap` pixels their weights sum to one."""
-    tiles = tile_grid(1, 96, 40, 8)  # starts 0, 32, 56: the first pair shares 8 pixels
+    tiles = tile_grid(1, 96, 40, 8)  # 38 wide at 0, 30, 58: the first pair shares 8 pixels
     first, second = (feather_weight(t, 1, 96, 8)[0] for t in tiles[:2])
     shared = slice(tiles[1].x0, tiles[0].x1)
     total = first[shared.start - tiles[0].x0 :] + second[: shared.stop - tiles[1].x0]
     np.testing.assert_allclose(total, 1.0)
     assert first[-2:].max() == 0 and second[:2].max() == 0  # overlap // 4 dead margin
+
+
+def test_tiles_are_balanced_so_little_work_is_repeated():
+    """A 1225 x 816 photo in 384-px tiles: no last tile almost on top of its neighbour."""
+    tiles = tile_grid(816, 1225, 384, 24)
+    work = sum((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles)
+    assert len(tiles) == 12 and work < 1.15 * 816 * 1225
 
 
 @settings(max_examples=150, deadline=None)
