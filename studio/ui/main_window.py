@@ -66,7 +66,7 @@ from studio.ui.history_panel import HistoryPanel
 from studio.ui.icons import icon, task_title
 from studio.ui.inputs import BracketList, StyleWell, image_icon
 from studio.ui.inspector import Inspector
-from studio.ui.models_dialog import ModelsDialog
+from studio.ui.models_dialog import ModelsDialog, ask_model_file
 from studio.ui.models_panel import ModelsPanel, availability
 from studio.ui.progress_panel import JobRecord, JobState, ProgressPanel
 from studio.ui.samples import Sample, bundled_styles, ensure_samples
@@ -637,14 +637,9 @@ class MainWindow(QMainWindow):
         )
 
     def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Import a model",
-            "",
-            "Model files (*.pth *.pt *.ckpt *.safetensors *.bin *.model);;All files (*)",
-        )
+        path = ask_model_file(self)
         if path:
-            self.import_model(Path(path))
+            self.import_model(path)
 
     def import_model(self, path: Path) -> None:
         from studio.engine.models import import_model
@@ -660,15 +655,10 @@ class MainWindow(QMainWindow):
         )
 
     def choose_model_file_to_run(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Run a model file",
-            "",
-            "Model files (*.pth *.pt *.ckpt *.safetensors *.bin *.model);;All files (*)",
-        )
+        path = ask_model_file(self, "Run a model file")
         if path:
-            self.models_panel.set_model_file(Path(path))
-            self.notify(f"'Model file' engines will run {Path(path).name}")
+            self.models_panel.set_model_file(path)
+            self.notify(f"'Model file' engines will run {path.name}")
 
     def manage_models(self) -> None:
         dialog = ModelsDialog(self.background, self)

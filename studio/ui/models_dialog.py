@@ -46,6 +46,15 @@ class _Relay(QObject):
     """Download progress from the worker thread: (bytes done, total bytes or None)."""
 
 
+MODEL_FILES = "Model files (*.pth *.pt *.ckpt *.safetensors *.bin *.model);;All files (*)"
+
+
+def ask_model_file(parent: QWidget, title: str = "Import a model") -> Path | None:
+    """The model file the user picks in an open dialog, or None."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, "", MODEL_FILES)
+    return Path(path) if path else None
+
+
 class ModelsDialog(QDialog):
     """A table of catalog and installed models with the actions on them."""
 
@@ -162,16 +171,11 @@ class ModelsDialog(QDialog):
     # -- actions ------------------------------------------------------------------------------
 
     def _import_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Import a model",
-            "",
-            "Model files (*.pth *.pt *.ckpt *.safetensors *.bin *.model);;All files (*)",
-        )
+        path = ask_model_file(self)
         if path:
-            self._busy(f"Importing {Path(path).name}…")
+            self._busy(f"Importing {path.name}…")
             self._background.call(
-                models.import_model, Path(path), on_done=self._imported, on_error=self._failed
+                models.import_model, path, on_done=self._imported, on_error=self._failed
             )
 
     def _import_folder(self) -> None:

@@ -17,7 +17,7 @@ from studio.core.protocol import JobInputs, Progress, RunContext
 from studio.engine.jobs import JobRequest, run_job
 from studio.engine.psf import defocus_psf, gaussian_psf, load_kernel, motion_psf
 from studio.engine.registry import build_registry
-from tests.helpers import psnr
+from tests.helpers import finish, psnr
 from tests.shared import shared_file
 
 ENGINES = ("hyper_laplacian", "wiener", "richardson_lucy")
@@ -26,12 +26,7 @@ ENGINES = ("hyper_laplacian", "wiener", "richardson_lucy")
 def run(engine: str, pixels: np.ndarray, bit_depth: int = 8, **params: object) -> np.ndarray:
     image = Image(pixels.astype(np.float32), ImageMeta(bit_depth=bit_depth))
     request = JobRequest("deblur", JobInputs((image,)), engine=engine, params=params)
-    gen = run_job(build_registry(), request, RunContext(device="cpu"))
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value.pixels
+    return finish(run_job(build_registry(), request, RunContext(device="cpu"))).pixels
 
 
 def blur(sharp: np.ndarray, kernel: np.ndarray, noise: float = 0.01, seed: int = 3):

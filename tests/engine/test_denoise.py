@@ -13,19 +13,14 @@ from studio.engine.jobs import JobRequest, run_job
 from studio.engine.ops import _denoise_bm3d as bm3d
 from studio.engine.ops._denoise_sigma import estimate_sigma
 from studio.engine.registry import build_registry
-from tests.helpers import psnr
+from tests.helpers import finish, psnr
 from tests.shared import shared_file
 
 
 def run(engine: str, pixels: np.ndarray, bit_depth: int = 8, **params: object) -> np.ndarray:
     image = Image(pixels.astype(np.float32), ImageMeta(bit_depth=bit_depth))
     request = JobRequest("denoise", JobInputs((image,)), engine=engine, params=params)
-    gen = run_job(build_registry(), request, RunContext(device="cpu"))
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value.pixels
+    return finish(run_job(build_registry(), request, RunContext(device="cpu"))).pixels
 
 
 def add_noise(clean: np.ndarray, sigma255: float, seed: int = 1) -> np.ndarray:
