@@ -6,22 +6,19 @@ Skipped (no rows) when ../shared/testdata/denoising/CBSD68 is absent.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from benchmarks.quality import run_timed
 from studio.core.image import Image, ImageMeta, luminance
-from studio.core.protocol import JobInputs, RunContext
-from studio.engine.jobs import JobRequest, run_job
-from studio.engine.registry import build_registry
+from studio.core.protocol import JobInputs
 
 SEED = 1
 HINT_FRACTION = 0.01
 CBSD68 = Path(__file__).resolve().parents[2].parent / "shared/testdata/denoising/CBSD68"
-REGISTRY = build_registry()
 
 
 def _hints(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -34,14 +31,8 @@ def _hints(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _colorize(grey: np.ndarray, hints: np.ndarray) -> tuple[np.ndarray, float]:
     inputs = JobInputs((Image(grey, ImageMeta(bit_depth=8)),), hints=hints)
-    start = time.perf_counter()
-    gen = run_job(REGISTRY, JobRequest("colorize", inputs, "levin"), RunContext())
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            result: Image = stop.value
-            return result.pixels, time.perf_counter() - start
+    done = run_timed("colorize", inputs, "levin")
+    return done.image.pixels, done.wall
 
 
 def _scores(result: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

@@ -10,7 +10,6 @@ scikit-image photographs and synthetic motion and defocus kernels.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,11 @@ import scipy.io
 import scipy.signal
 from PIL import Image as PILImage
 from skimage import data as skdata
-from skimage.metrics import structural_similarity
 
+from benchmarks.quality import psnr, run_timed, ssim
 from studio.core.image import Image, ImageMeta
-from studio.core.protocol import JobInputs, RunContext
-from studio.engine.jobs import JobRequest, run_job
+from studio.core.protocol import JobInputs
 from studio.engine.psf import defocus_psf, motion_psf
-from studio.engine.registry import build_registry
 
 NOISE = 0.01
 SEED = 12
@@ -32,16 +29,6 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared/testdata"
 KERNELS = SHARED / "deblurring/kernels/kernels_12.mat"
 CBSD68 = SHARED / "denoising/CBSD68"
 ENGINES = ("wiener", "richardson_lucy", "hyper_laplacian", "auto")
-REGISTRY = build_registry()
-
-
-def psnr(result: np.ndarray, truth: np.ndarray) -> float:
-    mse = float(np.mean((result.astype(np.float64) - truth) ** 2))
-    return 10.0 * np.log10(1.0 / max(mse, 1e-12))
-
-
-def ssim(result: np.ndarray, truth: np.ndarray) -> float:
-    return float(structural_similarity(result, truth, data_range=1.0, channel_axis=2))
 
 
 def kernels() -> tuple[str, list[np.ndarray]]:
@@ -76,15 +63,8 @@ def run_engine(
     engine: str, blurred: np.ndarray, params: dict[str, object]
 ) -> tuple[np.ndarray, float]:
     image = Image(blurred, ImageMeta(bit_depth=8))
-    request = JobRequest("deblur", JobInputs((image,)), engine=engine, params=params)
-    start = time.perf_counter()
-    gen = run_job(REGISTRY, request, RunContext(device="auto"))
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        result: Image = stop.value
-    return result.pixels, time.perf_counter() - start
+    done = run_timed("deblur", JobInputs((image,)), engine, **params)
+    return done.image.pixels, done.wall
 
 
 def rows(quick: bool) -> list[dict[str, object]]:

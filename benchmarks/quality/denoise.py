@@ -6,34 +6,21 @@ Uses CBSD68 from ../shared/testdata when present, else scikit-image's sample pho
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
 from skimage import data as skdata
-from skimage.metrics import structural_similarity
 
+from benchmarks.quality import psnr, run_timed, ssim
 from studio.core.image import Image, ImageMeta
-from studio.core.protocol import JobInputs, RunContext
-from studio.engine.jobs import JobRequest, run_job
+from studio.core.protocol import JobInputs
 from studio.engine.ops._denoise_sigma import estimate_sigma
-from studio.engine.registry import build_registry
 
 SIGMA = 25.0
 SEED = 25
 CBSD68 = Path(__file__).resolve().parents[2].parent / "shared/testdata/denoising/CBSD68"
 TARGETS = {"cbm3d": ">= 29.0"}
-REGISTRY = build_registry()
-
-
-def psnr(result: np.ndarray, truth: np.ndarray) -> float:
-    mse = float(np.mean((result.astype(np.float64) - truth) ** 2))
-    return 10.0 * np.log10(1.0 / max(mse, 1e-12))
-
-
-def ssim(result: np.ndarray, truth: np.ndarray) -> float:
-    return float(structural_similarity(result, truth, data_range=1.0, channel_axis=2))
 
 
 def clean_images(quick: bool) -> tuple[str, list[np.ndarray]]:
@@ -49,17 +36,8 @@ def clean_images(quick: bool) -> tuple[str, list[np.ndarray]]:
 
 
 def run_engine(engine: str, noisy: np.ndarray) -> tuple[np.ndarray, float]:
-    request = JobRequest(
-        "denoise", JobInputs((Image(noisy, ImageMeta(bit_depth=8)),)), engine=engine
-    )
-    start = time.perf_counter()
-    gen = run_job(REGISTRY, request, RunContext(device="auto"))
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        result: Image = stop.value
-    return result.pixels, time.perf_counter() - start
+    done = run_timed("denoise", JobInputs((Image(noisy, ImageMeta(bit_depth=8)),)), engine)
+    return done.image.pixels, done.wall
 
 
 def rows(quick: bool) -> list[dict[str, object]]:

@@ -14,9 +14,7 @@ is the worst bracket's median.
 from __future__ import annotations
 
 import resource
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,43 +22,21 @@ import cv2
 import numpy as np
 from skimage import data as skdata
 
+from benchmarks.quality import Timed, run_timed
 from studio.core.errors import BadInputError
 from studio.core.image import Image, ImageMeta, luminance
 from studio.core.imageio import read_image
-from studio.core.protocol import JobInputs, RunContext
-from studio.engine.jobs import JobRequest, run_job
+from studio.core.protocol import JobInputs
 from studio.engine.ops import _hdr_merge, _hdr_response
 from studio.engine.ops._hdr_tonemap import srgb_decode
-from studio.engine.registry import build_registry
 
 MEMORIAL = Path(__file__).resolve().parents[2].parent / "shared/testdata/hdr/memorial"
 SYNTHETIC_TIMES = (1 / 8, 1 / 2, 2.0, 8.0)
 FUSION_EVERY = 3  # the Memorial brackets are 1 stop apart: every third makes a 6-frame set
 
 
-@dataclass(frozen=True)
-class Timed:
-    """A result with its wall-clock and process CPU seconds (this machine is shared, so the
-    CPU time is the steadier figure)."""
-
-    image: Image
-    wall: float
-    cpu: float
-
-    def note(self, megapixels: float) -> str:
-        return f"; CPU {self.cpu / megapixels:.2f} s/MP"
-
-
 def run(engine: str, images: Sequence[Image], **params: Any) -> Timed:
-    request = JobRequest("hdr", JobInputs(tuple(images)), engine, params)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    gen = run_job(build_registry(), request, RunContext(device="auto"))
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        result: Image = stop.value
-    return Timed(result, time.perf_counter() - start, time.process_time() - cpu_start)
+    return run_timed("hdr", JobInputs(tuple(images)), engine, **params)
 
 
 def memorial() -> tuple[list[Image], list[float]]:

@@ -10,7 +10,6 @@ PatchMatch engine searches the whole context margin on this 2-core CPU.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
@@ -18,17 +17,15 @@ import numpy as np
 from PIL import Image as PILImage
 from skimage import data
 
+from benchmarks.quality import run_timed
 from studio.core.image import Image, luminance
-from studio.core.protocol import JobInputs, RunContext
-from studio.engine.jobs import JobRequest, run_job
+from studio.core.protocol import JobInputs
 from studio.engine.ops.degrade import make_box_mask
-from studio.engine.registry import build_registry
 
 ENGINES = ("patchmatch", "telea", "navier_stokes")
 FRACTIONS = (0.02, 0.05, 0.10)
 SIDE = 256
 CBSD68 = Path(__file__).resolve().parents[2].parent / "shared/testdata/denoising/CBSD68"
-REGISTRY = build_registry()
 
 
 def _fit(pixels: np.ndarray) -> np.ndarray:
@@ -48,15 +45,8 @@ def _photos(quick: bool) -> list[tuple[str, np.ndarray]]:
 
 
 def _inpaint(engine: str, pixels: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
-    inputs = JobInputs((Image(pixels),), mask=mask)
-    start = time.perf_counter()
-    gen = run_job(REGISTRY, JobRequest("inpaint", inputs, engine), RunContext())
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            result: Image = stop.value
-            return result.pixels, time.perf_counter() - start
+    done = run_timed("inpaint", JobInputs((Image(pixels),), mask=mask), engine)
+    return done.image.pixels, done.wall
 
 
 def _laplacian_rms(pixels: np.ndarray, hole: np.ndarray) -> float:

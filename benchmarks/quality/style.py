@@ -18,7 +18,6 @@ Examples are written to bench-results/style/ for looking at.
 from __future__ import annotations
 
 import resource
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,11 @@ from PIL import Image as PILImage
 from skimage import data as skdata
 from skimage.metrics import structural_similarity
 
+from benchmarks.quality import run_timed
 from studio.core.image import Image, luminance
 from studio.core.imageio import read_image
-from studio.core.protocol import JobInputs, RunContext
-from studio.engine.jobs import JobRequest, run_job
+from studio.core.protocol import JobInputs
 from studio.engine.ops import _style_color as colour
-from studio.engine.registry import build_registry
 
 FOLDER = Path(__file__).resolve().parents[2].parent / "shared/testdata/style_transfer"
 EXAMPLES = Path("bench-results/style")
@@ -50,15 +48,8 @@ MEASURE_SIDE = 512
 
 def run(engine: str, content: Image, style: Image, **params: Any) -> tuple[Image, float, float]:
     """The result, wall seconds and process CPU seconds."""
-    request = JobRequest("style", JobInputs((content,), style=style), engine, params)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    gen = run_job(build_registry(), request, RunContext(device="auto"))
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        result: Image = stop.value
-    return result, time.perf_counter() - start, time.process_time() - cpu_start
+    done = run_timed("style", JobInputs((content,), style=style), engine, **params)
+    return done.image, done.wall, done.cpu
 
 
 def images(quick: bool) -> tuple[str, dict[str, Image], dict[str, Image]]:
