@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import pickle
 import struct
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,6 +79,41 @@ def _huge_safetensors_header() -> bytes:
     )
 
 
+def _repacked_pth(
+    state: object,
+    edit_pickle: Callable[[bytes], bytes] = lambda data: data,
+    add: Callable[[zipfile.ZipFile, str], None] = lambda archive, root: None,
+) -> bytes:
+    """A torch checkpoint's members copied into a new zip, its pickle edited, members added."""
+    source = zipfile.ZipFile(io.BytesIO(_pth(state)))
+    root = source.namelist()[0].split("/")[0]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for member in source.infolist():
+            content = source.read(member)
+            if member.filename.endswith("data.pkl"):
+                content = edit_pickle(content)
+            archive.writestr(member.filename, content)
+        add(archive, root)
+    return out.getvalue()
+
+
+def _add_bomb(archive: zipfile.ZipFile, root: str) -> None:
+    """A deflated member of 96 MB of zeros (about 0.1 MB in the file)."""
+    info = zipfile.ZipInfo(f"{root}/data/99")
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with archive.open(info, "w", force_zip64=True) as member:
+        for _ in range(96):
+            member.write(bytes(1 << 20))
+
+
+def _negative_storage(data: bytes) -> bytes:
+    """The pickle of `{"w": torch.ones(3)}` with its storage claiming -3 elements."""
+    storage = b"X\x03\x00\x00\x00cpuq\x06K\x03t"
+    assert storage in data
+    return data.replace(storage, storage[:-3] + b"J" + struct.pack("<i", -3) + b"t")
+
+
 # name -> (file name, maker(folder, marker) -> bytes)
 BAD_MODELS: dict[str, tuple[str, Callable[[Path, Path], bytes]]] = {
     "truncated-pth": ("cut.pth", lambda d, m: _pth(_dncnn_state())[:2000]),
@@ -100,6 +136,11 @@ BAD_MODELS: dict[str, tuple[str, Callable[[Path, Path], bytes]]] = {
         lambda d, m: _pth({**_dncnn_state(), "note": Payload(m)}),
     ),
     "pickle-payload-legacy": ("evil_legacy.pth", lambda d, m: pickle.dumps(Payload(m))),
+    "zip-bomb": ("bomb.pth", lambda d, m: _repacked_pth(_dncnn_state(), add=_add_bomb)),
+    "negative-storage-size": (
+        "negative.pth",
+        lambda d, m: _repacked_pth({"w": torch.ones(3)}, edit_pickle=_negative_storage),
+    ),
 }
 
 
@@ -145,6 +186,8 @@ def test_the_loader_refuses_with_a_one_line_reason(tmp_path: Path, case: str) ->
     assert message.strip() and "\n" not in message
     if "payload" in case:
         assert "refused" in message
+    if case == "zip-bomb":
+        assert "inflate" in message, "refused only after decompressing"
     assert not marker.exists(), "the checkpoint ran code"
 
 

@@ -29,6 +29,10 @@ _WRAPPER_KEYS = (
     "generator",
 )
 _PREFIXES = ("module.", "model_ema.", "netG.", "generator.")
+# A zip checkpoint may inflate to this much more than its size on disk (torch stores tensors
+# uncompressed, so real ones inflate to about 1x).
+_INFLATE_RATIO = 4
+_INFLATE_ALLOWANCE = 16 << 20
 
 
 def read_state_dict(path: Path) -> StateDict:
@@ -63,6 +67,8 @@ def _read_safetensors(path: Path) -> StateDict:
 def _read_pickle(path: Path) -> Any:
     import torch
 
+    if zipfile.is_zipfile(path):
+        check_archive_sizes(path)
     if zipfile.is_zipfile(path) and _is_torchscript(path):
         raise ModelError(
             f"{path.name} is a TorchScript archive, which carries code: refused. "
@@ -76,10 +82,30 @@ def _read_pickle(path: Path) -> Any:
         raise ModelError(
             f"{path.name} is damaged or not a checkpoint: {_first_line(err)}"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as err:
+    except (RuntimeError, EOFError, ValueError, TypeError, OSError, KeyError, IndexError) as err:
         raise ModelError(
             f"{path.name} is damaged or not a checkpoint: {_first_line(err)}"
         ) from None
+
+
+def check_archive_sizes(path: Path) -> None:
+    """Refuse a zip checkpoint whose members would inflate far beyond the file (a zip bomb).
+
+    torch stores tensors uncompressed, so a real checkpoint inflates to about its own size;
+    the declared sizes are checked before anything is decompressed.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(member.file_size for member in archive.infolist())
+        size = path.stat().st_size
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        reason = _first_line(err)
+        raise ModelError(f"{path.name} is damaged or not a checkpoint: {reason}") from None
+    if inflated > _INFLATE_ALLOWANCE + _INFLATE_RATIO * size:
+        raise ModelError(
+            f"{path.name} would inflate to {inflated / 1e6:.0f} MB from {size / 1e6:.1f} MB "
+            "(a compressed archive bomb): refused"
+        )
 
 
 def _is_torchscript(path: Path) -> bool:
