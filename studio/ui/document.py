@@ -61,13 +61,21 @@ class Document(QObject):
     sig_brackets_changed = Signal()
     """The HDR bracket list changed."""
 
-    def __init__(self, path: Path | None, original: Step, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        original: Step,
+        parent: QObject | None = None,
+        *,
+        name: str = "",
+        brackets: list[Image] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.path = path
-        self.name = path.name if path is not None else original.label
+        self.name = name or (path.name if path is not None else original.label)
         self.steps: list[Step] = [original]
         self.index = 0
-        self.brackets: list[Image] = [original.image]
+        self.brackets: list[Image] = brackets if brackets is not None else [original.image]
         self.style: Image | None = None
         self.mask = PaintLayer(original.image.width, original.image.height, MASK_COLOUR, self)
         self.hints = PaintLayer(

@@ -43,9 +43,15 @@ class ExportChoice:
     quality: int
 
 
-def default_suffix(image: Image) -> str:
-    """Float stays float (TIFF), 16-bit stays 16-bit (TIFF), 8-bit goes to JPEG."""
-    return ".tif" if image.meta.bit_depth > 8 else ".jpg"
+def default_suffix(image: Image, source: Path | None = None) -> str:
+    """The source's format when it holds the image's depth; else TIFF for 16-bit and float
+    images, JPEG for 8-bit ones."""
+    suffix = source.suffix.lower() if source is not None else ""
+    suffix = {".jpeg": ".jpg", ".tiff": ".tif"}.get(suffix, suffix)
+    depth = 32 if image.meta.is_float else image.meta.bit_depth
+    if suffix in FORMATS and depth in FORMATS[suffix][1]:
+        return suffix
+    return ".tif" if depth > 8 else ".jpg"
 
 
 class ExportDialog(QDialog):

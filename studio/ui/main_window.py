@@ -1,104 +1,51 @@
-"""The studio window: docks, menus, documents, and the jobs that run on them.
+"""The studio window: it lays out the panels and listens to the parts that do the work.
 
-The window never does heavy work itself: images are read and converted for display on a
-thread pool, and every job, live preview and batch runs on the one `JobWorker` thread through
-`studio.engine.jobs.run_job`. The window only reacts to the worker's signals.
+The window never does heavy work itself: photos are read and converted for display on a
+thread pool (`DocumentTabs`), and every job, live preview and batch goes through the
+`JobController` to the one worker thread. Actions come from the table in `studio.ui.actions`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QEvent, QObject, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QIcon,
-    QImage,
-    QKeySequence,
-    QPixmap,
-    QShowEvent,
-)
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QFrame,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QScrollArea,
-    QTabBar,
-    QToolBar,
-    QToolButton,
-    QWidget,
-)
+from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QPixmap, QShowEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar
 
 from studio.core import paths
-from studio.core.errors import BadInputError, EngineUnavailableError, StudioError, UsageError
-from studio.core.image import FloatArray, Image
-from studio.core.imageio import SUPPORTED_EXTENSIONS, read_image, read_mask, write_image
-from studio.core.protocol import EngineSpec, JobInputs, Kind, RunContext
+from studio.core.errors import StudioError
+from studio.core.imageio import read_mask
+from studio.core.protocol import EngineSpec, RunContext
 from studio.core.registry import Registry
-from studio.engine.batch import (
-    BatchPlan,
-    BatchSettings,
-    BatchSummary,
-    Recipe,
-    RecipeStep,
-    run_batch,
-)
-from studio.engine.jobs import JobRequest, run_job
+from studio.engine.batch import BatchPlan, BatchSettings, BatchSummary, Recipe, RecipeStep
+from studio.ui.actions import MAIN_TOOLBAR, MASK_OPTIONS, MENUS, TOOL_ACTIONS, TOOL_OPTIONS, Actions
 from studio.ui.background import Background
 from studio.ui.batch_panel import BatchPanel
 from studio.ui.canvas import Compare, Tool
 from studio.ui.canvas_panel import CanvasPanel
-from studio.ui.display import pixels_to_bgra, to_qimage
-from studio.ui.document import Document, Step, crop_image, make_step
-from studio.ui.export_dialog import ExportDialog, default_suffix
+from studio.ui.dialogs import ask_open_file, ask_open_files
+from studio.ui.docks import Docks, scrolling
+from studio.ui.document import Document, Step
+from studio.ui.documents import DocumentTabs
+from studio.ui.export import Exporter
 from studio.ui.history_panel import HistoryPanel
 from studio.ui.icons import icon, task_title
-from studio.ui.inputs import BracketList, StyleWell, image_icon
 from studio.ui.inspector import Inspector
+from studio.ui.jobs import Choices, JobController, JobRecord, JobState
 from studio.ui.models_dialog import ModelsDialog, ask_model_file
 from studio.ui.models_panel import ModelsPanel, availability
-from studio.ui.progress_panel import JobRecord, JobState, ProgressPanel
-from studio.ui.samples import Sample, bundled_styles, ensure_samples
-from studio.ui.settings import recent_paths, remember_path, window_settings
-from studio.ui.worker import JobWorker, WorkerJob
+from studio.ui.progress_panel import ProgressPanel
+from studio.ui.samples import Sample, ensure_samples
+from studio.ui.settings import recent_paths, window_settings
+from studio.ui.task_inputs import TaskInputs
+from studio.ui.worker import JobWorker
 
 PREVIEW_MAX_SIDE = 768
-PREVIEW_DELAY_MS = 250
 WARM_UP_DELAY_MS = 300
-BATCH_MIN_HEIGHT = 360
-LAYOUT_VERSION = 1
-_OPEN_FILTER = "Images ({});;All files (*)".format(
-    " ".join(f"*{suffix}" for suffix in sorted(SUPPORTED_EXTENSIONS))
-)
-
-
-@dataclass
-class _Pending:
-    """What the window remembers about a job it handed to the worker."""
-
-    kind: str  # "run", "preview" or "batch"
-    document: Document | None = None
-    label: str = ""
-    step_index: int = 0
-    rect: QRect = field(default_factory=QRect)
-    started: float = field(default_factory=time.monotonic)
-
-
-def _load_step(path: Path) -> tuple[Path, Step]:
-    """Read a file and prepare it for display (runs on the thread pool)."""
-    image = read_image(path)
-    return path, make_step(f"Open {path.name}", image)
 
 
 def _thumbnails(samples: list[Sample]) -> list[tuple[Sample, QImage]]:
@@ -137,45 +84,39 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
         self.settings = window_settings()
         self.registry = Registry()
-        self.device = device
-        self.device_description = "detecting…"
+        self.last_message = ""
         self.background = Background(self)
         self.worker = JobWorker(device=device)
+        self.jobs = JobController(self.worker, self._choices, self)
         if describe_device:
             self.sig_first_exposed.connect(
                 lambda: QTimer.singleShot(
                     WARM_UP_DELAY_MS, self.worker, self.worker.request_warm_up
                 )
             )
-        self.documents: list[Document] = []
-        self.document: Document | None = None
-        self.last_message = ""
-        self._pending: dict[int, _Pending] = {}
-        self._preview_id: int | None = None
-        self._batch_id: int | None = None
-        self._loading = 0
-        self._styles: list[Path] = []
-        self._preview_timer = QTimer(self)
-        self._preview_timer.setSingleShot(True)
-        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
-        self._preview_timer.timeout.connect(self.run_preview)
-
         self._build_panels()
         self.models_panel.context = RunContext(device=device)
-        self._build_docks()
-        self._build_actions()
+        self.docks = Docks(
+            self,
+            {
+                "canvas": ("Canvas", self.canvas_panel),
+                "models": ("Models", self.models_panel),
+                "inspector": ("Inspector", self.inspector),
+                "history": ("History", self.history_panel),
+                "progress": ("Progress", self.progress_panel),
+                "batch": ("Batch", scrolling(self.batch_panel)),
+            },
+        )
+        self.act = Actions(self)
         self._build_menus()
-        self._build_toolbar()
+        self._build_toolbars()
         self._build_status_bar()
         self._connect()
-        self._default_state: QByteArray | None = None
         self.worker.start()
         if registry is not None:
             self.set_registry(registry)
         else:
-            self.background.call(
-                _build_registry, on_done=self.set_registry, on_error=self._registry_failed
-            )
+            self._reload_registry()
         if samples:
             self._prepare_welcome()
         self._update_actions()
@@ -192,317 +133,49 @@ class MainWindow(QMainWindow):
         self.progress_panel = ProgressPanel()
         self.batch_panel = BatchPanel(self.current_recipe)
         self.history_panel = HistoryPanel()
-        self.brackets = BracketList()
-        self.style_well = StyleWell()
-        self.task_note = QLabel()
-        self.task_note.setObjectName("dimText")
-        self.task_note.setWordWrap(True)
-        for widget in (self.task_note, self.brackets, self.style_well):
-            self.inspector.inputs_box.addWidget(widget)
-            widget.hide()
-
-    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetClosable
-            | QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        self.tabs = DocumentTabs(self.canvas_panel.tabs, self.background, self.settings)
+        self.exporter = Exporter(self.background, self)
+        self.task_inputs = TaskInputs(
+            self.inspector,
+            self.background,
+            self.settings,
+            lambda: self.document,
+            lambda: self.documents,
         )
-        self.addDockWidget(area, dock)
-        return dock
-
-    def _build_docks(self) -> None:
-        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
-        self.setCorner(Qt.Corner.BottomRightCorner, right)
-        self.setCorner(Qt.Corner.TopRightCorner, right)
-        self.docks = {
-            "canvas": self._dock("Canvas", "dockCanvas", self.canvas_panel, left),
-            "models": self._dock("Models", "dockModels", self.models_panel, right),
-            "inspector": self._dock("Inspector", "dockInspector", self.inspector, right),
-            "history": self._dock("History", "dockHistory", self.history_panel, right),
-            "progress": self._dock("Progress", "dockProgress", self.progress_panel, bottom),
-            "batch": self._dock("Batch", "dockBatch", _scrolling(self.batch_panel), bottom),
-        }
-        self.splitDockWidget(self.docks["models"], self.docks["inspector"], Qt.Orientation.Vertical)
-        self.tabifyDockWidget(self.docks["models"], self.docks["history"])
-        self.tabifyDockWidget(self.docks["progress"], self.docks["batch"])
-        self.docks["models"].raise_()
-        self.docks["progress"].raise_()
-
-    def _settle_default_sizes(self) -> None:
-        """Sizes again once the first layout is done (Qt ignores some before it)."""
-        self._apply_default_sizes()
-        self._default_state = self.saveState(LAYOUT_VERSION)
-
-    def _apply_default_sizes(self) -> None:
-        """Most of the window for the photo; the panels get what they need."""
-        width, height = self.width(), self.height()
-        side = min(440, width // 3)
-        self.resizeDocks(
-            [self.docks["canvas"], self.docks["inspector"]],
-            [width - side, side],
-            Qt.Orientation.Horizontal,
-        )
-        self.resizeDocks(
-            [self.docks["models"], self.docks["inspector"]],
-            [height // 2, height // 2],
-            Qt.Orientation.Vertical,
-        )
-        self.resizeDocks(
-            [self.docks["canvas"], self.docks["progress"]],
-            [height - 260, 200],
-            Qt.Orientation.Vertical,
-        )
-
-    def _action(
-        self,
-        text: str,
-        slot: Callable[..., Any],
-        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
-        icon_name: str | None = None,
-        tip: str = "",
-        checkable: bool = False,
-        on_toggle: bool = True,
-    ) -> QAction:
-        action = QAction(text, self)
-        if icon_name:
-            action.setIcon(icon(icon_name))
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.setCheckable(checkable)
-        tip = tip or text.replace("…", "").replace("&", "")
-        if shortcut is not None:
-            tip += f" ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        (action.toggled if checkable and on_toggle else action.triggered).connect(slot)
-        self.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        key = QKeySequence.StandardKey
-        a = self._action
-        self.act_open = a("&Open…", self.choose_files, key.Open, "folder-open", "Open images")
-        self.act_export = a(
-            "&Export…", self.export_current, "Ctrl+E", "export", "Export the step you are viewing"
-        )
-        self.act_close = a("&Close image", self.close_document, key.Close, "close")
-        self.act_quit = a("&Quit", self.close, key.Quit, "power")
-        self.act_undo = a("&Undo", self.undo, key.Undo, "undo")
-        self.act_redo = a("&Redo", self.redo, key.Redo, "redo")
-        self.act_zoom_fit = a(
-            "Zoom to &fit", self.canvas.zoom_fit, "Ctrl+0", "fit-to-screen-outline"
-        )
-        self.act_zoom_100 = a(
-            "&100 %", self.canvas.zoom_actual, "Ctrl+1", "numeric-1-box-outline", "Actual pixels"
-        )
-        self.act_zoom_in = a("Zoom &in", self.canvas.zoom_in, key.ZoomIn, "magnify-plus-outline")
-        self.act_zoom_out = a(
-            "Zoom &out", self.canvas.zoom_out, key.ZoomOut, "magnify-minus-outline"
-        )
-        self.act_before = a(
-            "Show &before",
-            self._set_before,
-            "\\",
-            "image-filter-black-white",
-            "Show the image before the last operation",
-            checkable=True,
-        )
-        self.act_split = a(
-            "&Split before/after",
-            self._set_split,
-            "Y",
-            "compare",
-            "Before on the left, after on the right; drag the handle",
-            checkable=True,
-        )
-        self.act_compare = a(
-            "&A/B compare",
-            self._set_compare_ab,
-            "Ctrl+Shift+C",
-            "view-split-vertical",
-            "Two steps side by side, zoomed together",
-            checkable=True,
-        )
-        self.act_run = a(
-            "&Run",
-            self.run_current,
-            "Ctrl+Return",
-            "play",
-            "Apply the chosen engine to the whole image",
-        )
-        self.act_cancel = a("&Cancel", self.cancel_current, "Esc", "stop", "Cancel the running job")
-        self.act_preview = a(
-            "&Live preview",
-            self._on_preview_toggled,
-            "P",
-            "eye-outline",
-            "Preview the visible area as you change settings",
-            checkable=True,
-        )
-        self.act_pan = a(
-            "&Hand",
-            lambda: self.set_tool(Tool.PAN),
-            "H",
-            "hand-back-right-outline",
-            "Pan (or hold Space)",
-            checkable=True,
-            on_toggle=False,
-        )
-        self.act_brush = a(
-            "&Mask brush",
-            lambda: self.set_tool(Tool.BRUSH),
-            "B",
-            "brush",
-            "Paint the mask",
-            checkable=True,
-            on_toggle=False,
-        )
-        self.act_eraser = a(
-            "&Eraser",
-            lambda: self.set_tool(Tool.ERASER),
-            "E",
-            "eraser",
-            "Erase the mask",
-            checkable=True,
-            on_toggle=False,
-        )
-        self.act_hint = a(
-            "Colour &hint",
-            lambda: self.set_tool(Tool.HINT),
-            "I",
-            "eyedropper-variant",
-            "Paint colour hints for colorize",
-            checkable=True,
-            on_toggle=False,
-        )
-        self.act_bigger = a("Bigger brush", lambda: self._scale_brush(1.25), "]")
-        self.act_smaller = a("Smaller brush", lambda: self._scale_brush(0.8), "[")
-        self.act_mask_clear = a(
-            "&Clear mask", self._mask_clear, None, "selection-remove", "Clear the mask"
-        )
-        self.act_mask_invert = a(
-            "&Invert mask", self._mask_invert, None, "invert-colors", "Invert the mask"
-        )
-        self.act_mask_load = a(
-            "&Load mask…",
-            self.choose_mask,
-            None,
-            "file-upload-outline",
-            "Load a mask image (white = painted)",
-        )
-        self.act_mask_save = a(
-            "&Save mask…", self.save_mask, None, "content-save-outline", "Save the mask as a PNG"
-        )
-        self.act_mask_show = a(
-            "Show &mask",
-            self.canvas.set_mask_visible,
-            "M",
-            "eye",
-            "Show or hide the mask",
-            checkable=True,
-        )
-        self.act_mask_show.setChecked(True)
-        self.act_hints_clear = a("Clear colour hints", self._hints_clear, None, "palette-outline")
-        self.act_import_model = a(
-            "&Import model…", self.choose_model_file, None, "file-import-outline"
-        )
-        self.act_manage_models = a("&Manage models…", self.manage_models, None, "cog-outline")
-        self.act_reset_layout = a(
-            "&Reset layout",
-            self.reset_layout,
-            None,
-            "view-dashboard-outline",
-            "Put every panel back where it started",
-        )
-        self.act_full_screen = a(
-            "&Full screen", self._toggle_full_screen, key.FullScreen, "fullscreen", checkable=True
-        )
-        self.act_welcome = a(
-            "&Welcome",
-            self.show_welcome,
-            None,
-            "home-outline",
-            "What Studio does, models and samples",
-        )
-        self.act_about = a("&About Studio", self.about, None, "information-outline")
-        self.act_pan.setChecked(True)
+        self.brackets = self.task_inputs.brackets
+        self.style_well = self.task_inputs.style_well
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.act_open)
-        self.recent_menu = file_menu.addMenu(icon("history"), "Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        file_menu.addAction(self.act_export)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_close)
-        file_menu.addAction(self.act_quit)
-        edit = bar.addMenu("&Edit")
-        edit.addActions([self.act_undo, self.act_redo])
-        view = bar.addMenu("&View")
-        view.addActions([self.act_zoom_fit, self.act_zoom_100, self.act_zoom_in, self.act_zoom_out])
-        view.addSeparator()
-        view.addActions([self.act_before, self.act_split, self.act_compare, self.act_mask_show])
-        view.addSeparator()
-        panels = view.addMenu("&Panels")
-        for dock in self.docks.values():
-            toggle = dock.toggleViewAction()
-            panels.addAction(toggle)
-            view.addAction(toggle)
-        view.addSeparator()
-        view.addActions([self.act_reset_layout, self.act_full_screen])
-        job = bar.addMenu("&Job")
-        job.addActions([self.act_run, self.act_cancel, self.act_preview])
-        tools = bar.addMenu("&Tools")
-        tools.addActions([self.act_pan, self.act_brush, self.act_eraser, self.act_hint])
-        tools.addSeparator()
-        tools.addActions([self.act_bigger, self.act_smaller])
-        tools.addSeparator()
-        tools.addActions(
-            [self.act_mask_clear, self.act_mask_invert, self.act_mask_load, self.act_mask_save]
-        )
-        tools.addAction(self.act_hints_clear)
-        models = bar.addMenu("&Models")
-        models.addActions([self.act_import_model, self.act_manage_models])
-        help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.act_welcome, self.act_about])
+        for title, names in MENUS.items():
+            menu = bar.addMenu(title)
+            self.act.add_to(menu, names)
+            if "@recent" in names:
+                self.recent_menu = menu.addMenu(icon("history"), "Open &recent")
+                self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+                menu.insertMenu(self.act["export"], self.recent_menu)
+            if "@panels" in names:
+                panels = menu.addMenu("&Panels")
+                for dock in self.docks.docks.values():
+                    panels.addAction(dock.toggleViewAction())
+                    menu.insertAction(self.act["reset_layout"], dock.toggleViewAction())
+                menu.insertMenu(self.act["reset_layout"], panels)
+                menu.insertSeparator(self.act["reset_layout"])
 
-    def _build_toolbar(self) -> None:
+    def _build_toolbars(self) -> None:
         toolbar = QToolBar("Main")
         toolbar.setObjectName("toolbarMain")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        toolbar.addActions([self.act_open, self.act_export])
-        toolbar.addSeparator()
-        toolbar.addActions([self.act_undo, self.act_redo])
-        toolbar.addSeparator()
-        toolbar.addActions(
-            [self.act_zoom_fit, self.act_zoom_100, self.act_zoom_in, self.act_zoom_out]
-        )
-        toolbar.addSeparator()
-        toolbar.addActions([self.act_before, self.act_split, self.act_compare])
-        toolbar.addSeparator()
-        toolbar.addActions([self.act_preview, self.act_run, self.act_cancel])
+        self.act.add_to(toolbar, MAIN_TOOLBAR)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.main_toolbar = toolbar
         options = self.canvas_panel.tool_bar
-        options.addActions([self.act_pan, self.act_brush, self.act_eraser, self.act_hint])
+        self.act.add_to(options, TOOL_OPTIONS)
         self.canvas_panel.add_tool_widgets()
-        options.addActions(
-            [
-                self.act_mask_clear,
-                self.act_mask_invert,
-                self.act_mask_load,
-                self.act_mask_save,
-                self.act_mask_show,
-            ]
-        )
-        self.canvas_panel.set_tool(Tool.PAN)
+        self.act.add_to(options, MASK_OPTIONS)
+        self.act["mask_show"].setChecked(True)
+        self.set_tool(Tool.PAN)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -515,43 +188,55 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(label)
 
     def _connect(self) -> None:
-        worker = self.worker
-        worker.sig_job_started.connect(self._on_job_started)
-        worker.sig_job_progressed.connect(self._on_job_progressed)
-        worker.sig_job_previewed.connect(self._on_job_previewed)
-        worker.sig_job_event.connect(self._on_job_event)
-        worker.sig_job_logged.connect(self.progress_panel.logged)
-        worker.sig_job_finished.connect(self._on_job_finished)
-        worker.sig_job_failed.connect(self._on_job_failed)
-        worker.sig_job_cancelled.connect(self._on_job_cancelled)
-        worker.sig_device_described.connect(self._on_device)
-        self.progress_panel.sig_cancel_requested.connect(self.worker.cancel)
+        jobs = self.jobs
+        jobs.sig_job_queued.connect(self._on_job_queued)
+        jobs.sig_job_started.connect(self._on_job_started)
+        jobs.sig_job_progressed.connect(self.progress_panel.progressed)
+        jobs.sig_job_logged.connect(self.progress_panel.logged)
+        jobs.sig_job_done.connect(self._on_job_done)
+        jobs.sig_job_failed.connect(self._on_job_failed)
+        jobs.sig_job_cancelled.connect(self._on_job_cancelled)
+        jobs.sig_job_ended.connect(self.sig_job_ended)
+        jobs.sig_busy_changed.connect(self._update_actions)
+        jobs.sig_result_ready.connect(lambda document, step: document.apply(step))
+        jobs.sig_document_made.connect(self._open_made_document)
+        jobs.sig_partial_result.connect(self._on_partial_result)
+        jobs.sig_preview_ready.connect(self._on_preview_ready)
+        jobs.sig_preview_message.connect(self._on_preview_message)
+        jobs.sig_batch_event.connect(self._on_batch_event)
+        jobs.sig_batch_finished.connect(self._on_batch_finished)
+        jobs.sig_batch_stopped.connect(self.batch_panel.on_stopped)
+        self.worker.sig_device_described.connect(self._on_device)
+        self.progress_panel.sig_cancel_requested.connect(jobs.cancel)
         canvas = self.canvas
         canvas.sig_files_dropped.connect(self.open_paths)
-        canvas.sig_zoom_changed.connect(self._on_zoom)
+        canvas.sig_zoom_changed.connect(lambda zoom: self.status_zoom.setText(f"{zoom:.0%}"))
         canvas.sig_cursor_moved.connect(self._on_cursor)
-        canvas.sig_view_changed.connect(self._schedule_preview)
+        canvas.sig_view_changed.connect(jobs.schedule_preview)
         canvas.sig_stroke_finished.connect(self._on_layers_edited)
-        self.canvas_panel.tabs.currentChanged.connect(self._on_tab_changed)
+        self.tabs.sig_added.connect(self._on_document_added)
+        self.tabs.sig_open_failed.connect(self._on_open_failed)
+        self.tabs.sig_current_changed.connect(self._set_document)
+        self.tabs.sig_close_requested.connect(self._close)
         self.canvas_panel.tabs.tabBarClicked.connect(self._on_tab_clicked)
         self.canvas_panel.tabs.tabCloseRequested.connect(self.close_document)
         self.canvas_panel.compare.sig_choice_changed.connect(self._update_actions)
+        self.exporter.sig_message.connect(self.notify)
+        self.task_inputs.sig_message.connect(self.notify)
+        self.task_inputs.sig_inputs_changed.connect(jobs.schedule_preview)
+        self.task_inputs.sig_style_loaded.connect(
+            lambda path: setattr(self.batch_panel, "style_file", path)
+        )
         self.models_panel.sig_engine_chosen.connect(self._on_engine_chosen)
         self.models_panel.sig_import_requested.connect(self.choose_model_file)
         self.models_panel.sig_manage_requested.connect(self.manage_models)
         self.models_panel.sig_model_file_requested.connect(self.choose_model_file_to_run)
-        self.inspector.sig_values_changed.connect(self._schedule_preview)
+        self.inspector.sig_values_changed.connect(jobs.schedule_preview)
         self.inspector.sig_run_requested.connect(self.run_current)
         self.history_panel.sig_export_requested.connect(self.export_current)
         self.history_panel.sig_compare_requested.connect(self.compare_step)
         self.batch_panel.sig_start_requested.connect(self.start_batch)
-        self.batch_panel.sig_cancel_requested.connect(self._cancel_batch)
-        self.brackets.sig_add_requested.connect(self.choose_brackets)
-        self.brackets.sig_add_open_requested.connect(self._add_open_images_as_brackets)
-        self.brackets.sig_remove_requested.connect(self._remove_bracket)
-        self.brackets.sig_exposure_edited.connect(self._on_exposure_edited)
-        self.style_well.sig_style_chosen.connect(self.load_style)
-        self.style_well.sig_add_requested.connect(self.choose_style)
+        self.batch_panel.sig_cancel_requested.connect(jobs.cancel_batch)
         self.welcome.sig_open_requested.connect(self.choose_files)
         self.welcome.sig_sample_requested.connect(self.open_sample)
         self.welcome.sig_import_requested.connect(self.choose_model_file)
@@ -562,12 +247,11 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if self._default_state is None:
-            self._apply_default_sizes()
-            self._default_state = self.saveState(LAYOUT_VERSION)
-            self._restore_layout()
+        if self.docks.default_state is None:
+            self.docks.remember_default()
+            self.docks.restore(self.settings)
             if not self.settings.contains("window/state"):
-                QTimer.singleShot(0, self, self._settle_default_sizes)
+                QTimer.singleShot(0, self, self.docks.remember_default)
             handle = self.windowHandle()
             if handle is not None:
                 handle.installEventFilter(self)
@@ -579,31 +263,14 @@ class MainWindow(QMainWindow):
             self.sig_first_exposed.emit()
         return super().eventFilter(watched, event)
 
-    def _restore_layout(self) -> None:
-        geometry = self.settings.value("window/geometry")
-        state = self.settings.value("window/state")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            self.restoreState(state, LAYOUT_VERSION)
-
     def save_layout(self) -> None:
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
-        self.settings.sync()
+        self.docks.save(self.settings)
 
     def reset_layout(self) -> None:
         """Every panel back where it was when Studio first opened."""
-        for dock in self.docks.values():
-            dock.setFloating(False)
-        if self._default_state is not None:
-            self.restoreState(self._default_state, LAYOUT_VERSION)
-        for dock in self.docks.values():
-            dock.show()
-        self.docks["models"].raise_()
-        self.docks["progress"].raise_()
+        self.docks.reset()
 
-    def _toggle_full_screen(self, on: bool) -> None:
+    def set_full_screen(self, on: bool) -> None:
         self.showFullScreen() if on else self.showNormal()
 
     # =========================================================================================
@@ -611,13 +278,11 @@ class MainWindow(QMainWindow):
 
     def set_registry(self, registry: Registry) -> None:
         self.registry = registry
+        self.jobs.registry = registry
         self.models_panel.set_registry(registry, self.models_panel.context)
         self.welcome.set_engines(registry, self.models_panel._status)
         self._refresh_installed_models()
         self.sig_registry_ready.emit()
-
-    def _registry_failed(self, error: BaseException) -> None:
-        self.notify(f"Could not load the engines: {error}", error=True)
 
     def _refresh_installed_models(self) -> None:
         def names() -> list[str]:
@@ -633,7 +298,9 @@ class MainWindow(QMainWindow):
 
     def _reload_registry(self) -> None:
         self.background.call(
-            _build_registry, on_done=self.set_registry, on_error=self._registry_failed
+            _build_registry,
+            on_done=self.set_registry,
+            on_error=lambda err: self.notify(f"Could not load the engines: {err}", error=True),
         )
 
     def choose_model_file(self) -> None:
@@ -675,36 +342,30 @@ class MainWindow(QMainWindow):
                 "Import one with Models › Import model…, or download one in Manage models…"
             )
         self.inspector.set_engine(spec, reason)
-        self._show_task_inputs(spec)
-        self._update_actions()
-        self._schedule_preview()
-
-    def _show_task_inputs(self, spec: EngineSpec | None) -> None:
-        task = spec.task if spec else ""
-        self.brackets.setVisible(bool(spec and spec.multi_input))
-        self.style_well.setVisible(bool(spec and spec.needs_style))
-        notes = {
-            "inpaint": "Paint what to fill with the mask brush (B); E erases, [ and ] resize.",
-            "colorize": "Optional: paint colour hints with the hint tool (I).",
-        }
-        note = notes.get(task, "")
-        if spec is not None and spec.needs_mask and task != "inpaint":
-            note = notes["inpaint"]
-        self.task_note.setText(note)
-        self.task_note.setVisible(bool(note))
-        if spec is not None and spec.needs_style:
-            self._refresh_style_well()
+        self.task_inputs.show_for(spec)
         if spec is not None and spec.needs_mask:
             self.set_tool(Tool.BRUSH)
-        elif task == "colorize" and self.canvas.tool in (Tool.BRUSH, Tool.ERASER):
-            self.set_tool(Tool.HINT)
+        self._update_actions()
+        self.jobs.schedule_preview()
 
     # =========================================================================================
     # Opening and closing photos
 
+    @property
+    def documents(self) -> list[Document]:
+        return self.tabs.documents
+
+    @property
+    def document(self) -> Document | None:
+        return self.tabs.current
+
+    @property
+    def loading(self) -> int:
+        """Files still being read."""
+        return self.tabs.loading
+
     def choose_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "", _OPEN_FILTER)
-        self.open_paths(files)
+        self.open_paths(ask_open_files(self, "Open images"))
 
     def open_paths(self, paths_: Sequence[str | Path]) -> None:
         """Open image files; folders go to the Batch panel."""
@@ -712,92 +373,47 @@ class MainWindow(QMainWindow):
         files = [Path(p) for p in paths_ if not Path(p).is_dir()]
         if folders:
             self.batch_panel.add_sources(folders)
-            self.show_batch()
+            self.docks.show_batch()
             self.notify(f"Added {len(folders)} folder(s) to the batch")
         for path in files:
             self.open_file(path)
 
     def open_file(self, path: Path, then: Callable[[Document], None] | None = None) -> None:
         """Read `path` off the GUI thread, then show it in a new tab."""
-        self._loading += 1
         self.notify(f"Opening {path.name}…")
+        self.tabs.open_file(path, then)
 
-        def done(result: tuple[Path, Step]) -> None:
-            self._loading -= 1
-            document = self._add_document(*result)
-            if then is not None:
-                then(document)
-
-        def failed(error: BaseException) -> None:
-            self._loading -= 1
-            self.notify(
-                str(error)
-                if isinstance(error, StudioError)
-                else f"Cannot open {path.name}: {error}",
-                error=True,
-            )
-
-        self.background.call(_load_step, path, on_done=done, on_error=failed)
-
-    @property
-    def loading(self) -> int:
-        """Files still being read."""
-        return self._loading
-
-    def _add_document(self, path: Path, step: Step) -> Document:
-        document = Document(path, step, self)
+    def _on_document_added(self, document: Document) -> None:
         document.sig_steps_changed.connect(lambda d=document: self._on_steps_changed(d))
         document.sig_brackets_changed.connect(lambda d=document: self._on_brackets_changed(d))
-        self.documents.append(document)
-        remember_path(self.settings, "recent/files", path)
-        tabs = self.canvas_panel.tabs
-        index = tabs.addTab(image_icon(step.image, 16), document.name)
-        tabs.setTabToolTip(index, str(path))
-        close = QToolButton()
-        close.setIcon(icon("close"))
-        close.setToolTip("Close this image")
-        close.setAutoRaise(True)
-        close.clicked.connect(
-            lambda _=False, d=document: self.close_document(self.documents.index(d))
-        )
-        tabs.setTabButton(index, QTabBar.ButtonPosition.RightSide, close)
-        tabs.setCurrentIndex(index)
-        self._set_document(document)
-        self.notify(f"Opened {path.name} · {step.size_text}")
+        self.notify(f"Opened {document.name} · {document.current.size_text}")
         self.sig_document_opened.emit(document)
-        return document
 
-    def close_document(self, index: int | bool | None = None) -> None:
+    def _on_open_failed(self, path: Path, message: str) -> None:
+        self.progress_panel.add_failure("open", path.name, message)
+        self.docks.show_progress()
+        self.notify(message, error=True)
+
+    def close_document(self, index: int | None = None) -> None:
         tabs = self.canvas_panel.tabs
-        index = (
-            tabs.currentIndex() if not isinstance(index, int) or isinstance(index, bool) else index
-        )
-        if not 0 <= index < len(self.documents):
-            return
-        document = self.documents.pop(index)
-        tabs.removeTab(index)
-        for job_id, pending in list(self._pending.items()):
-            if pending.document is document:
-                self.worker.cancel(job_id)
-        if self.document is document:
-            self._set_document(self.documents[tabs.currentIndex()] if self.documents else None)
-        document.deleteLater()
+        index = tabs.currentIndex() if index is None else index
+        if 0 <= index < len(self.documents):
+            self._close(self.documents[index])
+
+    def _close(self, document: Document) -> None:
+        self.jobs.cancel_document(document)
+        self.tabs.remove(document)
 
     def _on_tab_clicked(self, index: int) -> None:
         """Clicking a tab leaves the welcome page (Help › Welcome) for the photo."""
-        if 0 <= index < len(self.documents) and not self.act_compare.isChecked():
+        if 0 <= index < len(self.documents) and not self.act["compare"].isChecked():
             self.canvas_panel.show_view()
 
-    def _on_tab_changed(self, index: int) -> None:
-        if 0 <= index < len(self.documents) and self.documents[index] is not self.document:
-            self._set_document(self.documents[index])
-
     def _set_document(self, document: Document | None) -> None:
-        self.document = document
         self.history_panel.set_document(document)
-        self._clear_preview()
+        self.canvas.set_preview(None)
         if document is None:
-            self.act_compare.setChecked(False)
+            self.act["compare"].setChecked(False)
             self.canvas.set_images(None, None)
             self.canvas.set_layers(None, None)
             self.canvas_panel.show_welcome()
@@ -805,31 +421,29 @@ class MainWindow(QMainWindow):
             self.status_zoom.setText("")
         else:
             self._show_step(document)
-            if not self.act_compare.isChecked():
+            if not self.act["compare"].isChecked():
                 self.canvas_panel.show_view()
-            self.brackets.set_brackets(document.brackets)
-            if self.style_well.isVisibleTo(self.inspector):
-                self._refresh_style_well()
+            self.task_inputs.show_document(document)
         self._update_actions()
 
     def _show_step(self, document: Document) -> None:
         self.canvas.set_images(document.before.qimage, document.current.qimage)
         self.canvas.set_layers(document.mask, document.hints)
         self.status_image.setText(document.current.size_text)
-        if self.act_compare.isChecked():
+        if self.act["compare"].isChecked():
             self._fill_compare()
 
     def _on_steps_changed(self, document: Document) -> None:
         if document is self.document:
-            self._clear_preview()
+            self.canvas.set_preview(None)
             self._show_step(document)
             self._update_actions()
-            self._schedule_preview()
+            self.jobs.schedule_preview()
 
     def _on_brackets_changed(self, document: Document) -> None:
         if document is self.document:
             self.brackets.set_brackets(document.brackets)
-            self._schedule_preview()
+            self.jobs.schedule_preview()
 
     def open_sample(self, sample: Sample) -> None:
         """Open a sample with what its job needs (mask, brackets, style) and choose the task."""
@@ -844,9 +458,9 @@ class MainWindow(QMainWindow):
                     on_done=lambda mask: document.mask.set_alpha(mask, "Load sample mask"),
                 )
             if len(sample.images) > 1:
-                self._load_brackets(document, list(sample.images[1:]))
+                self.task_inputs.load_brackets(document, list(sample.images[1:]))
             if sample.style is not None:
-                self.load_style(sample.style)
+                self.task_inputs.load_style(sample.style)
 
         self.open_file(sample.images[0], then=ready)
 
@@ -876,121 +490,38 @@ class MainWindow(QMainWindow):
         )
 
     # =========================================================================================
-    # HDR brackets and style images
-
-    def choose_brackets(self) -> None:
-        if self.document is None:
-            return
-        files, _ = QFileDialog.getOpenFileNames(self, "Add exposure brackets", "", _OPEN_FILTER)
-        if files:
-            self._load_brackets(self.document, [Path(f) for f in files])
-
-    def _load_brackets(self, document: Document, files: list[Path]) -> None:
-        def read_all() -> list[Image]:
-            return [read_image(path) for path in files]
-
-        self.background.call(
-            read_all,
-            on_done=lambda images: document.set_brackets(document.brackets + images),
-            on_error=lambda err: self.notify(str(err), error=True),
-        )
-
-    def _add_open_images_as_brackets(self) -> None:
-        if self.document is None:
-            return
-        others = [d.current.image for d in self.documents if d is not self.document]
-        self.document.set_brackets(self.document.brackets + others)
-
-    def _remove_bracket(self, row: int) -> None:
-        if self.document is not None and 0 <= row < len(self.document.brackets):
-            brackets = list(self.document.brackets)
-            del brackets[row]
-            self.document.set_brackets(brackets)
-
-    def _on_exposure_edited(self, row: int, seconds: float | None) -> None:
-        if self.document is not None:
-            self.document.set_exposure_time(row, seconds)
-
-    def choose_style(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a style image", "", _OPEN_FILTER)
-        if path:
-            self.load_style(Path(path))
-
-    def load_style(self, path: Path) -> None:
-        document = self.document
-
-        def done(image: Image) -> None:
-            if document is not None:
-                document.style = image
-            if path not in self._styles:
-                remember_path(self.settings, "recent/styles", path)
-            self.batch_panel.style_file = path
-            self._refresh_style_well()
-            self._schedule_preview()
-
-        self.background.call(
-            read_image, path, on_done=done, on_error=lambda e: self.notify(str(e), error=True)
-        )
-
-    def _refresh_style_well(self) -> None:
-        recent_styles = recent_paths(self.settings, "recent/styles")
-
-        def entries() -> list[tuple[Path, QImage]]:
-            self._styles = bundled_styles(paths.cache_dir() / "samples" / "styles")
-            recent = [p for p in recent_styles if p not in self._styles]
-            return [
-                (path, QImage(str(path)).scaled(144, 144, Qt.AspectRatioMode.KeepAspectRatio))
-                for path in [*self._styles, *recent]
-            ]
-
-        def show(found: list[tuple[Path, QImage]]) -> None:
-            style = self.document.style if self.document is not None else None
-            chosen = style.meta.source_path if style is not None else None
-            self.style_well.set_styles([(p, _icon_of(q)) for p, q in found], chosen)
-
-        self.background.call(
-            entries, on_done=show, on_error=lambda e: self.notify(str(e), error=True)
-        )
-
-    # =========================================================================================
     # Masks and tools
 
     def set_tool(self, tool: Tool) -> None:
         self.canvas_panel.set_tool(tool)
-        for action, kind in (
-            (self.act_pan, Tool.PAN),
-            (self.act_brush, Tool.BRUSH),
-            (self.act_eraser, Tool.ERASER),
-            (self.act_hint, Tool.HINT),
-        ):
-            action.setChecked(tool is kind)
-        if tool in (Tool.BRUSH, Tool.ERASER) and not self.act_mask_show.isChecked():
-            self.act_mask_show.setChecked(True)
+        for kind, name in TOOL_ACTIONS.items():
+            self.act[name].setChecked(tool is kind)
+        if tool in (Tool.BRUSH, Tool.ERASER) and not self.act["mask_show"].isChecked():
+            self.act["mask_show"].setChecked(True)
 
-    def _scale_brush(self, factor: float) -> None:
+    def scale_brush(self, factor: float) -> None:
         self.canvas_panel.set_brush_size(max(self.canvas.brush_size * factor, 1.0))
 
-    def _mask_clear(self) -> None:
+    def mask_clear(self) -> None:
         if self.document is not None:
             self.document.mask.clear()
             self._on_layers_edited()
 
-    def _mask_invert(self) -> None:
+    def mask_invert(self) -> None:
         if self.document is not None:
             self.document.mask.invert()
             self._on_layers_edited()
 
-    def _hints_clear(self) -> None:
+    def hints_clear(self) -> None:
         if self.document is not None:
             self.document.hints.clear()
             self._on_layers_edited()
 
     def choose_mask(self) -> None:
-        if self.document is None:
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Load a mask", "", _OPEN_FILTER)
-        if path:
-            self.load_mask(Path(path))
+        if self.document is not None:
+            path = ask_open_file(self, "Load a mask")
+            if path:
+                self.load_mask(path)
 
     def load_mask(self, path: Path) -> None:
         document = self.document
@@ -998,7 +529,7 @@ class MainWindow(QMainWindow):
             return
         size = (document.mask.height, document.mask.width)
 
-        def done(mask: FloatArray) -> None:
+        def done(mask: np.ndarray) -> None:
             document.mask.set_alpha(mask, f"Load {path.name}")
             self._on_layers_edited()
 
@@ -1007,26 +538,12 @@ class MainWindow(QMainWindow):
         )
 
     def save_mask(self) -> None:
-        if self.document is None:
-            return
-        suggested = self._suggest_path(self.document, "mask", ".png")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the mask", str(suggested), "PNG (*.png)")
-        if path:
-            self.write_mask(Path(path))
-
-    def write_mask(self, path: Path) -> None:
-        """Write the mask as a grey PNG (white = painted), off the GUI thread."""
-        assert self.document is not None
-        mask = Image(self.document.mask.alpha()[..., None])
-        self.background.call(
-            lambda: write_image(mask, path, bit_depth=8),
-            on_done=lambda written: self.notify(f"Mask saved to {written}"),
-            on_error=lambda e: self.notify(str(e), error=True),
-        )
+        if self.document is not None:
+            self.exporter.save_mask(self.document)
 
     def _on_layers_edited(self) -> None:
         self._update_actions()
-        self._schedule_preview()
+        self.jobs.schedule_preview()
 
     # =========================================================================================
     # Undo, compare, zoom feedback
@@ -1058,24 +575,22 @@ class MainWindow(QMainWindow):
         elif self.document is not None:
             self.document.redo()
 
-    def _set_before(self, on: bool) -> None:
+    def set_before(self, on: bool) -> None:
         if on:
-            self.act_split.setChecked(False)
-        self.canvas.set_compare(Compare.BEFORE if on else self._after_mode())
+            self.act["split"].setChecked(False)
+        after = Compare.SPLIT if self.act["split"].isChecked() else Compare.AFTER
+        self.canvas.set_compare(Compare.BEFORE if on else after)
 
-    def _set_split(self, on: bool) -> None:
+    def set_split(self, on: bool) -> None:
         if on:
-            self.act_before.setChecked(False)
+            self.act["before"].setChecked(False)
             visible = self.canvas.visible_image_rect()
             width = self.canvas.image_item.boundingRect().width()
             if width and not visible.isEmpty():
                 self.canvas.set_split((visible.center().x() + 0.5) / width)
         self.canvas.set_compare(Compare.SPLIT if on else Compare.AFTER)
 
-    def _after_mode(self) -> Compare:
-        return Compare.SPLIT if self.act_split.isChecked() else Compare.AFTER
-
-    def _set_compare_ab(self, on: bool) -> None:
+    def set_compare_ab(self, on: bool) -> None:
         if on and self.document is not None:
             self._fill_compare()
             self.canvas_panel.show_compare()
@@ -1099,10 +614,7 @@ class MainWindow(QMainWindow):
             return
         self._fill_compare()
         self.canvas_panel.compare.choose(slot, index)
-        self.act_compare.setChecked(True)
-
-    def _on_zoom(self, zoom: float) -> None:
-        self.status_zoom.setText(f"{zoom * 100:.0f} %")
+        self.act["compare"].setChecked(True)
 
     def _on_cursor(self, x: int, y: int) -> None:
         if self.document is None or x < 0:
@@ -1117,128 +629,29 @@ class MainWindow(QMainWindow):
         self.status_pixel.setText(f"x {x}  y {y}  ·  {text}")
 
     def _on_device(self, description: str) -> None:
-        self.device_description = description
         self.status_device.setText(f"Device: {description}")
 
+    @property
+    def device_description(self) -> str:
+        return self.jobs.device_description
+
     # =========================================================================================
-    # Running jobs
+    # Jobs: the window gathers the user's choices and shows what the controller reports
 
-    def _spec_and_document(self) -> tuple[EngineSpec, Document]:
+    def _choices(self) -> Choices:
         spec = self.models_panel.current_engine()
-        if self.document is None:
-            raise UsageError("Open an image first (File > Open, or drop one on the window)")
-        if spec is None:
-            raise UsageError("Choose a task and an engine in the Models panel")
-        status = availability(spec, self.models_panel.context)
-        if not status.ok:
-            raise EngineUnavailableError(f"{spec.name} is unavailable: {status.reason}")
-        if not self.inspector.is_valid():
-            raise BadInputError("Fix the highlighted parameters in the Inspector first")
-        return spec, self.document
-
-    def build_request(self, rect: QRect | None = None) -> tuple[JobRequest, EngineSpec, Document]:
-        """The job for the current engine and settings, on the whole image or on `rect`."""
-        spec, document = self._spec_and_document()
-
-        def crop(array: FloatArray) -> FloatArray:
-            if rect is None:
-                return array
-            return np.ascontiguousarray(
-                array[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1]
-            )
-
-        def crop_img(image: Image) -> Image:
-            return image if rect is None else crop_image(image, rect)
-
-        images: tuple[Image, ...] = (crop_img(document.current.image),)
-        if spec.multi_input:
-            if len(document.brackets) < 2:
-                raise UsageError("Add at least two exposure brackets in the Inspector")
-            images = tuple(crop_img(image) for image in document.brackets)
-        mask = hints = None
-        if spec.needs_mask:
-            if document.mask.is_empty():
-                raise UsageError("Paint the area to fill with the mask brush (B) first")
-            mask = crop(document.mask.alpha())
-        if spec.task == "colorize" and not document.hints.is_empty():
-            hints = crop(document.hints.rgba())
-        if spec.needs_style and document.style is None:
-            raise UsageError("Choose a style image in the Inspector first")
-        region = None
-        if self.inspector.limit_to_mask.isChecked() and not spec.needs_mask:
-            if document.mask.is_empty():
-                raise UsageError("Paint a mask first, or untick 'Only inside the painted mask'")
-            region = crop(document.mask.alpha())
-        inputs = JobInputs(images, mask=mask, hints=hints, style=document.style)
-        request = JobRequest(
-            task=spec.task,
-            inputs=inputs,
-            engine=spec.id,
-            params=self.inspector.values(),
+        status = availability(spec, self.models_panel.context) if spec is not None else None
+        return Choices(
+            spec=spec,
+            document=self.document,
+            params=self.inspector.params_json() if self.inspector.is_valid() else {},
             opacity=self.inspector.opacity(),
-            region=region,
-        )
-        return request, spec, document
-
-    def _device_for(self, spec: EngineSpec) -> str:
-        """Neural and GPU-capable engines run on the worker's device; the others on the CPU."""
-        uses_device = spec.kind is Kind.NEURAL or spec.gpu_recommended
-        return self.device_description if uses_device else "CPU"
-
-    def run_current(self) -> int | None:
-        """Queue the current engine on the current image; returns the job id."""
-        try:
-            request, spec, document = self.build_request()
-        except StudioError as err:
-            self.notify(str(err), error=True)
-            return None
-        registry = self.registry
-        label = f"{task_title(spec.task)} · {spec.name}"
-        hdr = document.current.image.meta.is_float
-        params = self.inspector.params_json()
-        step_details = {"task": spec.task, "engine": spec.id, "params": params}
-        job = WorkerJob(
-            start=lambda ctx: run_job(registry, request, ctx),
+            only_in_mask=self.inspector.limit_to_mask.isChecked(),
+            params_valid=self.inspector.is_valid(),
+            unavailable_reason=status.reason if status is not None and not status.ok else "",
             model_path=self.models_panel.context.model_path,
-            finish=lambda image: make_step(label, image, **step_details),
-            preview=lambda progress: pixels_to_bgra(progress.preview, hdr),  # type: ignore[arg-type]
+            preview_rect=self.preview_rect(),
         )
-        self._pending[job.id] = _Pending("run", document, label, document.index)
-        self.progress_panel.add(
-            JobRecord(job.id, spec.task, spec.name, document.name, self._device_for(spec))
-        )
-        self._cancel_preview()
-        self.worker.submit(job)
-        self.docks["progress"].raise_()
-        self.notify(f"Queued {label}")
-        self._update_actions()
-        return job.id
-
-    def cancel_current(self) -> None:
-        """Cancel the running job (or the newest queued one)."""
-        running = [
-            job_id
-            for job_id in self.progress_panel.running_ids()
-            if self.progress_panel.records[job_id].state is JobState.RUNNING
-        ]
-        targets = running or self.progress_panel.running_ids()[-1:]
-        for job_id in targets:
-            self.worker.cancel(job_id)
-        if targets:
-            self.notify("Cancelling…")
-
-    # -- live preview -------------------------------------------------------------------------
-
-    def _on_preview_toggled(self, on: bool) -> None:
-        if on:
-            self.run_preview()
-        else:
-            self._cancel_preview()
-            self._clear_preview()
-
-    def _schedule_preview(self) -> None:
-        if self.act_preview.isChecked():
-            self._preview_timer.start()
 
     def preview_rect(self) -> QRect:
         """The visible part of the image, at most PREVIEW_MAX_SIDE pixels a side (centred)."""
@@ -1249,236 +662,102 @@ class MainWindow(QMainWindow):
         rect = QRect(centre.x() - width // 2, centre.y() - height // 2, width, height)
         return rect.intersected(visible)
 
-    def run_preview(self) -> int | None:
-        """Run the current settings on the visible area, through the same `run_job`."""
-        if not self.act_preview.isChecked() or self.document is None:
-            return None
-        rect = self.preview_rect()
-        if rect.isEmpty():
-            return None
+    def run_current(self) -> int | None:
+        """Queue the current engine on the current image; returns the job id."""
         try:
-            request, _, document = self.build_request(rect)
+            job_id = self.jobs.run()
         except StudioError as err:
-            self.notify(f"Preview: {err}", error=True)
+            self.notify(str(err), error=True)
             return None
-        registry = self.registry
-        hdr = document.current.image.meta.is_float
-        job = WorkerJob(
-            start=lambda ctx: run_job(registry, request, ctx),
-            model_path=self.models_panel.context.model_path,
-            finish=lambda image: pixels_to_bgra(image.pixels, hdr or image.meta.is_float),
-            is_preview=True,
-        )
-        self._preview_id = job.id
-        self._pending[job.id] = _Pending("preview", document, "Preview", document.index, rect)
-        self.worker.submit(job)
-        return job.id
-
-    def _cancel_preview(self) -> None:
-        if self._preview_id is not None:
-            self.worker.cancel(self._preview_id)
-            self._preview_id = None
-
-    def _clear_preview(self) -> None:
         self.canvas.set_preview(None)
+        self.docks["progress"].raise_()
+        return job_id
 
-    # -- batch ----------------------------------------------------------------------------------
+    def cancel_current(self) -> None:
+        """Cancel the running job (or the newest queued one)."""
+        if self.jobs.cancel_current():
+            self.notify("Cancelling…")
 
     def current_recipe(self) -> Recipe:
         """One step: the current task, engine, parameters and opacity."""
-        spec = self.models_panel.current_engine()
-        if spec is None:
-            raise UsageError("Choose a task and an engine in the Models panel")
-        if not self.inspector.is_valid():
-            raise BadInputError("Fix the highlighted parameters in the Inspector first")
+        choices = self._choices()
+        if choices.spec is None:
+            raise StudioError("Choose a task and an engine in the Models panel")
+        if not choices.params_valid:
+            raise StudioError("Fix the highlighted parameters in the Inspector first")
         step = RecipeStep(
-            task=spec.task,
-            engine=spec.id,
-            params=self.inspector.params_json(),
-            opacity=self.inspector.opacity(),
+            task=choices.spec.task,
+            engine=choices.spec.id,
+            params=choices.params,
+            opacity=choices.opacity,
         )
         return Recipe(steps=[step])
 
-    def show_batch(self) -> None:
-        """Bring the Batch panel forward with room for its list."""
-        dock = self.docks["batch"]
-        dock.show()
-        dock.raise_()
-        if not dock.isFloating() and dock.height() < BATCH_MIN_HEIGHT:
-            self.resizeDocks([dock], [BATCH_MIN_HEIGHT], Qt.Orientation.Vertical)
-
     def start_batch(self, plan: BatchPlan, settings: BatchSettings) -> int:
-        registry = self.registry
-        job = WorkerJob(
-            start=lambda ctx: run_batch(registry, plan, settings, ctx),
-            model_path=self.models_panel.context.model_path,
-        )
-        self._batch_id = job.id
-        self._pending[job.id] = _Pending("batch", label=settings.recipe.label)
-        first = settings.recipe.steps[0]
-        self.progress_panel.add(
-            JobRecord(
-                job.id,
-                first.task,
-                f"Batch: {settings.recipe.label}",
-                f"{len(plan.items)} image(s)",
-                "CPU",
-            )
-        )
-        self.worker.submit(job)
-        return job.id
+        return self.jobs.start_batch(plan, settings, self.models_panel.context.model_path)
 
-    def _cancel_batch(self) -> None:
-        if self._batch_id is not None:
-            self.worker.cancel(self._batch_id)
+    def _on_job_queued(self, record: JobRecord) -> None:
+        self.progress_panel.add(record)
+        self.notify(f"Queued {task_title(record.task)} · {record.engine}")
 
-    # -- worker signals ---------------------------------------------------------------------------
+    def _on_job_started(self, job_id: int, label: str) -> None:
+        self.progress_panel.started(job_id)
+        self.notify(f"Running {label}…")
 
-    def _on_job_started(self, job_id: int) -> None:
-        pending = self._pending.get(job_id)
-        if pending is not None and pending.kind != "preview":
-            self.progress_panel.started(job_id)
-            self.notify(f"Running {pending.label}…")
-        self._update_actions()
+    def _on_job_done(self, job_id: int, label: str, seconds: float) -> None:
+        self.progress_panel.finished(job_id, JobState.DONE, seconds=seconds)
+        self.notify(f"{label}: done in {seconds:.1f} s")
 
-    def _on_job_progressed(self, job_id: int, progress: Any) -> None:
-        pending = self._pending.get(job_id)
-        if pending is None:
-            return
-        if pending.kind == "run":
-            self.progress_panel.progressed(job_id, progress.fraction, progress.message)
-        elif pending.kind == "preview" and job_id == self._preview_id:
-            self.statusBar().showMessage(f"Preview: {progress.message}", 2000)
+    def _on_job_failed(self, job_id: int, label: str, message: str, details: str) -> None:
+        self.progress_panel.finished(job_id, JobState.FAILED, message, details)
+        self.docks.show_progress()
+        self.notify(f"{label} failed: {message}", error=True)
 
-    def _on_job_previewed(self, job_id: int, bgra: np.ndarray) -> None:
-        """A running job's partial result, shown over the image while it works."""
-        pending = self._pending.get(job_id)
-        document = pending.document if pending is not None else None
-        if pending is None or document is None or document is not self.document:
-            return
-        image = document.current.image
-        same_size = bgra.shape[:2] == (image.height, image.width)
-        if document.index == pending.step_index and same_size:
-            self.canvas.set_preview(to_qimage(bgra), QRect(0, 0, image.width, image.height))
+    def _on_job_cancelled(self, job_id: int, label: str) -> None:
+        self.progress_panel.finished(job_id, JobState.CANCELLED)
+        self.notify(f"{label}: cancelled")
 
-    def _on_job_event(self, job_id: int, event: Any) -> None:
-        pending = self._pending.get(job_id)
-        if pending is None or pending.kind != "batch":
-            return
-        self.batch_panel.on_event(event)
-        total = len(self.batch_panel.statuses) or 1
-        finished = sum(
-            status.value in ("done", "failed", "skipped")
-            for status in self.batch_panel.statuses.values()
-        )
-        message = getattr(event, "reason", "") or type(event).__name__.removeprefix("Item").lower()
-        label = getattr(getattr(event, "item", None), "label", "")
-        self.progress_panel.progressed(
-            job_id, finished / total, f"{label}: {message}" if label else message
-        )
+    def _open_made_document(self, name: str, step: Step, source: Document) -> None:
+        """A result made from a set of inputs (HDR brackets) opens as its own document."""
+        document = Document(None, step, name=name, brackets=list(source.brackets))
+        self.tabs.add(document)
 
-    def _on_job_finished(self, job_id: int, payload: Any) -> None:
-        pending = self._pending.pop(job_id, None)
-        if pending is None:
-            return
-        if pending.kind == "run":
-            self.progress_panel.finished(job_id, JobState.DONE)
-            document = pending.document
-            if document is not None and document in self.documents:
-                document.apply(payload)
-                self.notify(f"{pending.label}: done in {time.monotonic() - pending.started:.1f} s")
-        elif pending.kind == "preview":
-            if job_id == self._preview_id:
-                self._preview_id = None
-                document = pending.document
-                if (
-                    document is self.document
-                    and document is not None
-                    and document.index == pending.step_index
-                ):
-                    self.canvas.set_preview(to_qimage(payload), pending.rect)
-                    self.statusBar().showMessage("Preview of the visible area", 3000)
-        elif pending.kind == "batch":
-            self._batch_id = None
-            summary: BatchSummary = payload
-            self.batch_panel.on_finished(summary)
-            self.progress_panel.finished(job_id, JobState.DONE)
-            self.notify(self.batch_panel.status.text())
-        self._update_actions()
-        self.sig_job_ended.emit(job_id, "done")
+    def _on_partial_result(self, document: Document, image: QImage) -> None:
+        if document is self.document:
+            self.canvas.set_preview(image, QRect(0, 0, image.width(), image.height()))
 
-    def _on_job_failed(self, job_id: int, message: str, details: str) -> None:
-        pending = self._pending.pop(job_id, None)
-        if pending is None:
-            return
-        if pending.kind == "preview":
-            if job_id == self._preview_id:
-                self._preview_id = None
-                self.notify(f"Preview failed: {message}", error=True)
+    def _on_preview_ready(self, document: Document, image: QImage, rect: QRect) -> None:
+        if document is self.document:
+            self.canvas.set_preview(image, rect)
+            self.statusBar().showMessage("Preview of the visible area", 3000)
+
+    def _on_preview_message(self, text: str, error: bool) -> None:
+        if error:
+            self.notify(text, error=True)
         else:
-            self.progress_panel.finished(job_id, JobState.FAILED, message, details)
-            self.docks["progress"].show()
-            self.docks["progress"].raise_()
-            self.notify(f"{pending.label} failed: {message}", error=True)
-            if pending.kind == "batch":
-                self._batch_id = None
-                self.batch_panel.on_stopped(message)
-        self._update_actions()
-        self.sig_job_ended.emit(job_id, "failed")
+            self.statusBar().showMessage(text, 2000)
 
-    def _on_job_cancelled(self, job_id: int) -> None:
-        pending = self._pending.pop(job_id, None)
-        if pending is None:
-            return
-        if pending.kind != "preview":
-            self.progress_panel.finished(job_id, JobState.CANCELLED)
-            self.notify(f"{pending.label}: cancelled")
-        if pending.kind == "batch":
-            self._batch_id = None
-            self.batch_panel.on_stopped("Cancelled")
-        if job_id == self._preview_id:
-            self._preview_id = None
-        self._update_actions()
-        self.sig_job_ended.emit(job_id, "cancelled")
+    def _on_batch_event(self, job_id: int, event: Any, message: str) -> None:
+        self.batch_panel.on_event(event)
+        statuses = self.batch_panel.statuses.values()
+        finished = sum(status.value in ("done", "failed", "skipped") for status in statuses)
+        self.progress_panel.progressed(job_id, finished / (len(statuses) or 1), message)
+
+    def _on_batch_finished(self, summary: BatchSummary) -> None:
+        self.batch_panel.on_finished(summary)
+        self.notify(self.batch_panel.status.text())
 
     # =========================================================================================
     # Export
 
-    def _suggest_path(self, document: Document, tag: str, suffix: str) -> Path:
-        base = document.path if document.path is not None else Path.home() / document.name
-        return base.with_name(f"{base.stem}_{tag}{suffix}")
-
     def export_current(self) -> None:
-        document = self.document
-        if document is None:
-            return
-        step = document.current
-        tag = step.task or "copy"
-        dialog = ExportDialog(
-            step.image, self._suggest_path(document, tag, default_suffix(step.image)), self
-        )
-        if dialog.exec() != ExportDialog.DialogCode.Accepted:
-            return
-        choice = dialog.choice()
-        self.export_step(step, choice.path, choice.bit_depth, choice.quality)
+        if self.document is not None:
+            self.exporter.export(self.document)
 
     def export_step(self, step: Step, path: Path, bit_depth: int | None, quality: int = 95) -> None:
-        """Write `step` off the GUI thread; originals are never overwritten."""
-        inputs = self.document.source_paths() if self.document is not None else ()
-        self.notify(f"Exporting {path.name}…")
-        self.background.call(
-            lambda: write_image(
-                step.image, path, bit_depth=bit_depth, quality=quality, inputs=inputs
-            ),
-            on_done=lambda written: self.notify(f"Exported {written}"),
-            on_error=lambda err: self._export_failed(err),
-        )
-
-    def _export_failed(self, error: BaseException) -> None:
-        self.notify(f"Export failed: {error}", error=True)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Export failed", str(error), parent=self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        """Write `step` of the current document off the GUI thread."""
+        assert self.document is not None
+        self.exporter.export_step(self.document, step, path, bit_depth, quality)
 
     # =========================================================================================
     # Feedback
@@ -1493,23 +772,7 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         document = self.document
         has_doc = document is not None
-        for action in (
-            self.act_export,
-            self.act_close,
-            self.act_zoom_fit,
-            self.act_zoom_100,
-            self.act_zoom_in,
-            self.act_zoom_out,
-            self.act_before,
-            self.act_split,
-            self.act_compare,
-            self.act_mask_clear,
-            self.act_mask_invert,
-            self.act_mask_load,
-            self.act_mask_save,
-            self.act_hints_clear,
-        ):
-            action.setEnabled(has_doc)
+        self.act.set_document_open(has_doc)
         stack = self._paint_stack_active()
         can_undo = (stack is not None and stack.canUndo()) or (
             document is not None and document.can_undo()
@@ -1517,13 +780,13 @@ class MainWindow(QMainWindow):
         can_redo = (stack is not None and stack.canRedo()) or (
             document is not None and document.can_redo()
         )
-        self.act_undo.setEnabled(bool(can_undo))
-        self.act_redo.setEnabled(bool(can_redo))
-        self.act_cancel.setEnabled(bool(self.progress_panel.running_ids()))
+        self.act["undo"].setEnabled(bool(can_undo))
+        self.act["redo"].setEnabled(bool(can_redo))
+        self.act["cancel"].setEnabled(bool(self.jobs.active_ids()))
         spec = self.models_panel.current_engine()
         reason = "" if has_doc else "Open an image first"
         self.inspector.set_run_allowed(has_doc and spec is not None, reason)
-        self.act_run.setEnabled(has_doc and spec is not None)
+        self.act["run"].setEnabled(has_doc and spec is not None)
 
     def about(self) -> None:
         QMessageBox.about(
@@ -1547,7 +810,7 @@ class MainWindow(QMainWindow):
             self.open_paths(paths_)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.progress_panel.running_ids() and not self._confirm_quit():
+        if self.jobs.active_ids() and not self._confirm_quit():
             event.ignore()
             return
         self.save_layout()
@@ -1569,27 +832,13 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the worker and the thread pool (idempotent)."""
-        self._preview_timer.stop()
+        self.jobs.cancel_preview()
         if self.worker.isRunning():
             self.worker.shutdown()
         self.background.shutdown()
-
-
-def _scrolling(panel: QWidget) -> QScrollArea:
-    """`panel` in a scroll area, so its dock can be made shorter than the panel's minimum."""
-    scroll = QScrollArea()
-    scroll.setObjectName("panelScroll")
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setWidget(panel)
-    return scroll
 
 
 def _build_registry() -> Registry:
     from studio.engine.registry import build_registry
 
     return build_registry()
-
-
-def _icon_of(image: QImage) -> QIcon:
-    return QIcon(QPixmap.fromImage(image))

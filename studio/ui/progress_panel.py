@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -21,48 +19,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui.icons import icon, task_icon, task_title
+from studio.ui.jobs import FINISHED_STATES, JobRecord, JobState
 
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 _NO_JOBS = "No jobs yet. Choose a task and press Run."
-
-
-@dataclass
-class JobRecord:
-    """What the panel knows of one job."""
-
-    id: int
-    task: str
-    engine: str
-    subject: str
-    device: str
-    state: JobState = JobState.QUEUED
-    fraction: float = 0.0
-    message: str = ""
-    started: float | None = None
-    ended: float | None = None
-    error: str = ""
-    details: str = ""
-    log: list[str] = field(default_factory=list)
-
-    def elapsed(self) -> float:
-        if self.started is None:
-            return 0.0
-        return (self.ended or time.monotonic()) - self.started
-
-    def eta(self) -> float | None:
-        """Seconds left, extrapolated from the progress so far."""
-        if self.state is not JobState.RUNNING or self.fraction <= 0.02:
-            return None
-        return self.elapsed() * (1.0 - self.fraction) / self.fraction
 
 
 def format_duration(seconds: float) -> str:
@@ -86,9 +45,9 @@ class JobRow(QFrame):
         self.record = record
         glyph = QLabel()
         glyph.setPixmap(task_icon(record.task).pixmap(20, 20))
-        self.title = QLabel(f"{task_title(record.task)} · {record.engine}")
+        self.title = QLabel(" · ".join(p for p in (task_title(record.task), record.engine) if p))
         self.title.setObjectName("engineName")
-        self.subtitle = QLabel(f"{record.subject} · {record.device}")
+        self.subtitle = QLabel(" · ".join(p for p in (record.subject, record.device) if p))
         self.subtitle.setObjectName("dimText")
         self.state = QLabel()
         self.times = QLabel()
@@ -213,6 +172,7 @@ class ProgressPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.records: dict[int, JobRecord] = {}
+        self._failures = 0
         self._rows: dict[int, JobRow] = {}
         self._list = QVBoxLayout()
         self._list.setContentsMargins(6, 6, 6, 6)
@@ -252,6 +212,14 @@ class ProgressPanel(QWidget):
         self._list.insertWidget(0, row)
         self._empty.setText(f"{len(self.records)} job(s)")
 
+    def add_failure(self, task: str, subject: str, message: str) -> None:
+        """List something that failed outside a job (a file that would not open)."""
+        self._failures += 1
+        record = JobRecord(-self._failures, task, subject, "", "", JobState.FAILED, error=message)
+        record.log.append(f"Error: {message}")
+        self.add(record)
+        self._rows[record.id].refresh()
+
     def started(self, job_id: int) -> None:
         record = self.records.get(job_id)
         if record is None:
@@ -274,12 +242,22 @@ class ProgressPanel(QWidget):
         if record is not None:
             record.log.append(line)
 
-    def finished(self, job_id: int, state: JobState, error: str = "", details: str = "") -> None:
+    def finished(
+        self,
+        job_id: int,
+        state: JobState,
+        error: str = "",
+        details: str = "",
+        seconds: float | None = None,
+    ) -> None:
+        """A job ended; `seconds` is how long it ran on the worker, when known."""
         record = self.records.get(job_id)
         if record is None:
             return
         record.state = state
         record.ended = time.monotonic()
+        if seconds is not None:
+            record.started = record.ended - seconds
         if state is JobState.DONE:
             record.fraction = 1.0
             record.message = f"Done in {format_duration(record.elapsed())}"

@@ -30,3 +30,17 @@ def remember_path(settings: QSettings, key: str, path: Path) -> list[Path]:
     items = [path, *(p for p in recent_paths(settings, key) if p != path)][:RECENT_LIMIT]
     settings.setValue(key, [str(p) for p in items])
     return items
+
+
+def last_folder() -> str:
+    """The folder the last file dialog was left in ('' before the first one)."""
+    folder = window_settings().value("dialogs/folder", "")
+    return folder if isinstance(folder, str) and Path(folder).is_dir() else ""
+
+
+def remember_folder(path: Path) -> None:
+    """Start the next file dialog where `path` is (a file's folder, or the folder itself)."""
+    folder = path if path.is_dir() else path.parent
+    settings = window_settings()
+    settings.setValue("dialogs/folder", str(folder))
+    settings.sync()

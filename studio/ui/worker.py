@@ -51,6 +51,8 @@ class WorkerJob:
     model_path: Path | None = None
     id: int = field(default_factory=lambda: next(_ids))
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    ran_s: float = 0.0
+    """Seconds the job ran on the worker thread (set when it ends), however busy the window."""
 
 
 class JobWorker(QThread):
@@ -175,6 +177,7 @@ class JobWorker(QThread):
             return self._current
 
     def _run(self, job: WorkerJob) -> None:
+        started = time.perf_counter()
         self.sig_job_started.emit(job.id)
         self.context.log = lambda line: self.sig_job_logged.emit(job.id, line)
         self.context.model_path = job.model_path
@@ -191,6 +194,7 @@ class JobWorker(QThread):
             _recover_memory(err)
             self.sig_job_failed.emit(job.id, message, details)
         else:
+            job.ran_s = time.perf_counter() - started
             self.sig_job_finished.emit(job.id, payload)
         finally:
             self.context.log = lambda line: None

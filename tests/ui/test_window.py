@@ -18,7 +18,7 @@ from studio.engine.batch import ItemStatus
 from studio.engine.jobs import JobRequest, run_job
 from studio.ui.canvas import Compare, Tool
 from studio.ui.display import to_bgra
-from studio.ui.progress_panel import JobState
+from studio.ui.jobs import JobState
 from tests.ui.conftest import choose_engine, gradient, open_image
 
 DOCKS = ("canvas", "models", "inspector", "progress", "batch", "history")
@@ -254,16 +254,26 @@ def test_hdr_brackets_with_exposure_times_merge_from_the_window(
     document = open_image(qtbot, window, paths[0])
     choose_engine(window, "hdr", "fusion")
     assert window.brackets.isVisibleTo(window.inspector)
-    window._load_brackets(document, paths[1:])
+    window.task_inputs.load_brackets(document, paths[1:])
     qtbot.waitUntil(lambda: len(document.brackets) == 3, timeout=10_000)
     assert window.brackets.table.rowCount() == 3
     window.brackets.table.item(1, 1).setText("1/50")
     assert document.brackets[1].meta.exposure_time == pytest.approx(1 / 50)
-    _, how = run_to_end(qtbot, window)
+    document.mask.set_alpha(np.ones((48, 64), np.float32), "Paint")  # must not follow
+    with qtbot.waitSignal(window.sig_document_opened, timeout=20_000) as opened:
+        _, how = run_to_end(qtbot, window)
     assert how == "done", window.last_message
-    merged = document.current.image
-    assert merged.pixels.shape[:2] == (48, 64)
-    assert "HDR" in document.current.label
+    # The merge opens as its own document named after the set; the bracket's tab is untouched.
+    merged = opened.args[0]
+    assert merged is not document and window.document is merged
+    assert merged.name == "bracket0–bracket2"
+    assert [d.name for d in window.documents] == ["bracket0.png", "bracket0–bracket2"]
+    assert len(document.steps) == 1
+    np.testing.assert_array_equal(document.current.image.pixels, read_image(paths[0]).pixels)
+    assert merged.current.image.pixels.shape[:2] == (48, 64)
+    assert "HDR" in merged.current.label
+    assert merged.mask.is_empty() and not document.mask.is_empty()
+    assert set(merged.source_paths()) == set(paths)
 
 
 def test_the_event_loop_never_stalls_while_a_job_runs(qtbot, window, image_file: Path) -> None:
@@ -315,7 +325,7 @@ def test_mask_brush_paints_and_undoes_per_stroke(qtbot, window, image_file: Path
     assert document.mask.is_empty()
     window.redo()
     np.testing.assert_array_equal(document.mask.alpha(), mask)
-    window.act_mask_invert.trigger()
+    window.act["mask_invert"].trigger()
     np.testing.assert_allclose(document.mask.alpha(), 1.0 - mask, atol=1 / 255)
 
 
@@ -326,7 +336,7 @@ def test_live_preview_matches_the_full_run(qtbot, window, registry, image_file: 
     window.canvas.set_zoom(3.0)
     window.canvas.centerOn(64, 48)
     with qtbot.waitSignal(window.sig_job_ended, timeout=10_000) as ended:
-        window.act_preview.setChecked(True)
+        window.act["preview"].setChecked(True)
     assert ended.args[1] == "done"
     item = window.canvas.image_item
     rect = item.preview_rect
@@ -368,7 +378,7 @@ def test_before_after_split_and_ab_compare(qtbot, window, image_file: Path) -> N
     choose_engine(window, "denoise", "test-slow")
     window.inspector.set_values({"steps": 1, "delay": 0.0})
     run_to_end(qtbot, window)  # the result is the negative: easy to tell apart
-    window.act_split.setChecked(True)
+    window.act["split"].setChecked(True)
     assert window.canvas.compare is Compare.SPLIT
     window.canvas.set_split(0.5)
     shown = window.canvas.grab().toImage()
@@ -377,9 +387,9 @@ def test_before_after_split_and_ab_compare(qtbot, window, image_file: Path) -> N
     before, after = to_bgra(document.before.image), to_bgra(document.current.image)
     assert left.red() == pytest.approx(before[48, 30, 2], abs=2)
     assert right.red() == pytest.approx(after[48, 98, 2], abs=2)
-    window.act_before.setChecked(True)
+    window.act["before"].setChecked(True)
     assert window.canvas.compare is Compare.BEFORE
-    window.act_compare.setChecked(True)
+    window.act["compare"].setChecked(True)
     pane = window.canvas_panel.compare
     assert window.canvas_panel.stack.currentWidget() is pane
     assert pane.chosen() == (0, 1)

@@ -1,0 +1,164 @@
+"""The inputs an engine takes besides the photo, in the Inspector: brackets, style, notes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QLabel, QWidget
+
+from studio.core import paths
+from studio.core.image import Image
+from studio.core.imageio import read_image
+from studio.core.protocol import EngineSpec
+from studio.ui.background import Background
+from studio.ui.dialogs import ask_open_file, ask_open_files
+from studio.ui.document import Document
+from studio.ui.inputs import BracketList, StyleWell
+from studio.ui.inspector import Inspector
+from studio.ui.samples import bundled_styles
+from studio.ui.settings import recent_paths, remember_path
+
+MASK_NOTE = "Paint what to fill with the mask brush (B); E erases, [ and ] resize."
+
+
+class TaskInputs(QObject):
+    """The bracket list, style well and note shown in the Inspector for the chosen engine."""
+
+    sig_inputs_changed = Signal()
+    """Brackets or the style changed (a live preview is due)."""
+    sig_style_loaded = Signal(object)
+    """A style image was read: (its Path)."""
+    sig_message = Signal(str, bool)
+    """Something to tell the user: (text, is an error)."""
+
+    def __init__(
+        self,
+        inspector: Inspector,
+        background: Background,
+        settings: QSettings,
+        document: Callable[[], Document | None],
+        documents: Callable[[], list[Document]],
+    ) -> None:
+        super().__init__(inspector)
+        self.background = background
+        self.settings = settings
+        self._document = document
+        self._documents = documents
+        self._styles: list[Path] = []
+        self.brackets = BracketList()
+        self.style_well = StyleWell()
+        self.note = QLabel()
+        self.note.setObjectName("dimText")
+        self.note.setWordWrap(True)
+        self._parent = inspector
+        widget: QWidget
+        for widget in (self.note, self.brackets, self.style_well):
+            inspector.inputs_box.addWidget(widget)
+            widget.hide()
+        self.brackets.sig_add_requested.connect(self.choose_brackets)
+        self.brackets.sig_add_open_requested.connect(self.add_open_images)
+        self.brackets.sig_remove_requested.connect(self.remove_bracket)
+        self.brackets.sig_exposure_edited.connect(self.set_exposure)
+        self.style_well.sig_style_chosen.connect(self.load_style)
+        self.style_well.sig_add_requested.connect(self.choose_style)
+
+    def show_for(self, spec: EngineSpec | None) -> None:
+        """Show the inputs `spec` takes (none without an engine)."""
+        self.brackets.setVisible(bool(spec and spec.multi_input))
+        self.style_well.setVisible(bool(spec and spec.needs_style))
+        note = MASK_NOTE if spec is not None and spec.needs_mask else ""
+        self.note.setText(note)
+        self.note.setVisible(bool(note))
+        if spec is not None and spec.needs_style:
+            self.refresh_style_well()
+
+    def show_document(self, document: Document) -> None:
+        self.brackets.set_brackets(document.brackets)
+        if self.style_well.isVisibleTo(self._parent):
+            self.refresh_style_well()
+
+    # -- brackets -----------------------------------------------------------------------------
+
+    def choose_brackets(self) -> None:
+        document = self._document()
+        if document is None:
+            return
+        files = ask_open_files(self._parent, "Add exposure brackets")
+        if files:
+            self.load_brackets(document, files)
+
+    def load_brackets(self, document: Document, files: list[Path]) -> None:
+        def read_all() -> list[Image]:
+            return [read_image(path) for path in files]
+
+        self.background.call(
+            read_all,
+            on_done=lambda images: document.set_brackets(document.brackets + images),
+            on_error=lambda err: self.sig_message.emit(str(err), True),
+        )
+
+    def add_open_images(self) -> None:
+        document = self._document()
+        if document is not None:
+            others = [d.current.image for d in self._documents() if d is not document]
+            document.set_brackets(document.brackets + others)
+
+    def remove_bracket(self, row: int) -> None:
+        document = self._document()
+        if document is not None and 0 <= row < len(document.brackets):
+            brackets = list(document.brackets)
+            del brackets[row]
+            document.set_brackets(brackets)
+
+    def set_exposure(self, row: int, seconds: float | None) -> None:
+        document = self._document()
+        if document is not None:
+            document.set_exposure_time(row, seconds)
+
+    # -- style --------------------------------------------------------------------------------
+
+    def choose_style(self) -> None:
+        path = ask_open_file(self._parent, "Choose a style image")
+        if path:
+            self.load_style(path)
+
+    def load_style(self, path: Path) -> None:
+        document = self._document()
+
+        def done(image: Image) -> None:
+            if document is not None:
+                document.style = image
+            if path not in self._styles:
+                remember_path(self.settings, "recent/styles", path)
+            self.sig_style_loaded.emit(path)
+            self.refresh_style_well()
+            self.sig_inputs_changed.emit()
+
+        self.background.call(
+            read_image, path, on_done=done, on_error=lambda e: self.sig_message.emit(str(e), True)
+        )
+
+    def refresh_style_well(self) -> None:
+        recent_styles = recent_paths(self.settings, "recent/styles")
+
+        def entries() -> list[tuple[Path, QImage]]:
+            self._styles = bundled_styles(paths.cache_dir() / "samples" / "styles")
+            recent = [p for p in recent_styles if p not in self._styles]
+            return [
+                (path, QImage(str(path)).scaled(144, 144, Qt.AspectRatioMode.KeepAspectRatio))
+                for path in [*self._styles, *recent]
+            ]
+
+        def show(found: list[tuple[Path, QImage]]) -> None:
+            document = self._document()
+            style = document.style if document is not None else None
+            chosen = style.meta.source_path if style is not None else None
+            icons = [(p, QIcon(QPixmap.fromImage(q))) for p, q in found]
+            self.style_well.set_styles(icons, chosen)
+
+        self.background.call(
+            entries, on_done=show, on_error=lambda e: self.sig_message.emit(str(e), True)
+        )
