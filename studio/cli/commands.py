@@ -18,6 +18,7 @@ from studio.core.errors import BadInputError, UsageError
 from studio.core.image import Image
 from studio.core.imageio import WRITABLE_EXTENSIONS, read_image, write_image
 from studio.core.params import parse_param_pairs
+from studio.core.paths import refuse_output_among, require_parent_folders, require_regular_file
 from studio.core.protocol import TASKS, EngineSpec, Kind, RunContext
 from studio.core.registry import Registry
 from studio.engine import registry as engine_registry
@@ -84,8 +85,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     recipe = Recipe(steps=[step])
     steps = _prepare(registry, recipe, ctx, args, cli_params=True)
     spec = steps[0].spec
-    _check_run_paths(spec, inputs, output)
     settings = _settings(args, recipe)
+    _check_run_paths(spec, inputs, output, settings.files_read(steps))
     style = read_image(settings.style, settings.max_pixels) if settings.style else None
     started = time.perf_counter()
     job_inputs, region = read_item_inputs(inputs, settings, style)
@@ -155,7 +156,9 @@ def _engine(args: argparse.Namespace) -> str | None:
     return args.engine or (MODEL_ENGINE if args.model else None)
 
 
-def _check_run_paths(spec: EngineSpec, inputs: Sequence[Path], output: Path) -> None:
+def _check_run_paths(
+    spec: EngineSpec, inputs: Sequence[Path], output: Path, others: Sequence[tuple[str, Path]]
+) -> None:
     if spec.multi_input and len(inputs) < 2:
         raise UsageError(f"{spec.name} needs at least two images")
     if not spec.multi_input and len(inputs) != 1:
@@ -163,9 +166,13 @@ def _check_run_paths(spec: EngineSpec, inputs: Sequence[Path], output: Path) -> 
     if output.suffix.lower() not in WRITABLE_EXTENSIONS:
         choices = ", ".join(sorted(WRITABLE_EXTENSIONS))
         raise UsageError(f"Cannot write {output.name}: use one of {choices}")
-    resolved = output.resolve()
-    if any(path.resolve() == resolved for path in inputs):
-        raise UsageError(f"The output {output} is an input: choose another name")
+    files = [("input", path) for path in inputs] + list(others)
+    refuse_output_among(output, files)
+    if output.is_dir():
+        raise UsageError(f"Cannot write {output}: it is a folder")
+    require_parent_folders(output)
+    for role, path in files:
+        require_regular_file(path, role)
 
 
 def _settings(args: argparse.Namespace, recipe: Recipe, resume: bool = False) -> BatchSettings:
@@ -219,15 +226,21 @@ def batch(args: argparse.Namespace, reporter: Reporter) -> int:
     recipe, sources = _batch_recipe(args)
     steps = _prepare(registry, recipe, ctx, args, cli_params=args.recipe is None)
     settings = _settings(args, recipe, resume=args.resume)
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"Cannot write into {out_dir}: it is a file, not a folder")
+    require_parent_folders(out_dir)
+    others = [path for _, path in settings.files_read(steps)]
     plan = plan_batch(
         sources,
-        Path(args.out_dir),
+        out_dir,
         task=recipe.label,
         engine="+".join(step.spec.id for step in steps),
         template=args.name,
         fmt=args.format,
         recursive=args.recursive,
         group_by_folder=steps[0].spec.multi_input,
+        avoid=[*others, *([Path(args.recipe)] if args.recipe else [])],
     )
     if not plan.items:
         raise BadInputError("No supported images found in the inputs")

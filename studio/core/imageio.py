@@ -36,6 +36,7 @@ import studio
 from studio.core import exif as exiflib
 from studio.core.errors import BadInputError, StudioError, UsageError
 from studio.core.image import FloatArray, Image, ImageMeta, as_rgb, luminance
+from studio.core.paths import require_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def read_image(path: PathLike, max_pixels: int | None = None) -> Image:
     """
     source = Path(path)
     limit = pixel_limit(max_pixels)
+    require_regular_file(source)
     fmt = _detect_format(source)
     try:
         decoded = _READERS[fmt](source, limit)

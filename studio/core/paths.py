@@ -1,11 +1,17 @@
-"""Where Studio keeps the user's models, settings, logs and caches (platformdirs)."""
+"""Where Studio keeps the user's models, settings, logs and caches (platformdirs), and checks
+on the user's own files: which are safe to read, and whether an output would replace one.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 import platformdirs
+
+from studio.core.errors import BadInputError, UsageError
 
 APP = "studio"
 
@@ -42,3 +48,49 @@ def cache_dir() -> Path:
 
 def log_dir() -> Path:
     return _root("log")
+
+
+# ---------------------------------------------------------------------------------------------
+# The user's files
+
+
+def same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file, however spelt (relative, absolute, symlink, hard link)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist (yet): compare where they would be
+        return first.resolve() == second.resolve()
+
+
+def require_regular_file(path: Path, what: str = "") -> None:
+    """Raise `BadInputError` unless `path` is a regular file.
+
+    A FIFO, device or socket is refused before anything opens it: reading one can block forever.
+    """
+    label = f"the {what} {path}" if what else str(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise BadInputError(f"Cannot read {label}: no such file") from None
+    except OSError as err:
+        raise BadInputError(f"Cannot read {label}: {err.strerror or err}") from None
+    if stat.S_ISDIR(mode):
+        raise BadInputError(f"Cannot read {label}: it is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        raise BadInputError(f"Cannot read {label}: not a regular file (a pipe, device or socket)")
+
+
+def require_parent_folders(path: Path) -> None:
+    """Raise `UsageError` when a file stands where a parent folder of `path` must be."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"Cannot write {path}: {parent} is a file, not a folder")
+            return
+
+
+def refuse_output_among(output: Path, files: Iterable[tuple[str, Path]]) -> None:
+    """Raise `UsageError` when `output` names one of the job's (role, path) files."""
+    for role, path in files:
+        if same_file(output, path):
+            raise UsageError(f"The output {output} is the {role} {path}: choose another name")

@@ -41,6 +41,7 @@ from studio.core.imageio import (
     read_mask,
     write_image,
 )
+from studio.core.paths import refuse_output_among, require_regular_file
 from studio.core.protocol import EngineSpec, JobInputs, OpRun, Progress, RunContext
 from studio.core.registry import Registry
 from studio.engine.jobs import JobRequest, run_job, validate_params
@@ -86,6 +87,7 @@ def load_recipe(path: Path) -> Recipe:
 
     A JSON file may also hold the list of steps alone.
     """
+    require_regular_file(path, "recipe")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -242,12 +244,14 @@ def plan_batch(
     fmt: str | None = None,
     recursive: bool = False,
     group_by_folder: bool = False,
+    avoid: Sequence[Path] = (),
 ) -> BatchPlan:
     """Plan outputs in `out_dir` for the images among `sources` (files and folders).
 
     Folders contribute their supported images (subfolders too when `recursive`), sorted by
     path; files are taken as given. Outputs mirror the subfolders found by recursion, are named
-    from `template` and never equal an input: clashes get a suffix ``_2``, ``_3``... With
+    from `template` and never equal an input or a file in `avoid` (the mask, kernel...): clashes
+    get a suffix ``_2``, ``_3``... With
     `group_by_folder` (HDR brackets) each folder's images form one item named after the folder.
     """
     check_template(template)
@@ -265,7 +269,7 @@ def plan_batch(
             groups.append((rel, tuple(paths), folder.name))
     else:
         groups = [(path.parent.relative_to(root), (path,), path.stem) for root, path in found]
-    taken = {_key(path) for _, path in found}
+    taken = {_key(path) for _, path in found} | {_key(path.resolve()) for path in avoid}
     items = []
     for rel, inputs, stem in groups:
         name = template.format(stem=stem, task=task, engine=engine)
@@ -405,6 +409,20 @@ class BatchSettings:
     max_pixels: int | None = None
     resume: bool = False
 
+    def files_read(self, steps: Sequence[PreparedStep]) -> list[tuple[str, Path]]:
+        """(role, path) of every file the job reads besides its images: mask, kernel..."""
+        named = [
+            ("mask", self.mask),
+            ("style image", self.style),
+            ("hints image", self.hints),
+            ("region", self.region),
+        ]
+        files = [(role, path) for role, path in named if path is not None]
+        for prepared in steps:
+            params = validate_params(prepared.spec, prepared.step.params)
+            files += [(f"{name} file", value) for name, value in params if isinstance(value, Path)]
+        return files
+
     def signature(self, ctx: RunContext) -> str:
         """A digest of what the outputs depend on; resuming reuses only matching outputs."""
         settings = {
@@ -434,6 +452,9 @@ def run_batch(
         has_mask=settings.mask is not None,
         has_style=settings.style is not None,
     )
+    others = settings.files_read(steps)
+    for role, path in others:
+        require_regular_file(path, role)
     style = read_image(settings.style, settings.max_pixels) if settings.style else None
     started = time.perf_counter()
     signature = settings.signature(ctx)
@@ -454,6 +475,7 @@ def run_batch(
         return read_item_inputs(item.inputs, settings, style)
 
     def save(item: BatchItem, result: Image) -> None:
+        refuse_output_among(item.output, [*(("input", p) for p in item.inputs), *others])
         item.output.parent.mkdir(parents=True, exist_ok=True)
         write_image(
             result,
@@ -511,6 +533,8 @@ def read_item_inputs(
     paths: Sequence[Path], settings: BatchSettings, style: Image | None = None
 ) -> tuple[JobInputs, FloatArray | None]:
     """Read an item's images, and its mask, hints and region at the first image's size."""
+    for path in paths:
+        require_regular_file(path, "image")
     images = tuple(read_image(path, settings.max_pixels) for path in paths)
     size = (images[0].height, images[0].width)
     mask = read_mask(settings.mask, size) if settings.mask else None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +52,32 @@ def read_png(path: Path) -> np.ndarray:
     """An output PNG's samples as (H, W, C), decoded by libpng (not Studio's reader)."""
     samples = np.asarray(imagecodecs.png_decode(path.read_bytes()))
     return samples if samples.ndim == 3 else samples[..., None]
+
+
+@contextlib.contextmanager
+def fifo_watchdog(fifos: Sequence[Path], after_s: float = 20.0) -> Iterator[list[Path]]:
+    """Yield the list of `fifos` a reader blocked on; after `after_s` seconds, unblock them.
+
+    A thread opens each FIFO's writing end and closes it again (the reader then sees the end
+    of the file), so a job that blocks on one fails its test instead of hanging the suite.
+    """
+    blocked: list[Path] = []
+    stop = threading.Event()
+
+    def unblock() -> None:
+        if stop.wait(after_s):
+            return
+        while not stop.is_set():
+            for fifo in fifos:
+                with contextlib.suppress(OSError):  # ENXIO: nobody is reading it
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                    blocked.append(fifo)
+            stop.wait(0.2)
+
+    watchdog = threading.Thread(target=unblock, daemon=True)
+    watchdog.start()
+    try:
+        yield blocked
+    finally:
+        stop.set()
+        watchdog.join()
