@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from studio.core.image import FloatArray, Image
 
-TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style", "degrade")
+TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style", "upscale", "degrade")
 
 
 @dataclass(frozen=True)

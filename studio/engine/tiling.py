@@ -8,7 +8,7 @@ import numpy as np
 
 from studio.core.image import FloatArray
 from studio.core.protocol import Progress
-from studio.core.tiling import feather_weight, tile_grid
+from studio.core.tiling import Tile, feather_weight, tile_grid
 
 TileFn = Callable[[FloatArray], FloatArray]
 
@@ -20,11 +20,12 @@ def run_tiled(
     overlap: int = 32,
     out_channels: int | None = None,
     message: str = "Processing",
+    scale: int = 1,
 ) -> Generator[Progress, None, FloatArray]:
     """Apply `fn` to overlapping tiles of (H, W, C) `pixels` and blend them back.
 
-    `fn` maps an (h, w, C) tile to an (h, w, out_channels) tile. Yields Progress per tile.
-    Memory beyond the input is one output image and one weight plane.
+    `fn` maps an (h, w, C) tile to an (h * scale, w * scale, out_channels) tile. Yields
+    Progress per tile. Memory beyond the input is one output image and one weight plane.
     """
     height, width, channels = pixels.shape
     tiles = tile_grid(height, width, tile, overlap)
@@ -34,14 +35,15 @@ def run_tiled(
         yield Progress(1, 1, message)
         return out
     out_c = out_channels or channels
-    out = np.zeros((height, width, out_c), dtype=np.float32)
-    weights = np.zeros((height, width, 1), dtype=np.float32)
+    out = np.zeros((height * scale, width * scale, out_c), dtype=np.float32)
+    weights = np.zeros((height * scale, width * scale, 1), dtype=np.float32)
     for index, t in enumerate(tiles):
         yield Progress(index, len(tiles), f"{message}: tile {index + 1}/{len(tiles)}")
         result = fn(pixels[t.y0 : t.y1, t.x0 : t.x1])
-        w = feather_weight(t, height, width, overlap)[..., None]
-        out[t.y0 : t.y1, t.x0 : t.x1] += result * w
-        weights[t.y0 : t.y1, t.x0 : t.x1] += w
+        big = Tile(t.y0 * scale, t.y1 * scale, t.x0 * scale, t.x1 * scale)
+        w = feather_weight(big, height * scale, width * scale, overlap * scale)[..., None]
+        out[big.y0 : big.y1, big.x0 : big.x1] += result * w
+        weights[big.y0 : big.y1, big.x0 : big.x1] += w
     yield Progress(len(tiles), len(tiles), message)
     out /= weights
     return out

@@ -1,0 +1,113 @@
+"""Upscale engines: quality against bicubic on real photographs, sizes, range, alpha, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from skimage import data as skdata
+
+from studio.cli.main import main
+from studio.core.image import Image, ImageMeta
+from studio.core.protocol import JobInputs, RunContext
+from studio.engine.jobs import JobRequest, run_job
+from studio.engine.ops._upscale_detail import integer_steps
+from studio.engine.registry import build_registry
+from tests.helpers import finish, psnr
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "immunohistochemistry")
+
+
+def upscale(image: Image, engine: str = "detail", tile: int | None = None, **params: object):
+    request = JobRequest("upscale", JobInputs((image,)), engine=engine, params=params)
+    return finish(run_job(build_registry(), request, RunContext(device="cpu", tile=tile)))
+
+
+def crop(name: str, side: int = 128) -> np.ndarray:
+    pixels = np.asarray(getattr(skdata, name)(), np.float32) / 255
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    y0, x0 = pixels.shape[0] // 2 - side // 2, pixels.shape[1] // 2 - side // 2
+    return np.ascontiguousarray(pixels[y0 : y0 + side, x0 : x0 + side])
+
+
+def area_half(pixels: np.ndarray) -> np.ndarray:
+    h, w = pixels.shape[0] // 2, pixels.shape[1] // 2
+    return cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1)
+
+
+def inner_psnr(result: np.ndarray, truth: np.ndarray, border: int = 4) -> float:
+    inner = (slice(border, -border), slice(border, -border))
+    return psnr(np.clip(result[inner], 0, 1), truth[inner])
+
+
+def test_detail_beats_bicubic_on_area_downscaled_photographs() -> None:
+    """Measured on these six 128-px crops at 2x: detail +1.03 dB over bicubic on average
+    (+0.30 to +1.45), back-projection without the prior +0.46, Lanczos +0.19. The margins
+    fail an engine that only interpolates or only back-projects."""
+    gains = []
+    for name in PHOTOS:
+        truth = crop(name)
+        small = area_half(truth)
+        bicubic = cv2.resize(small, (128, 128), interpolation=cv2.INTER_CUBIC)
+        result = upscale(Image(small), scale=2).pixels
+        gains.append(inner_psnr(result, truth) - inner_psnr(bicubic.reshape(truth.shape), truth))
+    assert np.mean(gains) >= 0.75, gains
+    assert min(gains) >= 0.15, gains
+
+
+def test_lanczos_is_sharper_than_nearest_neighbour() -> None:
+    truth = crop("camera")
+    small = area_half(truth)
+    nearest = np.repeat(np.repeat(small, 2, 0), 2, 1)
+    result = upscale(Image(small), engine="lanczos", scale=2).pixels
+    assert inner_psnr(result, truth) > inner_psnr(nearest, truth) + 1.0
+
+
+@pytest.mark.parametrize(("scale", "size"), [(1.1, (53, 70)), (2, (96, 128)), (3.5, (168, 224))])
+def test_result_size_follows_the_scale(scale: float, size: tuple[int, int]) -> None:
+    image = Image(crop("astronaut")[:48, :64])
+    assert upscale(image, scale=scale).pixels.shape == (*size, 3)
+
+
+def test_integer_steps_cover_the_scale_with_twos_and_threes() -> None:
+    assert integer_steps(1.1) == [2]
+    assert integer_steps(3) == [3]
+    assert integer_steps(4) == [2, 2]
+    assert integer_steps(5) == [3, 2]
+    assert integer_steps(8) == [2, 2, 2]
+
+
+def test_tiled_result_matches_the_whole_image() -> None:
+    small = area_half(crop("coffee", 192))
+    whole = upscale(Image(small), scale=2).pixels
+    tiled = upscale(Image(small), tile=72, scale=2).pixels
+    assert psnr(np.clip(tiled, 0, 1), np.clip(whole, 0, 1)) > 40.0
+
+
+def test_float_photo_keeps_its_range_and_alpha_is_enlarged() -> None:
+    radiance = crop("rocket")[:32, :32] * 6.0
+    alpha = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    result = upscale(Image(radiance, ImageMeta(bit_depth=32), alpha), scale=2)
+    assert radiance.max() > 1.5 and result.pixels.max() > 0.95 * radiance.max()
+    assert result.alpha is not None and result.alpha.shape == (64, 64)
+    assert abs(float(result.pixels.mean()) - float(radiance.mean())) < 0.01 * radiance.mean()
+
+
+def test_cli_upscale_writes_the_enlarged_photo_with_its_exif(tmp_path: Path) -> None:
+    photo, out = tmp_path / "photo.jpg", tmp_path / "big.png"
+    exif = PILImage.Exif()
+    exif[0x010F] = "Nikon"
+    exif.get_ifd(0x8769)[0xA002] = 64
+    exif.get_ifd(0x8769)[0xA003] = 48
+    pixels = (crop("astronaut")[:48, :64] * 255).astype(np.uint8)
+    PILImage.fromarray(pixels).save(photo, exif=exif, quality=95)
+    assert main(["run", "upscale", str(photo), "-o", str(out), "--param", "scale=2"]) == 0
+    with PILImage.open(out) as written:
+        assert written.size == (128, 96)
+        tags = written.getexif()
+        assert tags[0x010F] == "Nikon"
+        assert tags.get_ifd(0x8769)[0xA002] == 128
+        assert tags.get_ifd(0x8769)[0xA003] == 96
