@@ -254,6 +254,9 @@ def ensure_samples(folder: Path) -> list[Sample]:
     if path := need("old-photo-bw.png"):
         grey = scene_pixels() @ np.array([0.299, 0.587, 0.114], np.float32)
         _write(grey[..., None], path)
+    if path := need("small-lakeside.png"):
+        small = cv2.resize(scene_pixels(), (WIDTH // 2, HEIGHT // 2), interpolation=cv2.INTER_AREA)
+        _write(small, path)
     styles = bundled_styles(folder.parent / "styles")
     return [
         Sample(
@@ -285,5 +288,11 @@ def ensure_samples(folder: Path) -> list[Sample]:
             "Borrow the style of a swirl painting",
             (folder / "lakeside.png",),
             style=styles[0],
+        ),
+        Sample(
+            "upscale",
+            "Small print",
+            "A half-size lakeside to enlarge",
+            (folder / "small-lakeside.png",),
         ),
     ]
