@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Sequence
-from typing import BinaryIO
+from collections.abc import MutableMapping, Sequence
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
+from PIL import ExifTags, TiffImagePlugin
 from PIL import Image as PILImage
-from PIL import TiffImagePlugin
 
 import studio
 
@@ -48,6 +48,7 @@ DESCRIPTIVE_TAGS = (
 )
 
 Array = npt.NDArray[np.generic]
+STUDIO = f"Studio {studio.__version__}"
 
 
 def load_exif(data: bytes | None) -> PILImage.Exif:
@@ -145,28 +146,68 @@ def upright_xmp(xmp: bytes) -> bytes:
 
 
 def describe(history: Sequence[str]) -> str:
-    """The text Studio appends to ImageDescription for the operations in `history`."""
-    return "Studio: " + "; ".join(history)
+    """The Software text of a file Studio wrote after the operations in `history`."""
+    return f"{STUDIO}: " + "; ".join(history) if history else STUDIO
+
+
+def is_layout_description(text: object) -> bool:
+    """Whether an ImageDescription is tifffile's or ImageJ's record of one file's array layout."""
+    value = str(text).lstrip()
+    return value.startswith("ImageJ=") or (value.startswith("{") and '"shape"' in value)
 
 
 def output_exif(
     data: bytes | None, history: Sequence[str], width: int, height: int
 ) -> PILImage.Exif:
-    """EXIF for a written image: upright orientation, its size, and what Studio did to it."""
+    """EXIF for a written image: upright orientation, its size, and Studio's steps in Software.
+
+    The photographer's ImageDescription is kept as it is; one that only records another file's
+    array layout (tifffile's JSON, ImageJ) is dropped, since it would misdescribe this file.
+    """
     exif = load_exif(data)
     if ORIENTATION in exif:
         exif[ORIENTATION] = 1
+    if IMAGE_DESCRIPTION in exif and is_layout_description(exif[IMAGE_DESCRIPTION]):
+        del exif[IMAGE_DESCRIPTION]
     sub = exif.get_ifd(EXIF_IFD)
     if PIXEL_X_DIMENSION in sub or PIXEL_Y_DIMENSION in sub:
         sub[PIXEL_X_DIMENSION] = width
         sub[PIXEL_Y_DIMENSION] = height
     sub.pop(INTEROP_IFD, None)
     if history:
-        previous = exif.get(IMAGE_DESCRIPTION)
-        note = describe(history)
-        exif[IMAGE_DESCRIPTION] = f"{previous} | {note}" if previous else note
-        exif[SOFTWARE] = f"Studio {studio.__version__}"
+        exif[SOFTWARE] = describe(history)
     return exif
+
+
+def drop_broken_fields(exif: PILImage.Exif) -> list[str]:
+    """Remove the fields of `exif` that cannot be written back; return their names."""
+    try:
+        exif.tobytes()
+        return []
+    except Exception:
+        pass
+    dropped = []
+    groups: list[tuple[int | None, MutableMapping[int, Any], dict[int, str]]] = [
+        (None, exif, ExifTags.TAGS),
+        (EXIF_IFD, exif.get_ifd(EXIF_IFD), ExifTags.TAGS),
+        (GPS_IFD, exif.get_ifd(GPS_IFD), ExifTags.GPSTAGS),
+    ]
+    for group, values, names in groups:
+        for tag in [tag for tag in values if tag not in (EXIF_IFD, GPS_IFD)]:
+            if not _serialisable(tag, values[tag], group):
+                del values[tag]
+                dropped.append(names.get(tag, f"0x{tag:04X}"))
+    return dropped
+
+
+def _serialisable(tag: int, value: object, group: int | None) -> bool:
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(group=group)
+    try:
+        ifd[tag] = value
+        ifd.tobytes(0)
+    except Exception:
+        return False
+    return True
 
 
 def fit_exif(exif: PILImage.Exif, limit: int) -> bytes | None:

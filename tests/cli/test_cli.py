@@ -402,5 +402,5 @@ def test_run_keeps_exif_and_icc_and_records_the_operation(tmp_path: Path) -> Non
     with PILImage.open(out) as written:
         assert written.info["icc_profile"] == icc
         assert written.getexif()[0x010F] == "Nikon"
-        assert "denoise/gaussian" in written.getexif()[0x010E]
+        assert "denoise/gaussian" in written.getexif()[0x0131]  # Software
     assert photo.read_bytes() == before

@@ -20,12 +20,14 @@ import tifffile
 from PIL import Image as PILImage
 from PIL import ImageCms, ImageOps
 
+import studio
 from studio.core import imageio
 from studio.core.errors import BadInputError, UsageError
 from studio.core.exif import load_exif
 from studio.core.image import Image, ImageMeta
 from studio.core.imageio import (
     SUPPORTED_EXTENSIONS,
+    encoders,
     is_image_file,
     read_hints,
     read_image,
@@ -274,8 +276,8 @@ def test_exif_icc_and_xmp_survive_a_run(tmp_path, rng, suffix):
         assert written.info["icc_profile"] == icc
         exif = written.getexif()
         assert exif[0x010F] == "Canon" and exif[0x0110] == "EOS R5"
-        assert "denoise (gaussian, sigma=1.5)" in exif[0x010E]
-        assert exif[0x0131].startswith("Studio")
+        assert exif[0x0131] == f"Studio {studio.__version__}: denoise (gaussian, sigma=1.5)"
+        assert 0x010E not in exif  # the steps go to Software, not into the description
         sub = exif.get_ifd(0x8769)
         assert float(sub[0x829A]) == pytest.approx(EXPOSURE)
         assert float(sub[0x829D]) == pytest.approx(APERTURE)
@@ -291,19 +293,22 @@ def test_tiff_exif_is_readable_by_tifffile(tmp_path, rng):
     with tifffile.TiffFile(out) as tif:
         tags = tif.pages.first.tags
         assert tags["Make"].value == "Canon"
-        assert tags["ImageDescription"].value == "Studio: deblur"
+        assert "ImageDescription" not in tags
+        assert tags["Software"].value == f"Studio {studio.__version__}: deblur"
         exif = tags["ExifTag"].value
     assert exif["ExposureTime"] == pytest.approx(EXPOSURE)
     assert exif["FNumber"] == pytest.approx(APERTURE)
 
 
-def test_history_is_appended_to_an_existing_description(tmp_path):
+@pytest.mark.parametrize("suffix", [".jpg", ".tif"])
+def test_description_is_kept_and_history_goes_to_software(tmp_path, suffix):
     exif = _camera_exif()
     exif[0x010E] = "Harbour at dawn"
     image = _image(np.zeros((4, 4, 3)), exif=exif.tobytes(), history=("denoise", "deblur"))
-    out = write_image(image, tmp_path / "x.jpg")
+    out = write_image(image, tmp_path / f"x{suffix}")
     with PILImage.open(out) as written:
-        assert written.getexif()[0x010E] == "Harbour at dawn | Studio: denoise; deblur"
+        assert written.getexif()[0x010E] == "Harbour at dawn"
+        assert written.getexif()[0x0131] == f"Studio {studio.__version__}: denoise; deblur"
 
 
 def test_icc_profile_for_another_colour_space_is_dropped(tmp_path):
@@ -328,7 +333,7 @@ def test_exr_keeps_exposure_and_history(tmp_path, rng):
     back = read_image(out).meta
     assert (back.exposure_time, back.f_number, back.iso) == pytest.approx((0.25, 8.0, 100.0))
     with OpenEXR.File(str(out), header_only=True) as exr:
-        assert exr.header()["comments"] == "Studio: hdr"
+        assert exr.header()["comments"] == f"Studio {studio.__version__}: hdr"
 
 
 def test_xmp_orientation_is_reset_with_the_exif_one(tmp_path, rng):
@@ -462,7 +467,7 @@ def _failing_writer(error: BaseException):
 
 @pytest.mark.parametrize("error", [RuntimeError("encoder crashed"), OSError(28, "No space")])
 def test_failed_write_leaves_no_file_and_no_temporary(tmp_path, monkeypatch, error):
-    monkeypatch.setitem(imageio._WRITERS, "png", _failing_writer(error))
+    monkeypatch.setitem(encoders.ENCODERS, "png", _failing_writer(error))
     with pytest.raises((RuntimeError, BadInputError)):
         write_image(_image(np.zeros((4, 4, 3))), tmp_path / "out.png")
     assert list(tmp_path.iterdir()) == []
@@ -471,7 +476,7 @@ def test_failed_write_leaves_no_file_and_no_temporary(tmp_path, monkeypatch, err
 def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "out.png"
     target.write_bytes(b"previous result")
-    monkeypatch.setitem(imageio._WRITERS, "png", _failing_writer(KeyboardInterrupt()))
+    monkeypatch.setitem(encoders.ENCODERS, "png", _failing_writer(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         write_image(_image(np.zeros((4, 4, 3))), target)
     assert target.read_bytes() == b"previous result"
@@ -479,7 +484,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 def test_write_error_is_a_bad_input_error_naming_the_file(tmp_path, monkeypatch):
-    monkeypatch.setitem(imageio._WRITERS, "png", _failing_writer(OSError(28, "No space left")))
+    monkeypatch.setitem(encoders.ENCODERS, "png", _failing_writer(OSError(28, "No space left")))
     with pytest.raises(BadInputError, match=r"Cannot write .*out\.png: No space left"):
         write_image(_image(np.zeros((4, 4, 3))), tmp_path / "out.png")
 

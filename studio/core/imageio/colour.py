@@ -1,0 +1,63 @@
+"""Colour conversions for files that do not store RGB or grey: CMYK and CIELab."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageCms
+
+from studio.core.imageio.decoded import Samples
+
+# XYZ (D50, as TIFF and ICC Lab use) to linear sRGB, Bradford-adapted to D65.
+_XYZ_D50_TO_SRGB = np.array(
+    [
+        [3.1338561, -1.6168667, -0.4906146],
+        [-0.9787684, 1.9161415, 0.0334540],
+        [0.0719453, -0.2289914, 1.4052427],
+    ],
+    dtype=np.float32,
+)
+_D50_WHITE = np.array([0.96422, 1.0, 0.82521], dtype=np.float32)
+
+
+@functools.cache
+def srgb_profile() -> bytes:
+    """An sRGB ICC profile (what CMYK and Lab pictures are converted into)."""
+    return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+
+
+def cmyk_picture_to_rgb(picture: PILImage.Image, icc: bytes | None) -> tuple[Samples, bytes | None]:
+    """Colour-manage CMYK into sRGB through its profile; plain arithmetic when there is none."""
+    if icc:
+        with contextlib.suppress(ImageCms.PyCMSError, OSError):
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            target = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            rgb = ImageCms.profileToProfile(picture, source, target, outputMode="RGB")
+            if rgb is not None:
+                return np.asarray(rgb), srgb_profile()
+    return np.asarray(picture.convert("RGB")), None
+
+
+def cmyk_arithmetic(cmyk: Samples) -> Samples:
+    """RGB from uncalibrated CMYK samples, in the samples' own type."""
+    scale = 1.0 if cmyk.dtype.kind == "f" else float(np.iinfo(cmyk.dtype).max)
+    ink = cmyk.astype(np.float32) / scale
+    rgb = (1.0 - ink[..., :3]) * (1.0 - ink[..., 3:4])
+    return (rgb * scale).round().astype(cmyk.dtype) if scale != 1.0 else rgb
+
+
+def lab_to_srgb(lightness: Samples, a: Samples, b: Samples) -> Samples:
+    """16-bit sRGB from CIE L* (0-100), a* and b* (D50), out-of-gamut colours clipped."""
+    fy = (lightness.astype(np.float32) + 16.0) / 116.0
+    f = np.stack([fy + a.astype(np.float32) / 500.0, fy, fy - b.astype(np.float32) / 200.0], -1)
+    edge = 6.0 / 29.0
+    xyz = np.where(f > edge, f**3, 3 * edge**2 * (f - 4.0 / 29.0)) * _D50_WHITE
+    linear = np.clip(xyz @ _XYZ_D50_TO_SRGB.T, 0.0, 1.0)
+    encoded = np.where(
+        linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055
+    )
+    return np.asarray(np.rint(encoded * 65535), dtype=np.uint16)

@@ -1,0 +1,203 @@
+"""One decoder per format: samples and metadata as the file stores them, bounded before decoding."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import imagecodecs
+import numpy as np
+import OpenEXR
+from PIL import Image as PILImage
+
+from studio.core import exif as exiflib
+from studio.core.errors import BadInputError
+from studio.core.imageio import colour
+from studio.core.imageio.decoded import Decoded, Samples
+from studio.core.imageio.formats import check_pixels, notice
+from studio.core.imageio.tiff import read_tiff
+
+# Studio bounds pixels itself (`pixel_limit`), before decoding and with a limit users can raise.
+PILImage.MAX_IMAGE_PIXELS = None
+
+EXR_EXPOSURE = (
+    ("expTime", exiflib.EXPOSURE_TIME),
+    ("aperture", exiflib.F_NUMBER),
+    ("isoSpeed", exiflib.ISO_SPEED),
+)
+
+
+def load_exif_safely(data: bytes | None, path: Path) -> PILImage.Exif:
+    """The EXIF in `data` without the fields that cannot be read back (each named in a notice)."""
+    try:
+        exif = exiflib.load_exif(data)
+    except Exception:
+        notice(f"{path.name}: its EXIF metadata is unreadable; reading the picture without it")
+        return PILImage.Exif()
+    for field in exiflib.drop_broken_fields(exif):
+        notice(f"{path.name}: ignoring the malformed EXIF field {field}")
+    return exif
+
+
+def read_pillow(path: Path, limit: int, fmt: str) -> Decoded:
+    """JPEG, PNG and WebP (and TIFFs tifffile cannot decode) through Pillow."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "Invalid APNG": the first frame is still read
+        return _read_pillow_quietly(path, limit, fmt)
+
+
+def _read_pillow_quietly(path: Path, limit: int, fmt: str) -> Decoded:
+    with PILImage.open(path, formats=[fmt.upper()]) as picture:
+        check_pixels(path, *picture.size, limit)
+        info = picture.info
+        exif = load_exif_safely(info.get("exif"), path)
+        icc: bytes | None = info.get("icc_profile") or None
+        xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
+        frames = int(getattr(picture, "n_frames", 1))
+        if frames > 1:
+            notice(f"{path.name}: has {frames} frames; Studio uses the first")
+        samples = _png_16bit(path) if fmt == "png" and _is_16bit_png(path) else None
+        if samples is None:
+            picture.load()
+            samples, icc = _pillow_samples(picture, icc)
+    depth = 16 if samples.dtype == np.uint16 else 8
+    xmp_bytes = xmp.encode() if isinstance(xmp, str) else xmp
+    return Decoded(samples, depth, exif, icc, xmp_bytes or None)
+
+
+def _is_16bit_png(path: Path) -> bool:
+    with path.open("rb") as stream:
+        header = stream.read(8 + 8 + 13)
+    return len(header) == 29 and header[12:16] == b"IHDR" and header[24] == 16
+
+
+def _png_16bit(path: Path) -> Samples | None:
+    """16-bit PNG samples through libpng (Pillow reduces 16-bit colour to 8 bits)."""
+    try:
+        return np.asarray(imagecodecs.png_decode(path.read_bytes()))
+    except imagecodecs.PngError:
+        return None  # Pillow reads what libpng refuses, if only at 8 bits
+
+
+# Pillow's integer and float modes, read as float with the type's maximum at 1.
+_INTEGER_SCALE = {
+    "F": np.float32(1),
+    "I": np.float32(2**31 - 1),
+    "I;16B": np.float32(65535),
+    "I;16L": np.float32(65535),
+    "I;16S": np.float32(32767),
+    "I;16BS": np.float32(32767),
+    "I;16LS": np.float32(32767),
+}
+
+
+def _pillow_samples(picture: PILImage.Image, icc: bytes | None) -> tuple[Samples, bytes | None]:
+    if picture.mode in ("L", "LA", "RGB", "RGBA", "I;16"):
+        return np.asarray(picture), icc
+    if picture.mode == "CMYK":
+        return colour.cmyk_picture_to_rgb(picture, icc)
+    if picture.mode in ("1", "P") and "transparency" not in picture.info:
+        return np.asarray(picture.convert("L" if picture.mode == "1" else "RGB")), icc
+    if picture.mode in _INTEGER_SCALE:
+        return np.asarray(picture, dtype=np.float32) / _INTEGER_SCALE[picture.mode], icc
+    if picture.mode == "LAB":
+        lab = np.asarray(picture).astype(np.float32)
+        lightness, a, b = lab[..., 0] * (100 / 255), lab[..., 1] - 128, lab[..., 2] - 128
+        return colour.lab_to_srgb(lightness, a, b), colour.srgb_profile()
+    transparent = "A" in picture.mode or "a" in picture.mode or "transparency" in picture.info
+    return np.asarray(picture.convert("RGBA" if transparent else "RGB")), icc
+
+
+def read_hdr(path: Path, limit: int) -> Decoded:
+    with path.open("rb") as stream:
+        head = stream.read(65536)
+    width, height = _rgbe_size(head, path)
+    check_pixels(path, width, height, limit)
+    samples = np.asarray(imagecodecs.rgbe_decode(path.read_bytes()), dtype=np.float32)
+    return Decoded(samples, 32)
+
+
+def _rgbe_size(head: bytes, path: Path) -> tuple[int, int]:
+    """(width, height) from a Radiance header's resolution line, e.g. ``-Y 480 +X 640``."""
+    _, blank, rest = head.partition(b"\n\n")
+    fields = rest.split(b"\n", 1)[0].split()
+    if not blank or len(fields) != 4:
+        raise BadInputError(f"Cannot read {path}: the Radiance HDR header is incomplete")
+    if fields[0] != b"-Y" or fields[2] != b"+X":
+        raise BadInputError(f"Cannot read {path}: unsupported Radiance HDR pixel order")
+    return int(fields[3]), int(fields[1])
+
+
+def read_exr(path: Path, limit: int) -> Decoded:
+    with OpenEXR.File(str(path), header_only=True) as exr:
+        header = dict(exr.header())  # the file's own dict is emptied on closing
+    (x0, y0), (x1, y1) = header["dataWindow"]
+    check_pixels(path, int(x1) - int(x0) + 1, int(y1) - int(y0) + 1, limit)
+    with OpenEXR.File(str(path), separate_channels=True) as exr:
+        channels = {name: np.asarray(ch.pixels) for name, ch in exr.channels().items()}
+    exif = PILImage.Exif()
+    for attribute, tag in EXR_EXPOSURE:
+        if isinstance(header.get(attribute), int | float) and header[attribute] > 0:
+            exif.get_ifd(exiflib.EXIF_IFD)[tag] = float(header[attribute])
+    return Decoded(_exr_samples(channels, path).astype(np.float32), 32, exif)
+
+
+def _exr_samples(channels: dict[str, Samples], path: Path) -> Samples:
+    """Stack R, G, B (or Y) and A of the first layer (unlayered channels first)."""
+    names = sorted(channels, key=lambda name: ("." in name, name))
+    layer = names[0].rpartition(".")[0] if names else ""
+    by_role = {
+        name.rpartition(".")[2]: channels[name]
+        for name in names
+        if name.rpartition(".")[0] == layer
+    }
+    if all(role in by_role for role in "RGB"):
+        planes = [by_role["R"], by_role["G"], by_role["B"]]
+    elif "Y" in by_role:
+        planes = [by_role["Y"]]
+    elif len(by_role) == 1:
+        planes = list(by_role.values())
+    else:
+        raise BadInputError(f"Cannot read {path}: no RGB or Y channels in the OpenEXR file")
+    if "A" in by_role:
+        planes.append(by_role["A"])
+    return np.stack(planes, axis=-1)
+
+
+def read_raw(path: Path, limit: int) -> Decoded:
+    try:
+        rawpy: Any = importlib.import_module("rawpy")
+    except ImportError:
+        raise BadInputError(
+            f"Cannot read {path}: RAW support needs the 'raw' extra: pip install studio[raw]"
+        ) from None
+    with rawpy.imread(str(path)) as raw:
+        check_pixels(path, int(raw.sizes.width), int(raw.sizes.height), limit)
+        samples = np.asarray(raw.postprocess(output_bps=16, use_camera_wb=True))
+    return Decoded(samples, 16, _raw_exif(path), upright=True)
+
+
+def _raw_exif(path: Path) -> PILImage.Exif:
+    try:
+        with path.open("rb") as stream:
+            return exiflib.read_tiff_exif(stream)
+    except Exception:
+        notice(f"{path.name}: its EXIF metadata is unreadable; reading the picture without it")
+        return PILImage.Exif()
+
+
+_PILLOW_TIFF = functools.partial(read_pillow, fmt="tiff")
+
+DECODERS: dict[str, Callable[[Path, int], Decoded]] = {
+    "jpeg": functools.partial(read_pillow, fmt="jpeg"),
+    "png": functools.partial(read_pillow, fmt="png"),
+    "webp": functools.partial(read_pillow, fmt="webp"),
+    "tiff": functools.partial(read_tiff, pillow=_PILLOW_TIFF),
+    "hdr": read_hdr,
+    "exr": read_exr,
+    "raw": read_raw,
+}

@@ -1,0 +1,172 @@
+"""What each file format is, stores and allows: suffixes, content sniffing, depths, size limits.
+
+`check_writable` answers before any computing whether an output of a given size can be written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from studio.core.errors import BadInputError, UsageError
+
+log = logging.getLogger("studio.core.imageio")
+
+DEFAULT_MAX_PIXELS = 200_000_000
+PathLike = str | os.PathLike[str]
+
+RAW_EXTENSIONS = frozenset(
+    {
+        ".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".iiq", ".kdc", ".mef",
+        ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".raf", ".rw2", ".rwl", ".sr2", ".srf",
+        ".srw", ".x3f",
+    }
+)  # fmt: skip
+FORMAT_BY_EXTENSION = {
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".jpe": "jpeg",
+    ".png": "png",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".webp": "webp",
+    ".hdr": "hdr",
+    ".exr": "exr",
+}
+WRITABLE_EXTENSIONS = frozenset(FORMAT_BY_EXTENSION)
+"""Lowercase suffixes Studio writes."""
+SUPPORTED_EXTENSIONS = WRITABLE_EXTENSIONS | (
+    RAW_EXTENSIONS if importlib.util.find_spec("rawpy") else frozenset()
+)
+"""Lowercase suffixes Studio reads; RAW suffixes only when rawpy is installed."""
+
+# Sample depths each format stores; float formats store 32 (EXR also 16-bit half floats).
+DEPTHS = {
+    "jpeg": (8,),
+    "webp": (8,),
+    "png": (8, 16),
+    "tiff": (8, 16, 32),
+    "hdr": (32,),
+    "exr": (16, 32),
+}
+ALPHA_FORMATS = frozenset({"png", "tiff", "webp", "exr"})
+MAX_SIDE = {"jpeg": 65535, "webp": 16383}
+
+
+def notice(message: str) -> None:
+    """Tell the user something they should know about a file that was still read or written."""
+    log.warning("%s", message)
+
+
+def sniff(head: bytes) -> str | None:
+    """The format of a file that starts with `head` (16 bytes), or None when unknown."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith((b"#?RADIANCE", b"#?RGBE")):
+        return "hdr"
+    if head.startswith(b"v/1\x01"):
+        return "exr"
+    return None
+
+
+def pixel_limit(max_pixels: int | None = None) -> int:
+    """The decompression-bomb bound: `max_pixels`, else $STUDIO_MAX_PIXELS, else 200 megapixels."""
+    if max_pixels is not None:
+        return max_pixels
+    setting = os.environ.get("STUDIO_MAX_PIXELS", "").strip()
+    if not setting:
+        return DEFAULT_MAX_PIXELS
+    try:
+        return int(float(setting))
+    except (ValueError, OverflowError):
+        raise UsageError(
+            f"STUDIO_MAX_PIXELS must be a whole number of pixels, not {setting!r}"
+        ) from None
+
+
+def check_pixels(path: Path, width: int, height: int, limit: int) -> None:
+    """Refuse an image with no pixels or more than `limit`, before it is decoded."""
+    if width <= 0 or height <= 0:
+        raise BadInputError(f"Cannot read {path}: the image has no pixels")
+    if width * height > limit:
+        raise BadInputError(
+            f"Refusing {path}: {width}x{height} is {width * height / 1e6:.3g} megapixels, "
+            f"over the limit of {limit / 1e6:.3g} (raise STUDIO_MAX_PIXELS if you trust it)"
+        )
+
+
+def output_format(path: PathLike) -> str:
+    """The format an output path's suffix names; `UsageError` for one Studio cannot write."""
+    target = Path(path)
+    fmt = FORMAT_BY_EXTENSION.get(target.suffix.lower())
+    if fmt is None:
+        choices = ", ".join(sorted(WRITABLE_EXTENSIONS))
+        raise UsageError(f"Cannot write {target.name}: use one of {choices}")
+    return fmt
+
+
+def output_depth(fmt: str, source: int, requested: int | None) -> int:
+    """The sample depth written: `requested`, else the source's where `fmt` stores it."""
+    allowed = DEPTHS[fmt]
+    if requested is None:
+        return 32 if fmt == "exr" else source if source in allowed else max(allowed)
+    if requested not in allowed:
+        options = " or ".join(str(depth) for depth in allowed)
+        raise UsageError(f"{fmt.upper()} stores {options}-bit samples, not {requested}-bit")
+    return requested
+
+
+def check_writable(
+    path: PathLike,
+    width: int,
+    height: int,
+    channels: int = 3,
+    dtype: npt.DTypeLike = np.float32,
+    bit_depth: int | None = None,
+) -> None:
+    """Raise `UsageError` now if a `width` x `height` result cannot be written to `path`.
+
+    Checks the format, the requested bit depth, the format's size limits and the folder, so a
+    job is refused before it computes, not after. `dtype` is the samples' type (uint8, uint16
+    or float32) that sets the default depth; `channels` (1 to 4) is accepted for symmetry with
+    the writer, which stores every channel count.
+    """
+    target = Path(path)
+    fmt = output_format(target)
+    if not 1 <= channels <= 4:
+        raise UsageError(f"Cannot write {target.name}: {channels} channels is not an image")
+    kind = np.dtype(dtype)
+    source_depth = 32 if kind.kind == "f" else 8 * kind.itemsize
+    output_depth(fmt, source_depth, bit_depth)
+    if width <= 0 or height <= 0:
+        raise UsageError(f"Cannot write {target.name}: the image would have no pixels")
+    side = MAX_SIDE.get(fmt)
+    if side is not None and max(width, height) > side:
+        raise UsageError(
+            f"{fmt.upper()} images can be at most {side} pixels a side, this one is "
+            f"{width}x{height}: choose PNG or TIFF"
+        )
+    _check_folder(target)
+
+
+def _check_folder(target: Path) -> None:
+    if target.is_dir():
+        raise BadInputError(f"Cannot write {target}: it is a folder")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise BadInputError(f"Cannot write {target}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise BadInputError(f"Cannot write {target}: Permission denied")
+            return

@@ -1,0 +1,140 @@
+"""Writing: the format the suffix names, complete or not at all, never over an input."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from studio.core import exif as exiflib
+from studio.core.errors import BadInputError, UsageError
+from studio.core.image import FloatArray, Image, as_rgb
+from studio.core.imageio.decoded import Samples
+from studio.core.imageio.encoders import ENCODERS, Output
+from studio.core.imageio.formats import (
+    ALPHA_FORMATS,
+    PathLike,
+    check_writable,
+    notice,
+    output_depth,
+    output_format,
+)
+
+
+def write_image(
+    image: Image,
+    path: PathLike,
+    *,
+    bit_depth: int | None = None,
+    quality: int = 95,
+    inputs: Iterable[PathLike] = (),
+) -> Path:
+    """Write `image` in the format its suffix names; return the path written.
+
+    The bit depth defaults to the source's where the format stores it (16-bit stays 16-bit in
+    PNG and TIFF, float stays float in TIFF, EXR and HDR; JPEG and WebP are 8-bit), with a
+    notice when depth or alpha is lost. EXIF (turned upright, Studio's steps in Software), ICC
+    and XMP go wherever the format keeps them, alpha too. `quality` (1-100) applies to JPEG and
+    WebP (100 = lossless WebP). The file appears complete or not at all; it never replaces
+    `inputs` or the image's source.
+    """
+    target = Path(path)
+    fmt = output_format(target)
+    if not 1 <= quality <= 100:
+        raise UsageError(f"Quality must be between 1 and 100, not {quality}")
+    depth = output_depth(fmt, image.meta.bit_depth, bit_depth)
+    check_writable(target, image.width, image.height, bit_depth=depth)
+    _refuse_inputs(target, [*inputs, *filter(None, [image.meta.source_path])])
+    _tell_about_losses(image, target, fmt, depth)
+    output = _prepare(image, fmt, depth, quality)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _replace_when_done(target) as temporary:
+            ENCODERS[fmt](output, temporary)
+    except OSError as error:
+        text = error.strerror or str(error) or type(error).__name__
+        raise BadInputError(f"Cannot write {target}: {text}") from error
+    return target
+
+
+def _tell_about_losses(image: Image, target: Path, fmt: str, depth: int) -> None:
+    source = image.meta.bit_depth
+    if depth < source and depth < 32:
+        kind = "float" if source == 32 else f"{source}-bit"
+        notice(f"{target.name}: {fmt.upper()} keeps {depth} bits per sample; the {kind} "
+               "source's finer levels are rounded away")  # fmt: skip
+    if image.alpha is not None and fmt not in ALPHA_FORMATS:
+        notice(f"{target.name}: {fmt.upper()} has no transparency; the alpha channel is dropped")
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    with contextlib.suppress(OSError):
+        if first.exists() and second.exists():
+            return os.path.samefile(first, second)
+    return first.resolve() == second.resolve()
+
+
+def _refuse_inputs(target: Path, inputs: Iterable[PathLike]) -> None:
+    for source in inputs:
+        if _same_file(target, Path(source)):
+            raise BadInputError(
+                f"Refusing to overwrite the input {source}: choose another output path"
+            )
+
+
+@contextlib.contextmanager
+def _replace_when_done(target: Path) -> Iterator[Path]:
+    """A fresh temporary path beside `target` that replaces it on success, vanishes on failure."""
+    while True:
+        temporary = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.part")
+        try:
+            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield temporary
+        with temporary.open("rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _quantise(values: FloatArray, depth: int) -> Samples:
+    if depth == 32:
+        return np.asarray(values, dtype=np.float32)
+    top = 255 if depth == 8 else 65535
+    scaled = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(scaled, 0.0, 1.0, out=scaled)
+    scaled *= top
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.uint8 if depth == 8 else np.uint16)
+
+
+def _icc_space(icc: bytes) -> bytes:
+    return icc[16:20] if len(icc) >= 20 else b""
+
+
+def _prepare(image: Image, fmt: str, depth: int, quality: int) -> Output:
+    pixels = image.pixels
+    if fmt in ("webp", "hdr"):
+        pixels = as_rgb(pixels)
+    sample_depth = 32 if fmt == "exr" else depth  # the EXR writer makes its own half floats
+    alpha = image.alpha if fmt in ALPHA_FORMATS else None
+    icc = image.meta.icc_profile
+    wanted_space = b"RGB " if pixels.shape[2] == 3 else b"GRAY"
+    return Output(
+        colour=_quantise(pixels, sample_depth),
+        alpha=None if alpha is None else _quantise(alpha, sample_depth),
+        depth=depth,
+        quality=quality,
+        exif=exiflib.output_exif(image.meta.exif, image.meta.history, image.width, image.height),
+        icc=icc if icc and _icc_space(icc) == wanted_space else None,
+        meta=image.meta,
+    )
