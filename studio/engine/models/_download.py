@@ -27,6 +27,8 @@ ProgressCallback = Callable[[int, int | None], None]
 DOWNLOADS_DIR = ".downloads"
 _CHUNK = 1 << 16
 _TIMEOUT_S = 30
+# Where the catalog does not know a file's size (the largest it knows is under 1 GB).
+UNKNOWN_SIZE_LIMIT = 4 << 30
 
 
 def download(
@@ -109,7 +111,16 @@ def _fetch_one(
     if target.is_file() and entry.checksums and entry.mismatch(file_digests(target)) is None:
         return target  # fetched and verified before
     partial = target.with_name(target.name + ".part")
-    _transfer(url, partial, progress_cb or _ignore)
+    limit = entry.size or UNKNOWN_SIZE_LIMIT
+    try:
+        _transfer(url, partial, progress_cb or _ignore, limit)
+    except _TooLargeError as err:
+        partial.unlink(missing_ok=True)
+        known = "the catalog's size" if entry.size else "the limit for a model of unknown size"
+        raise ModelError(
+            f"Download of {entry.id} refused: the server sends more than {known} "
+            f"({limit} bytes, {err}). Nothing was kept."
+        ) from None
     _verify_download(entry, partial)
     os.replace(partial, target)
     return target
@@ -119,8 +130,15 @@ def _ignore(done: int, total: int | None) -> None:
     """No progress display."""
 
 
-def _transfer(url: str, partial: Path, progress_cb: ProgressCallback) -> None:
-    """Fetch `url` into `partial`, resuming from its current length when the server allows."""
+class _TooLargeError(Exception):
+    """The server sends more than the file can be."""
+
+
+def _transfer(url: str, partial: Path, progress_cb: ProgressCallback, limit: int) -> None:
+    """Fetch `url` into `partial`, resuming from its current length when the server allows.
+
+    Raises `_TooLargeError` as soon as the file would pass `limit` bytes.
+    """
     offset = partial.stat().st_size if partial.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": f"studio/{studio.__version__}"})
     if offset:
@@ -138,8 +156,10 @@ def _transfer(url: str, partial: Path, progress_cb: ProgressCallback) -> None:
             offset = 0  # the server sends the whole file
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
+        if total is not None and total > limit:
+            raise _TooLargeError(f"it announces {total} bytes")
         with partial.open("ab" if offset else "wb") as out:
-            done = _copy(response, out, offset, total, progress_cb)
+            done = _copy(response, out, offset, total, progress_cb, limit)
     if total is not None and done < total:
         raise ModelError(
             f"Download interrupted at {done} of {total} bytes; run the same command again to resume"
@@ -147,11 +167,18 @@ def _transfer(url: str, partial: Path, progress_cb: ProgressCallback) -> None:
 
 
 def _copy(
-    response: BinaryIO, out: BinaryIO, done: int, total: int | None, progress_cb: ProgressCallback
+    response: BinaryIO,
+    out: BinaryIO,
+    done: int,
+    total: int | None,
+    progress_cb: ProgressCallback,
+    limit: int,
 ) -> int:
     progress_cb(done, total)
     try:
         while chunk := response.read(_CHUNK):
+            if done + len(chunk) > limit:
+                raise _TooLargeError(f"more than {limit} bytes arrived")
             out.write(chunk)
             done += len(chunk)
             progress_cb(done, total)

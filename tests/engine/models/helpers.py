@@ -63,11 +63,17 @@ def use_catalog(monkeypatch: pytest.MonkeyPatch, *entries: CatalogEntry) -> None
 
 @dataclass
 class FileServer:
-    """Serves `files` by path; honours Range unless told not to; can cut a transfer short."""
+    """Serves `files` by path; honours Range unless told not to; can cut a transfer short.
+
+    `endless` sends a file followed by zeros for ever, without a Content-Length; `announce`
+    replaces the Content-Length it sends.
+    """
 
     files: dict[str, bytes] = field(default_factory=dict)
     ranges: bool = True
     cut_next_after: int | None = None
+    endless: bool = False
+    announce: int | None = None
     requests: list[dict[str, str]] = field(default_factory=list)
     port: int = 0
 
@@ -86,6 +92,9 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             if data is None:
                 self.send_error(404)
                 return
+            if server.endless:
+                self._send_endless(data)
+                return
             start = self._range_start() if server.ranges else 0
             if start and start >= len(data):
                 self.send_error(416)
@@ -93,13 +102,25 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(206 if start else 200)
             if start:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            self.send_header("Content-Length", str(len(data) - start))
+            length = server.announce if server.announce is not None else len(data) - start
+            self.send_header("Content-Length", str(length))
             self.end_headers()
             body = data[start:]
             if server.cut_next_after is not None:
                 body, server.cut_next_after = body[: server.cut_next_after], None
                 self.close_connection = True
             self.wfile.write(body)
+
+        def _send_endless(self, data: bytes) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.close_connection = True
+            try:
+                self.wfile.write(data)
+                while True:
+                    self.wfile.write(bytes(1 << 16))
+            except OSError:  # the client hung up: what the test expects
+                pass
 
         def _range_start(self) -> int:
             header = self.headers.get("Range", "")

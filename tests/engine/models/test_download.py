@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from studio.cli.main import main
 from studio.core.errors import BadInputError, ModelError
 from studio.core.paths import models_dir
 from studio.engine import models
+from studio.engine.models import _download
 from studio.engine.models._download import DOWNLOADS_DIR
 from tests.engine.models.helpers import FileServer, entry_for, save_tiny_dncnn
 
@@ -174,3 +176,51 @@ def test_companions_are_fetched_with_their_model_and_not_alone(
     assert [r["path"] for r in file_server.requests] == ["/encoder.pth", "/tiny_dncnn.pth"]
     with pytest.raises(BadInputError, match="part of tiny-dncnn"):
         models.fetch("enc", tmp_path / "elsewhere")
+
+
+def test_an_endless_transfer_stops_at_the_catalog_size_and_keeps_nothing(
+    file_server: FileServer,
+    catalog_of: Callable[..., None],
+    weights: bytes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`studio models download ID --url http://.../endless` (issue 16): no unbounded file."""
+    _offer(file_server, catalog_of, weights)
+    file_server.endless = True
+    seen: list[int] = []
+    with pytest.raises(ModelError, match="more than the catalog's size"):
+        models.download("tiny-dncnn", lambda done, total: seen.append(done))
+    assert max(seen) <= len(weights)
+    assert _leftovers() == [] and models.installed_models() == []
+
+    assert (
+        main(["models", "download", "tiny-dncnn", "--url", file_server.url("tiny_dncnn.pth")]) == 4
+    )
+    assert "refused" in capsys.readouterr().err
+    assert _leftovers() == []
+
+
+def test_an_announced_length_over_the_catalog_size_is_refused_before_the_transfer(
+    file_server: FileServer, catalog_of: Callable[..., None], weights: bytes
+) -> None:
+    _offer(file_server, catalog_of, weights)
+    file_server.announce = len(weights) + 1
+    with pytest.raises(ModelError, match=f"announces {len(weights) + 1} bytes"):
+        models.download("tiny-dncnn")
+    assert _leftovers() == []
+
+
+def test_a_model_of_unknown_size_is_bounded_too(
+    file_server: FileServer,
+    catalog_of: Callable[..., None],
+    weights: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_download, "UNKNOWN_SIZE_LIMIT", 3 * len(weights))
+    _offer(file_server, catalog_of, weights, size=None)
+    file_server.endless = True
+    with pytest.raises(ModelError, match="the limit for a model of unknown size"):
+        models.download("tiny-dncnn")
+    assert _leftovers() == []
+    file_server.endless = False  # the same entry, a sound server: the bound is not in the way
+    assert models.download("tiny-dncnn").path.read_bytes() == weights
