@@ -97,7 +97,8 @@ def test_download_with_progress_and_to_folder(
     assert "NOT for commercial use" in captured.out
     assert "B/s" in captured.err or "100%" in captured.err  # the byte progress bar
 
-    use_catalog(monkeypatch, entry_for(b"other", download_url=file_server.url("tiny_dncnn.pth")))
+    other = entry_for(b"other", size=len(weights), download_url=file_server.url("tiny_dncnn.pth"))
+    use_catalog(monkeypatch, other)
     models.remove("tiny-dncnn")
     assert main(["models", "download", "tiny-dncnn", "--json"]) == 4
     assert "sha256 differs" in capsys.readouterr().err
