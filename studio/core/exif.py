@@ -92,7 +92,8 @@ def ifd_bytes(values: dict[int, object], group: int, offset: int) -> bytes:
     return bytes(ifd.tobytes(offset))
 
 
-def _positive(value: object) -> float | None:
+def positive(value: object) -> float | None:
+    """`value` (or its first item) as a finite positive number, else None."""
     if isinstance(value, tuple | list):
         value = value[0] if value else None
     if not isinstance(value, numbers.Real):
@@ -108,9 +109,9 @@ def exposure(exif: PILImage.Exif) -> tuple[float | None, float | None, float | N
     """(exposure time in seconds, f-number, ISO) where the EXIF records them."""
     ifd = exif.get_ifd(EXIF_IFD)
     return (
-        _positive(ifd.get(EXPOSURE_TIME)),
-        _positive(ifd.get(F_NUMBER)),
-        _positive(ifd.get(ISO_SPEED)),
+        positive(ifd.get(EXPOSURE_TIME)),
+        positive(ifd.get(F_NUMBER)),
+        positive(ifd.get(ISO_SPEED)),
     )
 
 

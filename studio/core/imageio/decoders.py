@@ -18,17 +18,12 @@ from studio.core import exif as exiflib
 from studio.core.errors import BadInputError
 from studio.core.imageio import colour
 from studio.core.imageio.decoded import Decoded, Samples
+from studio.core.imageio.exr_meta import exif_from_exr
 from studio.core.imageio.formats import check_pixels, notice
 from studio.core.imageio.tiff import read_tiff
 
 # Studio bounds pixels itself (`pixel_limit`), before decoding and with a limit users can raise.
 PILImage.MAX_IMAGE_PIXELS = None
-
-EXR_EXPOSURE = (
-    ("expTime", exiflib.EXPOSURE_TIME),
-    ("aperture", exiflib.F_NUMBER),
-    ("isoSpeed", exiflib.ISO_SPEED),
-)
 
 
 def load_exif_safely(data: bytes | None, path: Path) -> PILImage.Exif:
@@ -139,11 +134,8 @@ def read_exr(path: Path, limit: int) -> Decoded:
     check_pixels(path, int(x1) - int(x0) + 1, int(y1) - int(y0) + 1, limit)
     with OpenEXR.File(str(path), separate_channels=True) as exr:
         channels = {name: np.asarray(ch.pixels) for name, ch in exr.channels().items()}
-    exif = PILImage.Exif()
-    for attribute, tag in EXR_EXPOSURE:
-        if isinstance(header.get(attribute), int | float) and header[attribute] > 0:
-            exif.get_ifd(exiflib.EXIF_IFD)[tag] = float(header[attribute])
-    return Decoded(_exr_samples(channels, path).astype(np.float32), 32, exif)
+    samples = _exr_samples(channels, path).astype(np.float32)
+    return Decoded(samples, 32, exif_from_exr(header))
 
 
 def _exr_samples(channels: dict[str, Samples], path: Path) -> Samples:

@@ -18,7 +18,7 @@ from PIL import Image as PILImage
 from studio.core import exif as exiflib
 from studio.core.image import ImageMeta
 from studio.core.imageio.decoded import Samples
-from studio.core.imageio.decoders import EXR_EXPOSURE
+from studio.core.imageio.exr_meta import exr_attributes
 from studio.core.imageio.tiff import write_tiff
 
 _JPEG_SEGMENT_LIMIT = 65533 - len(b"Exif\x00\x00")
@@ -126,15 +126,13 @@ def _write_exr(output: Output, path: Path) -> None:
     header: dict[str, Any] = {
         "compression": OpenEXR.ZIP_COMPRESSION,
         "type": OpenEXR.scanlineimage,
+        **exr_attributes(output.exif),
     }
     meta = output.meta
     if meta.history:
         header["comments"] = exiflib.describe(meta.history)
-    for (attribute, _), value in zip(
-        EXR_EXPOSURE, (meta.exposure_time, meta.f_number, meta.iso), strict=True
-    ):
-        if value:
-            header[attribute] = float(value)
+    exposure = {"expTime": meta.exposure_time, "aperture": meta.f_number, "isoSpeed": meta.iso}
+    header.update({name: float(value) for name, value in exposure.items() if value})
     with OpenEXR.File(header, channels) as exr:
         try:
             exr.write(str(path))

@@ -1,0 +1,130 @@
+"""GPS, lens, copyright, orientation and maker notes survive every writer, field by field.
+
+Each output is read back with Pillow's EXIF parser (and tifffile for TIFF, OpenEXR for EXR),
+never with Studio's own reader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+import pytest
+import tifffile
+from PIL import Image as PILImage
+
+from studio.core.imageio import read_image, write_image
+
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+COPYRIGHT, ARTIST, MAKE, MODEL, ORIENTATION = 0x8298, 0x013B, 0x010F, 0x0110, 0x0112
+LENS_MAKE, LENS_MODEL, LENS_SPEC, FOCAL_LENGTH, MAKER_NOTE = 0xA433, 0xA434, 0xA432, 0x920A, 0x927C
+DATE_ORIGINAL = 0x9003
+MAKER_NOTE_BYTES = b"Nikon\x00\x02\x10\x00\x00" + bytes(range(256)) * 4
+GPS = {
+    0x0000: b"\x02\x03\x00\x00",  # GPSVersionID
+    0x0001: "N",
+    0x0002: (52.0, 22.0, 12.5),
+    0x0003: "E",
+    0x0004: (4.0, 53.0, 42.25),
+    0x0005: b"\x00",  # above sea level
+    0x0006: 12.5,
+    0x001D: "2026:06:21",
+}
+LATITUDE, LONGITUDE = 52 + 22 / 60 + 12.5 / 3600, 4 + 53 / 60 + 42.25 / 3600
+
+
+def _camera_exif() -> PILImage.Exif:
+    exif = PILImage.Exif()
+    exif[MAKE], exif[MODEL] = "NIKON CORPORATION", "NIKON Z 8"
+    exif[COPYRIGHT], exif[ARTIST] = "(c) 2026 Ada Lovelace", "Ada Lovelace"
+    exif[ORIENTATION] = 6  # stored on its side: turned upright on reading
+    sub = exif.get_ifd(EXIF_IFD)
+    sub[LENS_MAKE], sub[LENS_MODEL] = "Nikon", "NIKKOR Z 24-70mm f/2.8 S"
+    sub[LENS_SPEC] = (24.0, 70.0, 2.8, 2.8)
+    sub[FOCAL_LENGTH] = 35.0
+    sub[DATE_ORIGINAL] = "2026:06:21 05:12:00"
+    sub[MAKER_NOTE] = MAKER_NOTE_BYTES
+    exif.get_ifd(GPS_IFD).update(GPS)
+    return exif
+
+
+@pytest.fixture(scope="module")
+def camera_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A camera JPEG, 12x20 stored on its side (orientation 6)."""
+    path = tmp_path_factory.mktemp("camera") / "DSC_0001.jpg"
+    stored = np.random.default_rng(19).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    PILImage.fromarray(stored).save(path, exif=_camera_exif(), quality=95)
+    return path
+
+
+def _written_exif(path: Path) -> tuple[dict[int, object], dict[int, object], dict[int, object]]:
+    """(IFD0, EXIF IFD, GPS IFD) of a written file, as Pillow's EXIF parser reads them."""
+    with path.open("rb") as stream:
+        if path.suffix == ".tif":  # Pillow decodes no float RGB TIFF, but parses its tags
+            exif = PILImage.Exif()
+            exif.load_from_fp(stream)
+        else:
+            exif = PILImage.open(stream).getexif()
+        return dict(exif), dict(exif.get_ifd(EXIF_IFD)), dict(exif.get_ifd(GPS_IFD))
+
+
+WRITERS = [(".jpg", None), (".png", 8), (".png", 16), (".webp", None), (".tif", 8),
+           (".tif", 16), (".tif", 32)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("suffix", "depth"), WRITERS)
+def test_camera_metadata_round_trips_field_by_field(tmp_path, camera_photo, suffix, depth):
+    image = read_image(camera_photo)
+    assert (image.height, image.width) == (20, 12)  # turned upright
+    processed = image.with_pixels(image.pixels * 0.9, step="denoise")
+    out = write_image(processed, tmp_path / f"out{suffix}", bit_depth=depth, quality=100)
+    exif, sub, gps = _written_exif(out)
+
+    assert exif[MAKE] == "NIKON CORPORATION" and exif[MODEL] == "NIKON Z 8"
+    assert exif[COPYRIGHT] == "(c) 2026 Ada Lovelace" and exif[ARTIST] == "Ada Lovelace"
+    assert exif.get(ORIENTATION, 1) == 1  # the pixels are upright now
+    assert read_image(out).pixels.shape[:2] == (20, 12)
+
+    assert sub[LENS_MAKE] == "Nikon" and sub[LENS_MODEL] == "NIKKOR Z 24-70mm f/2.8 S"
+    assert [float(v) for v in sub[LENS_SPEC]] == pytest.approx([24.0, 70.0, 2.8, 2.8])
+    assert float(sub[FOCAL_LENGTH]) == pytest.approx(35.0)
+    assert sub[DATE_ORIGINAL] == "2026:06:21 05:12:00"
+    assert bytes(sub[MAKER_NOTE]) == MAKER_NOTE_BYTES
+
+    assert gps[0x0001] == "N" and gps[0x0003] == "E"
+    assert [float(v) for v in gps[0x0002]] == pytest.approx([52.0, 22.0, 12.5])
+    assert [float(v) for v in gps[0x0004]] == pytest.approx([4.0, 53.0, 42.25])
+    assert float(gps[0x0006]) == pytest.approx(12.5)
+    assert gps[0x001D] == "2026:06:21"
+
+
+def test_tifffile_sees_the_gps_and_exif_blocks(tmp_path, camera_photo):
+    out = write_image(read_image(camera_photo), tmp_path / "out.tif")
+    with tifffile.TiffFile(out) as tif:
+        tags = tif.pages.first.tags
+        gps, exif = tags["GPSTag"].value, tags["ExifTag"].value
+        assert tags["Copyright"].value == "(c) 2026 Ada Lovelace"
+    assert gps["GPSLatitudeRef"] == "N"
+    assert exif["LensModel"] == "NIKKOR Z 24-70mm f/2.8 S"
+
+
+def test_exr_keeps_what_its_standard_attributes_hold(tmp_path, camera_photo):
+    """OpenEXR's standard attributes: owner (copyright), latitude/longitude/altitude in degrees
+    and metres, and the camera and lens names; no orientation (pixels are upright) or maker note.
+    """
+    out = write_image(read_image(camera_photo), tmp_path / "out.exr")
+    with OpenEXR.File(str(out), header_only=True) as exr:
+        header = dict(exr.header())
+    assert header["owner"] == "(c) 2026 Ada Lovelace"
+    assert header["latitude"] == pytest.approx(LATITUDE, abs=1e-5)
+    assert header["longitude"] == pytest.approx(LONGITUDE, abs=1e-5)
+    assert header["altitude"] == pytest.approx(12.5)
+    assert header["cameraMake"] == "NIKON CORPORATION" and header["cameraModel"] == "NIKON Z 8"
+    assert header["lensModel"] == "NIKKOR Z 24-70mm f/2.8 S"
+    # ...and Studio reads them back into EXIF, so EXR -> JPEG keeps them too.
+    exif, sub, gps = _written_exif(write_image(read_image(out), tmp_path / "again.jpg"))
+    assert exif[COPYRIGHT] == "(c) 2026 Ada Lovelace"
+    assert sub[LENS_MODEL] == "NIKKOR Z 24-70mm f/2.8 S"
+    degrees = sum(float(v) / 60**i for i, v in enumerate(gps[0x0002]))  # type: ignore[attr-defined]
+    assert gps[0x0001] == "N" and degrees == pytest.approx(LATITUDE, abs=1e-5)
