@@ -126,3 +126,10 @@ def test_run_by_path_installed_id_and_catalog_id(
     by_catalog_id = read_image(run("tiny-dncnn", "by_id.png")).pixels
     np.testing.assert_array_equal(by_path, by_catalog_id)
     assert not np.array_equal(by_path, read_image(photo).pixels)
+
+
+def test_lama_archives_are_listed_as_loadable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--catalog"]) == 0
+    lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()[:-1]}
+    for model_id in ("lama-big", "lama-big-zip"):
+        assert " n/a " not in lines[model_id] and " download " in lines[model_id]

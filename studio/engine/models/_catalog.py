@@ -29,7 +29,7 @@ from studio.core.errors import ModelError
 from studio.core.protocol import TASKS
 
 CATALOG_NAME = "catalog.toml"
-MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".model", ".bin", ".safetensors")
+MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".model", ".bin", ".safetensors", ".zip")
 UNKNOWN = "unknown"
 
 

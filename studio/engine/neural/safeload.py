@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pickle
+import re
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import ModelError
+from studio.engine.neural.torch_archive import RefusedGlobal, module_tensors, read_archive
 
 if TYPE_CHECKING:
     import torch
@@ -16,7 +20,11 @@ StateDict = dict[str, "torch.Tensor"]
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".model", ".bin")
 SAFETENSORS_SUFFIXES = (".safetensors",)
-SUPPORTED_SUFFIXES = PICKLE_SUFFIXES + SAFETENSORS_SUFFIXES
+RELEASE_SUFFIXES = (".zip",)
+SUPPORTED_SUFFIXES = PICKLE_SUFFIXES + SAFETENSORS_SUFFIXES + RELEASE_SUFFIXES
+_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# LaMa's training checkpoint: the generator's keys, as spandrel's LaMa expects them.
+_LAMA_TRAINING_KEY = "generator.model.1.bn_l.running_mean"
 
 # Containers that trainers wrap a state dict in, most specific first.
 _WRAPPER_KEYS = (
@@ -38,15 +46,17 @@ _INFLATE_ALLOWANCE = 16 << 20
 def read_state_dict(path: Path) -> StateDict:
     """The tensors of a `.pth/.pt/.ckpt/.model/.bin` or `.safetensors` file, keys canonicalised.
 
-    Pickles are read with torch's weights-only unpickler: a file that needs any code to
-    load is refused with ModelError("pickle needs code execution: refused").
+    Pickles are read with torch's weights-only unpickler; TorchScript archives, Lightning
+    checkpoints and the LaMa authors' release zip with Studio's allow-list unpickler
+    (`torch_archive`). Neither runs code: a file that needs any is refused with
+    ModelError("pickle needs code execution: refused (it asks for <global>)").
     """
     if not path.is_file():
         raise ModelError(f"Model file not found: {path}")
     suffix = path.suffix.lower()
     if suffix in SAFETENSORS_SUFFIXES:
         raw: Any = _read_safetensors(path)
-    elif suffix in PICKLE_SUFFIXES:
+    elif suffix in PICKLE_SUFFIXES + RELEASE_SUFFIXES:
         raw = _read_pickle(path)
     else:
         known = ", ".join(SUPPORTED_SUFFIXES)
@@ -69,16 +79,21 @@ def _read_pickle(path: Path) -> Any:
 
     if zipfile.is_zipfile(path):
         check_archive_sizes(path)
-    if zipfile.is_zipfile(path) and _is_torchscript(path):
-        raise ModelError(
-            f"{path.name} is a TorchScript archive, which carries code: refused. "
-            "Use the checkpoint's .pth or .safetensors release."
-        )
+        if path.suffix.lower() in RELEASE_SUFFIXES:
+            return _read_release_zip(path)
+        if _is_torchscript(path):
+            return _read_torch_archive(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as err:
         if "weights_only" in str(err) or "Unsupported global" in str(err):
-            raise ModelError(f"{path.name}: pickle needs code execution: refused") from None
+            if zipfile.is_zipfile(path):
+                # Lightning checkpoints name their bookkeeping classes: our allow-list reads
+                # them as inert data, and names what it refuses.
+                return _read_torch_archive(path)
+            asked = _UNSUPPORTED_GLOBAL.search(str(err))
+            named = f" (it asks for {asked.group(1)})" if asked else ""
+            raise ModelError(f"{path.name}: pickle needs code execution: refused{named}") from None
         raise ModelError(
             f"{path.name} is damaged or not a checkpoint: {_first_line(err)}"
         ) from None
@@ -106,6 +121,48 @@ def check_archive_sizes(path: Path) -> None:
             f"{path.name} would inflate to {inflated / 1e6:.0f} MB from {size / 1e6:.1f} MB "
             "(a compressed archive bomb): refused"
         )
+
+
+def _read_torch_archive(path: Path) -> Any:
+    """TorchScript module tensors, or a torch.save archive's data, read via the allow-list."""
+    try:
+        data, is_torchscript = read_archive(path)
+    except RefusedGlobal as err:
+        raise ModelError(
+            f"{path.name}: pickle needs code execution: refused (it asks for {err.qualified_name})"
+        ) from None
+    except (
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        OSError,
+        KeyError,
+        IndexError,
+    ) as err:
+        raise ModelError(
+            f"{path.name} is damaged or not a checkpoint: {_first_line(err)}"
+        ) from None
+    return module_tensors(data) if is_torchscript else data
+
+
+def _read_release_zip(path: Path) -> Any:
+    """An authors' release zip (LaMa's `big-lama.zip`): the Lightning checkpoint inside it."""
+    with zipfile.ZipFile(path) as archive:
+        checkpoints = sorted(
+            (info for info in archive.infolist() if info.filename.endswith(".ckpt")),
+            key=lambda info: (not info.filename.endswith("/best.ckpt"), info.filename),
+        )
+        if not checkpoints:
+            raise ModelError(f"{path.name} holds no .ckpt checkpoint")
+        with tempfile.TemporaryDirectory(prefix="studio-") as folder:
+            inner = Path(folder) / "best.ckpt"
+            with archive.open(checkpoints[0]) as source, inner.open("wb") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+            return _read_pickle(inner)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -137,7 +194,13 @@ def unwrap(raw: Any, path: Path) -> StateDict:
 
 
 def canonicalize(state: StateDict) -> StateDict:
-    """Strip DataParallel/EMA prefixes shared by every key."""
+    """Strip DataParallel/EMA prefixes shared by every key; keep a LaMa trainer's generator."""
+    if _LAMA_TRAINING_KEY in state:
+        state = {
+            "model." + key.removeprefix("generator."): value
+            for key, value in state.items()
+            if key.startswith("generator.")
+        }
     for prefix in _PREFIXES:
         if state and all(key.startswith(prefix) for key in state):
             state = {key[len(prefix) :]: value for key, value in state.items()}
