@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style")
+TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style", "upscale")
 COLUMNS = ("task", "engine", "dataset", "psnr", "ssim", "target", "sec_per_mp", "note")
 
 
