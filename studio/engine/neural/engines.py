@@ -27,7 +27,7 @@ from studio.core.protocol import (
 from studio.core.registry import Registry
 from studio.engine.psf import PsfShape
 
-MODEL_TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style")
+MODEL_TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style", "upscale")
 NEEDS_MODEL = "needs a model file: install one with `studio models import`"
 
 
@@ -54,6 +54,16 @@ class StyleModelParams(Params):
     )
 
 
+class UpscaleModelParams(Params):
+    scale: float | None = Field(
+        None,
+        ge=1.0,
+        le=8.0,
+        description="How many times wider and taller the result is; empty: the model's own "
+        "scale (a different scale resizes the model's result)",
+    )
+
+
 class PnPDeblurParams(PsfShape):
     noise: float = Field(
         2.55, ge=0.0, le=50.0, description="Noise in the blurred photo, on the 0-255 scale"
@@ -68,6 +78,7 @@ class PnPInpaintParams(Params):
 PARAMS: dict[str, type[Params]] = {
     "denoise": DenoiseModelParams,
     "style": StyleModelParams,
+    "upscale": UpscaleModelParams,
 }
 
 DESCRIPTIONS = {
@@ -77,6 +88,7 @@ DESCRIPTIONS = {
     "hdr": "A single-photo exposure network (Zero-DCE) for under-exposed photos",
     "colorize": "A published colorization network (Zhang et al., DDColor); SIGGRAPH17 uses hints",
     "style": "A style network: fast neural style, CycleGAN painters, AdaIN with a style image",
+    "upscale": "A published super-resolution network (Real-ESRGAN, SwinIR, HAT, DAT, SPAN, ...)",
 }
 
 

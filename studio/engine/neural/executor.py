@@ -177,7 +177,8 @@ def run_model(
     extras: Extras | None = None,
     message: str = "Running model",
 ) -> Generator[Progress, None, FloatArray]:
-    """Run `model` on (H, W, C) `pixels`; returns (H, W, C') float32 in [0, 1]."""
+    """Run `model` on (H, W, C) `pixels`; returns (H*s, W*s, C') float32 in [0, 1], where s is
+    the model's scale (1 but for super-resolution)."""
     height, width, channels = pixels.shape
     device = next(model.module.parameters(), torch.empty(0)).device
     run = _Run(
@@ -253,7 +254,9 @@ def _run_once(
         yield Progress(1, 1, message)
         return out
     overlap = min(run.model.tile_overlap, tile // 4)  # a small tile asked for keeps tiling valid
-    return (yield from _tiled(pixels, on_window, tile, overlap, out_channels, message))
+    return (
+        yield from _tiled(pixels, on_window, tile, overlap, out_channels, message, run.model.scale)
+    )
 
 
 def _tiled(
@@ -263,6 +266,7 @@ def _tiled(
     overlap: int,
     out_channels: int,
     message: str,
+    scale: int,
 ) -> Generator[Progress, None, FloatArray]:
     """run_tiled, telling the tile function where each tile sits (for spatial extras).
 
@@ -275,7 +279,7 @@ def _tiled(
         result: FloatArray = on_window(window, t.y0, t.x0)
         return result
 
-    return (yield from run_tiled(pixels, fn, tile, overlap, out_channels, message))
+    return (yield from run_tiled(pixels, fn, tile, overlap, out_channels, message, scale))
 
 
 def _keeps_channels(model: LoadedModel) -> bool:
@@ -297,7 +301,7 @@ def _infer(run: _Run, window: FloatArray, origin: tuple[int, int]) -> FloatArray
     x, pad = _pad(x, model)
     cond = _conditioning(run, origin, (h, w), pad)
     y = _forward(run, x, cond)
-    y = y[..., :h, :w]
+    y = y[..., : h * model.scale, : w * model.scale]
     y = _from_model_channels(y, model, channels, run.batch_channels)
     result: FloatArray = (
         y.clamp_(0.0, 1.0).squeeze(0).permute(1, 2, 0).to("cpu", torch.float32).numpy()

@@ -13,6 +13,7 @@ from studio.core.image import FloatArray, as_rgb
 from studio.core.protocol import JobInputs, OpRun, Progress, RunContext
 from studio.engine.neural.executor import Extras, get_model, run_model
 from studio.engine.neural.model import LoadedModel
+from studio.engine.ops.upscale import enlarged
 from studio.engine.psf import kernel_from
 
 
@@ -39,6 +40,8 @@ def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunCont
         out = out if out.ndim == 3 else out[..., None]
     if task == "inpaint" and inputs.mask is not None:
         out = _composite(as_rgb(pixels) if out.shape[2] == 3 else pixels, out, inputs.mask)
+    if task == "upscale":
+        return enlarged(image, out, params.scale or model.scale)
     return image.with_pixels(out)
 
 

@@ -64,8 +64,6 @@ def load(state: StateDict) -> LoadedModel:
             f"The model's weights do not fit its architecture: {_first(err)}"
         ) from None
     arch = descriptor.architecture.id
-    if descriptor.purpose in ("SR", "FaceSR") or descriptor.scale != 1:
-        raise ModelError("super-resolution models are not supported by Studio's tasks")
     tasks = _tasks(arch, descriptor.purpose, state)
     return LoadedModel(
         architecture=arch,
@@ -91,6 +89,10 @@ def load(state: StateDict) -> LoadedModel:
 
 
 def _tasks(arch: str, purpose: str, state: StateDict) -> tuple[str, ...]:
+    if purpose == "SR":
+        return ("upscale",)
+    if purpose == "FaceSR":
+        raise ModelError(f"{arch} restores faces, which none of Studio's tasks does")
     if purpose == "Inpainting" or arch in INPAINT:
         return ("inpaint",)
     if arch in COLORIZE:

@@ -50,6 +50,16 @@ def _finish(image: Image, pixels: FloatArray) -> Image:
     return Image(np.ascontiguousarray(pixels, dtype=np.float32), image.meta, alpha)
 
 
+def enlarged(image: Image, pixels: FloatArray, scale: float) -> Image:
+    """`image` with `pixels` (already enlarged by some factor) brought to `scale` times its
+    size: area averaging to reduce, Lanczos to enlarge further; alpha follows."""
+    size = output_size(image, scale)
+    if pixels.shape[:2] != size:
+        shrink = size[0] < pixels.shape[0]
+        pixels = _resize(pixels, size, cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
+    return _finish(image, pixels)
+
+
 def run_lanczos(inputs: JobInputs, params: ScaleParams, ctx: RunContext) -> OpRun:
     image = inputs.image
     yield Progress(0, 1, f"Lanczos {params.scale:g}x")
@@ -82,12 +92,9 @@ def run_detail(inputs: JobInputs, params: ScaleParams, ctx: RunContext) -> OpRun
             message=label,
             scale=factor,
         )
-    size = output_size(image, params.scale)
-    if pixels.shape[:2] != size:
-        pixels = _resize(pixels, size, cv2.INTER_AREA)
     pixels *= high - low
     pixels += low
-    return _finish(image, pixels)
+    return enlarged(image, pixels, params.scale)
 
 
 ENGINES: list[EngineSpec] = [

@@ -118,10 +118,9 @@ def test_wrong_shaped_weights_are_refused(tmp_path: Path) -> None:
         load_model(path)
 
 
-def test_super_resolution_is_refused(tmp_path: Path) -> None:
+def test_super_resolution_serves_upscale(tmp_path: Path) -> None:
     path = save(compact_sr(), tmp_path, "sr", "safetensors")
-    with pytest.raises(ModelError, match="super-resolution models are not supported"):
-        load_model(path)
+    assert load_model(path).tasks == ("upscale",)
 
 
 def test_unknown_layout_is_unsupported(tmp_path: Path) -> None:
