@@ -256,7 +256,7 @@ def ensure_samples(folder: Path) -> list[Sample]:
         _write(grey[..., None], path)
     if path := need("small-lakeside.png"):
         small = cv2.resize(scene_pixels(), (WIDTH // 2, HEIGHT // 2), interpolation=cv2.INTER_AREA)
-        _write(small, path)
+        _write(np.asarray(small, np.float32), path)
     styles = bundled_styles(folder.parent / "styles")
     return [
         Sample(
