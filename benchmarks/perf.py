@@ -71,17 +71,17 @@ def job_inputs(task: str, pixels: np.ndarray, neural: bool = False) -> JobInputs
     if task == "inpaint":
         mask = np.zeros((height, width), dtype=np.float32)
         mask[height // 3 : height // 3 + height // 8, width // 3 : width // 3 + width // 8] = 1
-        return JobInputs((image,), mask=mask)
+        return JobInputs((image,), {"mask": mask})
     if task == "colorize":
         grey = pixels.mean(axis=2, keepdims=True).astype(np.float32)
         hints = np.zeros((height, width, 4), dtype=np.float32)
         picks = np.random.default_rng(1).random((height, width)) < 0.01
         hints[picks, :3] = pixels[picks]
         hints[picks, 3] = 1.0
-        return JobInputs((Image(np.repeat(grey, 3, axis=2)),), hints=hints)
+        return JobInputs((Image(np.repeat(grey, 3, axis=2)),), {"hints": hints})
     if task == "style":
         style = Image(photo(0.25, seed=7)[:, ::-1].copy())
-        return JobInputs((image,), style=style)
+        return JobInputs((image,), {"style": style})
     return JobInputs((image,))
 
 

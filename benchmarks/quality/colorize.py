@@ -30,7 +30,7 @@ def _hints(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _colorize(grey: np.ndarray, hints: np.ndarray) -> tuple[np.ndarray, float]:
-    inputs = JobInputs((Image(grey, ImageMeta(bit_depth=8)),), hints=hints)
+    inputs = JobInputs((Image(grey, ImageMeta(bit_depth=8)),), {"hints": hints})
     done = run_timed("colorize", inputs, "levin")
     return done.image.pixels, done.wall
 

@@ -45,7 +45,7 @@ def _photos(quick: bool) -> list[tuple[str, np.ndarray]]:
 
 
 def _inpaint(engine: str, pixels: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
-    done = run_timed("inpaint", JobInputs((Image(pixels),), mask=mask), engine)
+    done = run_timed("inpaint", JobInputs((Image(pixels),), {"mask": mask}), engine)
     return done.image.pixels, done.wall
 
 

@@ -48,7 +48,7 @@ MEASURE_SIDE = 512
 
 def run(engine: str, content: Image, style: Image, **params: Any) -> tuple[Image, float, float]:
     """The result, wall seconds and process CPU seconds."""
-    done = run_timed("style", JobInputs((content,), style=style), engine, **params)
+    done = run_timed("style", JobInputs((content,), {"style": style}), engine, **params)
     return done.image, done.wall, done.cpu
 
 

@@ -16,10 +16,10 @@ from typing import Any
 from studio.cli.report import Reporter
 from studio.core.errors import BadInputError, UsageError
 from studio.core.image import Image
-from studio.core.imageio import WRITABLE_EXTENSIONS, read_image, write_image
+from studio.core.imageio import WRITABLE_EXTENSIONS, write_image
 from studio.core.params import parse_param_pairs
 from studio.core.paths import refuse_output_among, require_parent_folders, require_regular_file
-from studio.core.protocol import TASKS, EngineSpec, Kind, RunContext
+from studio.core.protocol import INPUT_KINDS, TASKS, EngineSpec, RunContext
 from studio.core.registry import Registry
 from studio.engine import registry as engine_registry
 from studio.engine.batch import (
@@ -33,10 +33,13 @@ from studio.engine.batch import (
     PreparedStep,
     Recipe,
     RecipeStep,
+    input_kinds,
     load_recipe,
+    merges_images,
     plan_batch,
     prepare_recipe,
     read_item_inputs,
+    read_shared_inputs,
     run_batch,
     run_steps,
 )
@@ -83,13 +86,14 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         opacity=args.opacity,
     )
     recipe = Recipe(steps=[step])
-    steps = _prepare(registry, recipe, ctx, args, cli_params=True)
-    spec = steps[0].spec
     settings = _settings(args, recipe)
-    _check_run_paths(spec, inputs, output, settings.files_read(steps))
-    style = read_image(settings.style, settings.max_pixels) if settings.style else None
+    steps = _prepare(registry, settings, ctx, args, cli_params=True, images=len(inputs))
+    spec = steps[0].spec
+    _check_run_paths(inputs, output, settings.files_read(steps))
+    kinds = input_kinds(steps)
+    shared = read_shared_inputs(settings, kinds)
     started = time.perf_counter()
-    job_inputs, region = read_item_inputs(inputs, settings, style)
+    job_inputs, region = read_item_inputs(inputs, settings, kinds, shared)
     job = run_steps(registry, steps, job_inputs, ctx, region)
     del job_inputs
     try:
@@ -128,17 +132,19 @@ def _context(args: argparse.Namespace) -> RunContext:
 
 def _prepare(
     registry: Registry,
-    recipe: Recipe,
+    settings: BatchSettings,
     ctx: RunContext,
     args: argparse.Namespace,
     *,
     cli_params: bool,
+    images: int | None = None,
 ) -> list[PreparedStep]:
     """Check the job before reading any image.
 
     Parameters typed on the command line are usage errors (exit 2) when wrong; those read
     from a recipe file are bad input (exit 3).
     """
+    recipe = settings.recipe
     for step in recipe.steps if cli_params else ():
         spec = registry.get(step.task, step.engine)
         try:
@@ -146,9 +152,7 @@ def _prepare(
         except BadInputError as err:
             known = ", ".join(spec.params.model_fields) or "none"
             raise UsageError(f"{err} (parameters of {spec.id}: {known})") from None
-    return prepare_recipe(
-        registry, recipe, ctx, has_mask=bool(args.mask), has_style=bool(args.style)
-    )
+    return prepare_recipe(registry, recipe, ctx, given=settings.extras, images=images)
 
 
 def _engine(args: argparse.Namespace) -> str | None:
@@ -157,12 +161,8 @@ def _engine(args: argparse.Namespace) -> str | None:
 
 
 def _check_run_paths(
-    spec: EngineSpec, inputs: Sequence[Path], output: Path, others: Sequence[tuple[str, Path]]
+    inputs: Sequence[Path], output: Path, others: Sequence[tuple[str, Path]]
 ) -> None:
-    if spec.multi_input and len(inputs) < 2:
-        raise UsageError(f"{spec.name} needs at least two images")
-    if not spec.multi_input and len(inputs) != 1:
-        raise UsageError(f"{spec.task} takes exactly one input image, got {len(inputs)}")
     if output.suffix.lower() not in WRITABLE_EXTENSIONS:
         choices = ", ".join(sorted(WRITABLE_EXTENSIONS))
         raise UsageError(f"Cannot write {output.name}: use one of {choices}")
@@ -178,9 +178,7 @@ def _check_run_paths(
 def _settings(args: argparse.Namespace, recipe: Recipe, resume: bool = False) -> BatchSettings:
     return BatchSettings(
         recipe=recipe,
-        mask=_path(args.mask),
-        style=_path(args.style),
-        hints=_path(args.hints),
+        extras=_input_files(args),
         region=_path(args.region),
         bit_depth=args.bit_depth,
         quality=args.quality,
@@ -189,13 +187,28 @@ def _settings(args: argparse.Namespace, recipe: Recipe, resume: bool = False) ->
     )
 
 
+def _input_files(args: argparse.Namespace) -> dict[str, Path]:
+    """The inputs besides the photos by kind name: ``--mask FILE``... and ``--input NAME=FILE``."""
+    files = {
+        kind.name: Path(getattr(args, kind.name))
+        for kind in INPUT_KINDS
+        if getattr(args, kind.name, None)
+    }
+    for pair in args.input:
+        name, _, file = pair.partition("=")
+        if not name or not file:
+            raise UsageError(f"--input takes NAME=FILE, not {pair!r}")
+        files[name] = Path(file)
+    return files
+
+
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
 def _device_name(spec: EngineSpec, ctx: RunContext) -> str:
-    """Where the engine ran: built-in engines always run on the CPU."""
-    if spec.kind is not Kind.NEURAL:
+    """Where the engine ran, as its declaration says: the compute device or the CPU."""
+    if not spec.uses_device:
         return "cpu"
     from studio.engine.device import resolve_device
 
@@ -224,8 +237,8 @@ def batch(args: argparse.Namespace, reporter: Reporter) -> int:
     registry = engine_registry.build_registry()
     ctx = _context(args)
     recipe, sources = _batch_recipe(args)
-    steps = _prepare(registry, recipe, ctx, args, cli_params=args.recipe is None)
     settings = _settings(args, recipe, resume=args.resume)
+    steps = _prepare(registry, settings, ctx, args, cli_params=args.recipe is None)
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"Cannot write into {out_dir}: it is a file, not a folder")
@@ -239,7 +252,7 @@ def batch(args: argparse.Namespace, reporter: Reporter) -> int:
         template=args.name,
         fmt=args.format,
         recursive=args.recursive,
-        group_by_folder=steps[0].spec.multi_input,
+        group_by_folder=merges_images(registry, recipe),
         avoid=[*others, *([Path(args.recipe)] if args.recipe else [])],
     )
     if not plan.items:

@@ -17,7 +17,7 @@ from studio import __version__
 from studio.cli import commands
 from studio.cli.report import JsonReporter, Reporter
 from studio.core.errors import CancelledError, StudioError
-from studio.core.protocol import TASKS
+from studio.core.protocol import INPUT_KINDS, TASKS, InputForm
 from studio.engine.batch import DEFAULT_TEMPLATE
 
 EXAMPLES = """\
@@ -75,9 +75,16 @@ def _job_options() -> argparse.ArgumentParser:
         default=[],
         help="engine parameter; repeat for several (see `studio engines`)",
     )
-    job.add_argument("--mask", metavar="FILE", help="grayscale mask, white = fill (inpaint)")
-    job.add_argument("--style", metavar="FILE", help="style image (style transfer)")
-    job.add_argument("--hints", metavar="FILE", help="RGBA image of colour hints (colorize)")
+    for kind in INPUT_KINDS:
+        if kind.form is not InputForm.BRACKETS:
+            job.add_argument(f"--{kind.name}", metavar="FILE", help=kind.help)
+    job.add_argument(
+        "--input",
+        metavar="NAME=FILE",
+        action="append",
+        default=[],
+        help="an input of another kind an engine takes; repeat for several",
+    )
     job.add_argument("--region", metavar="FILE", help="grayscale mask limiting where it applies")
     job.add_argument(
         "--opacity", type=_opacity, default=1.0, metavar="F", help="strength 0..1 (default 1)"

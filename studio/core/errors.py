@@ -2,15 +2,34 @@
 
 
 class StudioError(Exception):
-    """Base of every error Studio shows to a user; `str(err)` is the user-facing message."""
+    """Base of every error Studio shows to a user; `str(err)` is the user-facing message.
+
+    `window_text` is the message in the window's words (the same unless it names CLI options).
+    """
 
     exit_code = 1
+
+    @property
+    def window_text(self) -> str:
+        return str(self)
 
 
 class UsageError(StudioError):
     """The command or its parameters are wrong."""
 
     exit_code = 2
+
+
+class MissingInputError(UsageError):
+    """The job lacks an input its engine needs: `str(err)` says so for the CLI."""
+
+    def __init__(self, window: str, cli: str) -> None:
+        super().__init__(cli)
+        self._window = window
+
+    @property
+    def window_text(self) -> str:
+        return self._window
 
 
 class BadInputError(StudioError):

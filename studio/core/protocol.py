@@ -7,12 +7,13 @@ leave nothing behind when that happens (use ``try/finally`` for cleanup).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from studio.core.image import FloatArray, Image
@@ -50,23 +51,140 @@ class NoParams(Params):
     """For engines without parameters."""
 
 
+class InputForm(StrEnum):
+    """How an input besides the photo is held, read from a file and painted in the window."""
+
+    BRACKETS = "brackets"  # more photos of the same scene: they join `JobInputs.images`
+    IMAGE = "image"  # another picture, of any size: an `Image`
+    MASK = "mask"  # (H, W) float32 in [0, 1] at the photo's size; white (1) is selected
+    RGBA = "rgba"  # (H, W, 4) float32 at the photo's size: colours where opaque
+
+
+@dataclass(frozen=True)
+class Missing:
+    """What to tell a photographer when an input is missing: in the window and on the CLI."""
+
+    window: str
+    cli: str
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """A kind of input besides the photo.
+
+    `name` is its key in `JobInputs.extras` and its command-line option (``--NAME FILE``, or
+    ``--input NAME=FILE`` for kinds the CLI has no option for); `label` names it in the window
+    and `help` says in one line what to give.
+    """
+
+    name: str
+    form: InputForm
+    label: str
+    help: str
+    missing: Missing
+
+
+BRACKETS = InputKind(
+    "brackets",
+    InputForm.BRACKETS,
+    "Exposure brackets",
+    "several exposures of one scene, merged into one picture",
+    Missing(
+        window="Add at least two exposure brackets in the Inspector",
+        cli="give at least two images, one per exposure",
+    ),
+)
+MASK = InputKind(
+    "mask",
+    InputForm.MASK,
+    "Mask",
+    "grayscale mask, white = the area to fill",
+    Missing(
+        window="Paint the area to fill with the mask brush (B) first",
+        cli="give a mask with --mask FILE (white = the area to fill)",
+    ),
+)
+HINTS = InputKind(
+    "hints",
+    InputForm.RGBA,
+    "Colour hints",
+    "RGBA image of colour hints: opaque pixels give their colour",
+    Missing(
+        window="Paint some colour hints with the hint tool (I) first",
+        cli="give colour hints with --hints FILE (an RGBA image, opaque where coloured)",
+    ),
+)
+STYLE = InputKind(
+    "style",
+    InputForm.IMAGE,
+    "Style image",
+    "the painting or picture whose style to copy",
+    Missing(
+        window="Choose a style image in the Inspector first",
+        cli="give a style image with --style FILE",
+    ),
+)
+REFERENCE = InputKind(
+    "reference",
+    InputForm.IMAGE,
+    "Reference photo",
+    "a colour photo of a similar scene to take the colours from",
+    Missing(
+        window="Choose a colour reference photo in the Inspector first",
+        cli="give a colour reference photo with --reference FILE",
+    ),
+)
+INPUT_KINDS = (BRACKETS, MASK, HINTS, STYLE, REFERENCE)
+
+InputValue = Image | FloatArray
+
+
 @dataclass(frozen=True)
 class JobInputs:
     """Everything an operation reads besides its parameters.
 
-    `images` holds one image, or the exposure brackets for HDR. `mask` (H, W) float32 in [0, 1]
-    marks pixels to fill (inpaint). `hints` (H, W, 4) RGBA float32: opaque pixels are colour
-    hints (colorize). `style` is the style image (style transfer).
+    `images` holds the photo, or the exposure brackets (`BRACKETS`). `extras` holds the other
+    inputs by their kind's name: `Image` for `InputForm.IMAGE` kinds, arrays at the photo's size
+    for `MASK` ((H, W) float32 in [0, 1]) and `RGBA` ((H, W, 4) float32) kinds.
     """
 
     images: tuple[Image, ...]
-    mask: FloatArray | None = None
-    hints: FloatArray | None = None
-    style: Image | None = None
+    extras: Mapping[str, InputValue] = field(default_factory=dict)
 
     @property
     def image(self) -> Image:
         return self.images[0]
+
+    def given(self) -> frozenset[str]:
+        """The names of the input kinds present (`BRACKETS` when there are several images)."""
+        several = {BRACKETS.name} if len(self.images) > 1 else set()
+        return frozenset(self.extras) | several
+
+    def array(self, kind: InputKind) -> FloatArray | None:
+        value = self.extras.get(kind.name)
+        assert value is None or isinstance(value, np.ndarray), f"{kind.name} is not an array"
+        return value
+
+    def picture(self, kind: InputKind) -> Image | None:
+        value = self.extras.get(kind.name)
+        assert value is None or isinstance(value, Image), f"{kind.name} is not an image"
+        return value
+
+    @property
+    def mask(self) -> FloatArray | None:
+        return self.array(MASK)
+
+    @property
+    def hints(self) -> FloatArray | None:
+        return self.array(HINTS)
+
+    @property
+    def style(self) -> Image | None:
+        return self.picture(STYLE)
+
+    @property
+    def reference(self) -> Image | None:
+        return self.picture(REFERENCE)
 
 
 @dataclass
@@ -95,11 +213,27 @@ AVAILABLE = Availability(True)
 
 
 @dataclass(frozen=True)
+class EngineInput:
+    """An input an engine reads besides the photo; `missing` overrides the kind's texts."""
+
+    kind: InputKind
+    required: bool = False
+    missing: Missing | None = None
+
+    @property
+    def missing_texts(self) -> Missing:
+        return self.missing or self.kind.missing
+
+
+@dataclass(frozen=True)
 class EngineSpec:
-    """One way to do one task: what it is called, its parameters and how to run it.
+    """One way to do one task: what it is called, its parameters, its inputs and how to run it.
 
     `run(inputs, params, ctx)` returns the operation generator. `available(ctx)` says whether
-    it can run on this machine now (models installed, hints given...) and, when not, why.
+    it can run on this machine now (models installed...) and, when not, why. `inputs` declares
+    the inputs it reads besides the photo; with `needs_any_input`, at least one of them must be
+    given and those texts say which ways there are. `uses_device` says it runs on the compute
+    device (GPU when there is one); `gpu_recommended` that it is slow without one.
     """
 
     task: str
@@ -110,9 +244,17 @@ class EngineSpec:
     description: str = ""
     kind: Kind = Kind.BUILTIN
     default: bool = False
-    needs_mask: bool = False
-    needs_style: bool = False
-    multi_input: bool = False
+    inputs: tuple[EngineInput, ...] = ()
+    needs_any_input: Missing | None = None
+    uses_device: bool = False
     licence: str = ""
     gpu_recommended: bool = False
     available: Callable[[RunContext], Availability] = lambda ctx: AVAILABLE
+
+    def takes(self, kind: InputKind) -> bool:
+        return any(use.kind == kind for use in self.inputs)
+
+    @property
+    def merges_images(self) -> bool:
+        """Whether it takes several photos of one scene (brackets) and makes one picture."""
+        return any(use.kind.form is InputForm.BRACKETS for use in self.inputs)

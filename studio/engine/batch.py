@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -42,9 +42,20 @@ from studio.core.imageio import (
     write_image,
 )
 from studio.core.paths import refuse_output_among, require_regular_file
-from studio.core.protocol import EngineSpec, JobInputs, OpRun, Progress, RunContext
+from studio.core.protocol import (
+    BRACKETS,
+    INPUT_KINDS,
+    EngineSpec,
+    InputForm,
+    InputKind,
+    InputValue,
+    JobInputs,
+    OpRun,
+    Progress,
+    RunContext,
+)
 from studio.core.registry import Registry
-from studio.engine.jobs import JobRequest, run_job, validate_params
+from studio.engine.jobs import JobRequest, check_inputs, run_job, validate_params
 
 MANIFEST_NAME = ".studio-batch.jsonl"
 DEFAULT_TEMPLATE = "{stem}_{task}"
@@ -124,30 +135,43 @@ def prepare_recipe(
     registry: Registry,
     recipe: Recipe,
     ctx: RunContext,
-    *,
-    has_mask: bool = False,
-    has_style: bool = False,
+    given: Collection[str] = (),
+    images: int | None = None,
 ) -> list[PreparedStep]:
     """Resolve and check every step before any work starts.
 
-    Raises `UsageError` (unknown task or engine, a multi-input engine after the first step, a
-    missing mask or style), `EngineUnavailableError` or `BadInputError` (invalid parameters).
+    `given` names the kinds of the inputs given besides the photos; `images` is how many
+    photos each job gets (None: each set's own count, checked when it runs). Raises
+    `UsageError` (unknown task, engine or input, an engine merging several photos after the
+    first step, a missing input), `EngineUnavailableError` or `BadInputError` (invalid
+    parameters).
     """
-    prepared = []
-    for number, step in enumerate(recipe.steps):
-        spec = registry.get(step.task, step.engine)
+    prepared = [PreparedStep(registry.get(step.task, step.engine), step) for step in recipe.steps]
+    known = {kind.name for kind in INPUT_KINDS} | set(input_kinds(prepared))
+    for name in sorted(set(given) - known):
+        raise UsageError(f"No step of this job takes an input called {name!r}")
+    for number, step in enumerate(prepared):
+        spec = step.spec
         availability = spec.available(ctx)
         if not availability.ok:
             raise EngineUnavailableError(f"{spec.name} is unavailable: {availability.reason}")
-        validate_params(spec, step.params)
-        if spec.multi_input and number > 0:
+        validate_params(spec, step.step.params)
+        if spec.merges_images and number > 0:
             raise UsageError(f"{spec.name} takes several images, so it must be the first step")
-        if spec.needs_mask and not has_mask:
-            raise UsageError(f"{spec.name} needs a mask: give one with --mask FILE")
-        if spec.needs_style and not has_style:
-            raise UsageError(f"{spec.name} needs a style image: give one with --style FILE")
-        prepared.append(PreparedStep(spec, step))
+        several = number == 0 and (spec.merges_images if images is None else images > 1)
+        check_inputs(spec, {*given, BRACKETS.name} if several else given)
     return prepared
+
+
+def input_kinds(steps: Sequence[PreparedStep]) -> dict[str, InputKind]:
+    """The kinds of input the steps take besides the photos, by name."""
+    return {use.kind.name: use.kind for prepared in steps for use in prepared.spec.inputs}
+
+
+def merges_images(registry: Registry, recipe: Recipe) -> bool:
+    """Whether the recipe's first engine merges several photos (each folder is then one set)."""
+    first = recipe.steps[0]
+    return registry.get(first.task, first.engine).merges_images
 
 
 def run_steps(
@@ -400,9 +424,7 @@ class BatchSettings:
     """Everything besides the plan that decides the outputs, and whether to resume."""
 
     recipe: Recipe
-    mask: Path | None = None
-    style: Path | None = None
-    hints: Path | None = None
+    extras: Mapping[str, Path] = field(default_factory=dict)
     region: Path | None = None
     bit_depth: int | None = None
     quality: int = 95
@@ -411,13 +433,8 @@ class BatchSettings:
 
     def files_read(self, steps: Sequence[PreparedStep]) -> list[tuple[str, Path]]:
         """(role, path) of every file the job reads besides its images: mask, kernel..."""
-        named = [
-            ("mask", self.mask),
-            ("style image", self.style),
-            ("hints image", self.hints),
-            ("region", self.region),
-        ]
-        files = [(role, path) for role, path in named if path is not None]
+        named = [*self.extras.items(), *([("region", self.region)] if self.region else [])]
+        files = [(_role(name), path) for name, path in named]
         for prepared in steps:
             params = validate_params(prepared.spec, prepared.step.params)
             files += [(f"{name} file", value) for name, value in params if isinstance(value, Path)]
@@ -425,10 +442,11 @@ class BatchSettings:
 
     def signature(self, ctx: RunContext) -> str:
         """A digest of what the outputs depend on; resuming reuses only matching outputs."""
+        roles = {**self.extras, **({"region": self.region} if self.region else {})}
         settings = {
             "recipe": self.recipe.model_dump(mode="json"),
-            "files": _stamps([p for p in (self.mask, self.style, self.hints, self.region) if p]),
-            "roles": [p is not None for p in (self.mask, self.style, self.hints, self.region)],
+            "files": _stamps([roles[name] for name in sorted(roles)]),
+            "roles": sorted(roles),
             "bit_depth": self.bit_depth,
             "quality": self.quality,
             "model": str(ctx.model_path) if ctx.model_path else None,
@@ -445,17 +463,12 @@ def run_batch(
     `ItemFailed` events. Closing the generator cancels: the running job stops at its next
     progress step and only an output already being written is finished (atomically).
     """
-    steps = prepare_recipe(
-        registry,
-        settings.recipe,
-        ctx,
-        has_mask=settings.mask is not None,
-        has_style=settings.style is not None,
-    )
+    steps = prepare_recipe(registry, settings.recipe, ctx, given=settings.extras)
     others = settings.files_read(steps)
     for role, path in others:
         require_regular_file(path, role)
-    style = read_image(settings.style, settings.max_pixels) if settings.style else None
+    kinds = input_kinds(steps)
+    shared = read_shared_inputs(settings, kinds)
     started = time.perf_counter()
     signature = settings.signature(ctx)
     manifest = _Manifest.load(plan.out_dir)
@@ -472,7 +485,7 @@ def run_batch(
             todo.append(index)
 
     def load(item: BatchItem) -> tuple[JobInputs, FloatArray | None]:
-        return read_item_inputs(item.inputs, settings, style)
+        return read_item_inputs(item.inputs, settings, kinds, shared)
 
     def save(item: BatchItem, result: Image) -> None:
         refuse_output_among(item.output, [*(("input", p) for p in item.inputs), *others])
@@ -529,18 +542,48 @@ def run_batch(
     return BatchSummary(plan, states, time.perf_counter() - started)
 
 
+def _role(name: str) -> str:
+    """How an input file is named in messages: 'style image', 'mask', 'depth file'..."""
+    labels = {kind.name: kind.label.lower() for kind in INPUT_KINDS}
+    return labels.get(name, "region" if name == "region" else f"{name} file")
+
+
+def read_shared_inputs(settings: BatchSettings, kinds: Mapping[str, InputKind]) -> dict[str, Image]:
+    """The inputs every item shares whatever its size (style, reference...), read once."""
+    return {
+        name: read_image(path, settings.max_pixels)
+        for name, path in settings.extras.items()
+        if name in kinds and kinds[name].form is InputForm.IMAGE
+    }
+
+
 def read_item_inputs(
-    paths: Sequence[Path], settings: BatchSettings, style: Image | None = None
+    paths: Sequence[Path],
+    settings: BatchSettings,
+    kinds: Mapping[str, InputKind],
+    shared: Mapping[str, Image],
 ) -> tuple[JobInputs, FloatArray | None]:
-    """Read an item's images, and its mask, hints and region at the first image's size."""
+    """Read an item's images, and its masks, hints and region at the first image's size.
+
+    Inputs of kinds no step takes are not read."""
     for path in paths:
         require_regular_file(path, "image")
     images = tuple(read_image(path, settings.max_pixels) for path in paths)
     size = (images[0].height, images[0].width)
-    mask = read_mask(settings.mask, size) if settings.mask else None
-    hints = read_hints(settings.hints, size) if settings.hints else None
+    extras: dict[str, InputValue] = dict(shared)
+    for name, path in settings.extras.items():
+        if name in kinds and name not in extras:
+            extras[name] = _read_at_size(kinds[name], path, size)
     region = read_mask(settings.region, size) if settings.region else None
-    return JobInputs(images, mask=mask, hints=hints, style=style), region
+    return JobInputs(images, extras), region
+
+
+def _read_at_size(kind: InputKind, path: Path, size: tuple[int, int]) -> FloatArray:
+    if kind.form is InputForm.MASK:
+        return read_mask(path, size)
+    if kind.form is InputForm.RGBA:
+        return read_hints(path, size)
+    raise UsageError(f"A {kind.label.lower()} cannot be read from one file")
 
 
 @dataclass(frozen=True)

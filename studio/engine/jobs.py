@@ -7,16 +7,30 @@ preview, so what a photographer previews is what they export.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from studio.core.errors import BadInputError, EngineUnavailableError, StudioError
+from studio.core.errors import (
+    BadInputError,
+    EngineUnavailableError,
+    MissingInputError,
+    StudioError,
+    UsageError,
+)
 from studio.core.image import Image
-from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, RunContext
+from studio.core.protocol import (
+    BRACKETS,
+    EngineSpec,
+    JobInputs,
+    Missing,
+    OpRun,
+    Params,
+    RunContext,
+)
 from studio.core.registry import Registry
 
 
@@ -47,6 +61,25 @@ def validate_params(spec: EngineSpec, values: Mapping[str, Any]) -> Params:
         raise BadInputError(f"Invalid parameters for {spec.task}/{spec.id}: {problems}") from None
 
 
+def check_inputs(spec: EngineSpec, given: Collection[str]) -> None:
+    """Check that the inputs present (`given`: their kinds' names) are what `spec` declares.
+
+    Raises `MissingInputError` for a missing required input, or for none of its inputs when
+    it needs one of them, and `UsageError` for several photos to an engine that takes one.
+    """
+    if BRACKETS.name in given and not spec.merges_images:
+        raise UsageError(f"{spec.name} takes one photo, not several")
+    for use in spec.inputs:
+        if use.required and use.kind.name not in given:
+            raise _missing(spec, use.missing_texts)
+    if spec.needs_any_input and not any(use.kind.name in given for use in spec.inputs):
+        raise _missing(spec, spec.needs_any_input)
+
+
+def _missing(spec: EngineSpec, texts: Missing) -> MissingInputError:
+    return MissingInputError(texts.window, f"{spec.name}: {texts.cli}")
+
+
 def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> OpRun:
     """Run `request` as a generator of Progress, returning the final image."""
     spec = registry.get(request.task, request.engine)
@@ -54,6 +87,7 @@ def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> OpRun:
     if not availability.ok:
         raise EngineUnavailableError(f"{spec.name} is unavailable: {availability.reason}")
     params = validate_params(spec, request.params)
+    check_inputs(spec, request.inputs.given())
     original = request.inputs.image
     result = yield from spec.run(request.inputs, params, ctx)
     if not np.isfinite(result.pixels).all():

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.core.registry import Registry
 from studio.engine.batch import (
     DEFAULT_TEMPLATE,
     BatchEvent,
@@ -47,6 +48,7 @@ from studio.engine.batch import (
     ItemStatus,
     Recipe,
     load_recipe,
+    merges_images,
     plan_batch,
 )
 from studio.ui.icons import icon
@@ -71,6 +73,7 @@ _STATUS_ICONS = {
 }
 
 RecipeProvider = Callable[[], Recipe]
+RegistryProvider = Callable[[], Registry]
 
 
 class BatchPanel(QWidget):
@@ -81,10 +84,16 @@ class BatchPanel(QWidget):
     sig_cancel_requested = Signal()
     """Cancel the running batch."""
 
-    def __init__(self, recipe_provider: RecipeProvider, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        recipe_provider: RecipeProvider,
+        registry_provider: RegistryProvider,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
         self._recipe_provider = recipe_provider
+        self._registry_provider = registry_provider
         self.sources: list[Path] = []
         self.plan: BatchPlan | None = None
         self.statuses: dict[int, ItemStatus] = {}
@@ -92,7 +101,8 @@ class BatchPanel(QWidget):
         self.summary: BatchSummary | None = None
         self.recipe_file: Path | None = None
         self.running = False
-        self.style_file: Path | None = None
+        self.input_files: dict[str, Path] = {}
+        """The inputs besides the photos (style, reference...) by kind name."""
         self._started = 0.0
         self._item_fraction = 0.0
         self._running_rows: list[int] = []
@@ -302,7 +312,7 @@ class BatchPanel(QWidget):
                     template=self.template.text().strip() or DEFAULT_TEMPLATE,
                     fmt=self.format_box.currentData(),
                     recursive=self.recursive.isChecked(),
-                    group_by_folder=recipe.steps[0].task == "hdr",
+                    group_by_folder=merges_images(self._registry_provider(), recipe),
                 )
             except StudioError as err:
                 self._say(str(err), error=True)
@@ -323,7 +333,7 @@ class BatchPanel(QWidget):
     def settings(self, resume: bool) -> BatchSettings:
         return BatchSettings(
             recipe=self.recipe(),
-            style=self.style_file,
+            extras=dict(self.input_files),
             bit_depth=self.bit_depth.currentData(),
             quality=self.quality.value(),
             resume=resume,

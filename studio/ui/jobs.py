@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QRect, QTimer, Signal
 
-from studio.core.errors import BadInputError, UsageError
+from studio.core.errors import BadInputError, StudioError, UsageError
 from studio.core.image import FloatArray, Image
-from studio.core.protocol import EngineSpec, JobInputs, Kind
+from studio.core.protocol import HINTS, MASK, STYLE, EngineSpec, InputValue, JobInputs
 from studio.core.registry import Registry
 from studio.engine.batch import BatchPlan, BatchSettings, run_batch
-from studio.engine.jobs import JobRequest, run_job
+from studio.engine.jobs import JobRequest, check_inputs, run_job
 from studio.ui.display import pixels_to_bgra, to_qimage
 from studio.ui.document import Document, Step, crop_image, make_step
 from studio.ui.icons import task_title
@@ -197,27 +197,25 @@ class JobController(QObject):
             return image if rect is None else crop_image(image, rect)
 
         images: tuple[Image, ...] = (crop_img(document.current.image),)
-        if spec.multi_input:
-            if len(document.brackets) < 2:
-                raise UsageError("Add at least two exposure brackets in the Inspector")
+        if spec.merges_images and document.brackets:
             images = tuple(crop_img(image) for image in document.brackets)
-        mask = hints = None
-        if spec.needs_mask:
-            if document.mask.is_empty():
-                raise UsageError("Paint the area to fill with the mask brush (B) first")
-            mask = crop(document.mask.alpha())
-        if not document.hints.is_empty():
-            hints = crop(document.hints.rgba())
-        if spec.needs_style and document.style is None:
-            raise UsageError("Choose a style image in the Inspector first")
+        extras: dict[str, InputValue] = {}
+        if spec.takes(MASK) and not document.mask.is_empty():
+            extras[MASK.name] = crop(document.mask.alpha())
+        if spec.takes(HINTS) and not document.hints.is_empty():
+            extras[HINTS.name] = crop(document.hints.rgba())
+        if spec.takes(STYLE) and document.style is not None:
+            extras[STYLE.name] = document.style
         region = None
-        if choices.only_in_mask and not spec.needs_mask:
+        if choices.only_in_mask and not spec.takes(MASK):
             if document.mask.is_empty():
                 raise UsageError("Paint a mask first, or untick 'Only inside the painted mask'")
             region = crop(document.mask.alpha())
+        inputs = JobInputs(images, extras)
+        check_inputs(spec, inputs.given())
         return JobRequest(
             task=spec.task,
-            inputs=JobInputs(images, mask=mask, hints=hints, style=document.style),
+            inputs=inputs,
             engine=spec.id,
             params=choices.params,
             opacity=choices.opacity,
@@ -225,9 +223,8 @@ class JobController(QObject):
         )
 
     def device_for(self, spec: EngineSpec) -> str:
-        """Neural and GPU-capable engines run on the worker's device; the others on the CPU."""
-        uses_device = spec.kind is Kind.NEURAL or spec.gpu_recommended
-        return self.device_description if uses_device else "CPU"
+        """Engines declaring `uses_device` run on the worker's device; the others on the CPU."""
+        return self.device_description if spec.uses_device else "CPU"
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -250,7 +247,8 @@ class JobController(QObject):
             preview=lambda progress: pixels_to_bgra(progress.preview, hdr),  # type: ignore[arg-type]
         )
         self._remember(
-            job, _Job(JobKind.RUN, label, document, document.current, new_document=spec.multi_input)
+            job,
+            _Job(JobKind.RUN, label, document, document.current, new_document=spec.merges_images),
         )
         self.sig_job_queued.emit(
             JobRecord(job.id, spec.task, spec.name, document.name, self.device_for(spec))
@@ -309,8 +307,8 @@ class JobController(QObject):
             return None
         try:
             request = self.build_request(choices, rect)
-        except Exception as err:  # a missing input is shown, the preview just waits
-            self.sig_preview_message.emit(f"Preview: {err}", True)
+        except StudioError as err:  # a missing input is shown, the preview just waits
+            self.sig_preview_message.emit(f"Preview: {err.window_text}", True)
             return None
         registry = self.registry
         hdr = document.current.image.meta.is_float

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar
 from studio.core import paths
 from studio.core.errors import StudioError
 from studio.core.imageio import read_mask
-from studio.core.protocol import EngineSpec, RunContext
+from studio.core.protocol import MASK, STYLE, EngineSpec, RunContext
 from studio.core.registry import Registry
 from studio.engine.batch import BatchPlan, BatchSettings, BatchSummary, Recipe, RecipeStep
 from studio.ui.actions import MAIN_TOOLBAR, MASK_OPTIONS, MENUS, TOOL_ACTIONS, TOOL_OPTIONS, Actions
@@ -131,7 +131,7 @@ class MainWindow(QMainWindow):
         self.models_panel = ModelsPanel()
         self.inspector = Inspector()
         self.progress_panel = ProgressPanel()
-        self.batch_panel = BatchPanel(self.current_recipe)
+        self.batch_panel = BatchPanel(self.current_recipe, lambda: self.registry)
         self.history_panel = HistoryPanel()
         self.tabs = DocumentTabs(self.canvas_panel.tabs, self.background, self.settings)
         self.exporter = Exporter(self.background, self)
@@ -225,7 +225,7 @@ class MainWindow(QMainWindow):
         self.task_inputs.sig_message.connect(self.notify)
         self.task_inputs.sig_inputs_changed.connect(jobs.schedule_preview)
         self.task_inputs.sig_style_loaded.connect(
-            lambda path: setattr(self.batch_panel, "style_file", path)
+            lambda path: self.batch_panel.input_files.update({STYLE.name: path})
         )
         self.models_panel.sig_engine_chosen.connect(self._on_engine_chosen)
         self.models_panel.sig_import_requested.connect(self.choose_model_file)
@@ -343,7 +343,7 @@ class MainWindow(QMainWindow):
             )
         self.inspector.set_engine(spec, reason)
         self.task_inputs.show_for(spec)
-        if spec is not None and spec.needs_mask:
+        if spec is not None and spec.takes(MASK):
             self.set_tool(Tool.BRUSH)
         self._update_actions()
         self.jobs.schedule_preview()
@@ -667,7 +667,7 @@ class MainWindow(QMainWindow):
         try:
             job_id = self.jobs.run()
         except StudioError as err:
-            self.notify(str(err), error=True)
+            self.notify(err.window_text, error=True)
             return None
         self.canvas.set_preview(None)
         self.docks["progress"].raise_()

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 from studio.core import paths
 from studio.core.image import Image
 from studio.core.imageio import read_image
-from studio.core.protocol import EngineSpec
+from studio.core.protocol import MASK, STYLE, EngineSpec
 from studio.ui.background import Background
 from studio.ui.dialogs import ask_open_file, ask_open_files
 from studio.ui.document import Document
@@ -67,12 +67,12 @@ class TaskInputs(QObject):
 
     def show_for(self, spec: EngineSpec | None) -> None:
         """Show the inputs `spec` takes (none without an engine)."""
-        self.brackets.setVisible(bool(spec and spec.multi_input))
-        self.style_well.setVisible(bool(spec and spec.needs_style))
-        note = MASK_NOTE if spec is not None and spec.needs_mask else ""
+        self.brackets.setVisible(bool(spec and spec.merges_images))
+        self.style_well.setVisible(bool(spec and spec.takes(STYLE)))
+        note = MASK_NOTE if spec is not None and spec.takes(MASK) else ""
         self.note.setText(note)
         self.note.setVisible(bool(note))
-        if spec is not None and spec.needs_style:
+        if spec is not None and spec.takes(STYLE):
             self.refresh_style_well()
 
     def show_document(self, document: Document) -> None:

@@ -234,7 +234,7 @@ def describe_error(err: BaseException) -> tuple[str, str]:
     """The one-line message a photographer sees, and the technical details."""
     details = "".join(traceback.format_exception(err))
     if isinstance(err, StudioError):
-        return str(err), details
+        return err.window_text, details
     if _is_gpu_out_of_memory(err):
         return (
             "The GPU ran out of memory. Try a smaller tile size, or run this job on the CPU.",

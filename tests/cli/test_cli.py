@@ -18,7 +18,16 @@ from scipy import ndimage
 
 from studio.cli.main import main
 from studio.core.errors import ModelError
-from studio.core.protocol import EngineSpec, JobInputs, NoParams, OpRun, Progress, RunContext
+from studio.core.protocol import (
+    MASK,
+    EngineInput,
+    EngineSpec,
+    JobInputs,
+    NoParams,
+    OpRun,
+    Progress,
+    RunContext,
+)
 from studio.core.registry import Registry
 from studio.engine import batch as batch_module
 from studio.engine import registry as engine_registry
@@ -335,7 +344,13 @@ def _fill_registry() -> Registry:
         return inputs.image.with_pixels(pixels)
 
     spec = EngineSpec(
-        "inpaint", "grey", "Grey fill", NoParams, run_fill, default=True, needs_mask=True
+        "inpaint",
+        "grey",
+        "Grey fill",
+        NoParams,
+        run_fill,
+        default=True,
+        inputs=(EngineInput(MASK, required=True),),
     )
     return Registry([spec])
 

@@ -13,7 +13,9 @@ from pydantic import Field
 from studio.core.errors import BadInputError, EngineUnavailableError, UsageError
 from studio.core.image import Image
 from studio.core.protocol import (
+    MASK,
     Availability,
+    EngineInput,
     EngineSpec,
     JobInputs,
     OpRun,
@@ -357,12 +359,18 @@ def test_outputs_of_an_earlier_batch_in_the_same_folder_are_not_inputs(
 
 def test_inpaint_like_engines_need_their_mask(tmp_path: Path) -> None:
     needy = EngineSpec(
-        "inpaint", "fill", "Fill", ShiftParams, run_shift, default=True, needs_mask=True
+        "inpaint",
+        "fill",
+        "Fill",
+        ShiftParams,
+        run_shift,
+        default=True,
+        inputs=(EngineInput(MASK, required=True),),
     )
     recipe = Recipe(steps=[RecipeStep(task="inpaint")])
     with pytest.raises(UsageError, match="mask"):
         prepare_recipe(Registry([needy]), recipe, RunContext())
-    assert prepare_recipe(Registry([needy]), recipe, RunContext(), has_mask=True)
+    assert prepare_recipe(Registry([needy]), recipe, RunContext(), given={"mask"})
 
 
 def test_item_inputs_are_read_with_their_mask(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -370,7 +378,8 @@ def test_item_inputs_are_read_with_their_mask(tmp_path: Path, rng: np.random.Gen
 
     source = photos(tmp_path, 1, rng)[0]
     mask = png(tmp_path / "mask.png", np.full((48, 56), 255, np.uint8))
-    inputs, region = read_item_inputs([source], settings(mask=mask, region=mask))
+    chosen = settings(extras={"mask": mask}, region=mask)
+    inputs, region = read_item_inputs([source], chosen, {"mask": MASK}, {})
     assert isinstance(inputs.image, Image) and inputs.mask is not None
     assert inputs.mask.shape == (48, 56) and region is not None and float(region.min()) == 1.0
 

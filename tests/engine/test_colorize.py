@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from studio.core.errors import BadInputError
+from studio.core.errors import BadInputError, MissingInputError
 from studio.core.image import Image, ImageMeta, luminance
 from studio.core.protocol import JobInputs, RunContext
 from studio.engine.jobs import JobRequest, run_job
@@ -35,7 +35,8 @@ def _hints(truth: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
 
 
 def _colorize(grey: np.ndarray, hints: np.ndarray | None, **params: Any) -> np.ndarray:
-    inputs = JobInputs((Image(grey, ImageMeta(bit_depth=8)),), hints=hints)
+    extras = {} if hints is None else {"hints": hints}
+    inputs = JobInputs((Image(grey, ImageMeta(bit_depth=8)),), extras)
     gen = run_job(build_registry(), JobRequest("colorize", inputs, "levin", params), RunContext())
     steps = 0
     while True:
@@ -78,9 +79,9 @@ def test_out_of_gamut_hints_keep_luminance_by_reducing_chroma() -> None:
 
 def test_missing_or_mismatched_hints_are_clear_errors() -> None:
     grey = np.full((16, 16, 1), 0.5, np.float32)
-    with pytest.raises(BadInputError, match="needs colour hints"):
+    with pytest.raises(MissingInputError, match="--hints FILE"):
         _colorize(grey, None)
-    with pytest.raises(BadInputError, match="needs colour hints"):
+    with pytest.raises(BadInputError, match="all transparent"):
         _colorize(grey, np.zeros((16, 16, 4), np.float32))
     with pytest.raises(BadInputError, match="paint the hints on this photo"):
         _colorize(grey, np.ones((8, 16, 4), np.float32))

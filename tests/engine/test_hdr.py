@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from studio.core.errors import BadInputError
+from studio.core.errors import BadInputError, MissingInputError, UsageError
 from studio.core.image import Image, ImageMeta, luminance
 from studio.core.imageio import read_image
 from studio.core.protocol import JobInputs, OpRun, RunContext
@@ -160,7 +160,7 @@ def test_inputs_of_different_sizes_are_a_clear_error() -> None:
 
 
 def test_one_bracket_is_not_enough() -> None:
-    with pytest.raises(BadInputError, match="at least two"):
+    with pytest.raises(MissingInputError, match="at least two"):
         _run("fusion", _brackets(_scene())[:1])
 
 
@@ -237,7 +237,7 @@ def test_local_tonemap_keeps_texture_in_shadows_and_highlights() -> None:
 
 
 def test_tonemap_takes_exactly_one_image() -> None:
-    with pytest.raises(BadInputError, match="one radiance image"):
+    with pytest.raises(UsageError, match="takes one photo, not several"):
         _run("tonemap", [_radiance_image(_scene())] * 2)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data, transform
 
-from studio.core.errors import BadInputError
+from studio.core.errors import BadInputError, MissingInputError
 from studio.core.image import Image
 from studio.core.protocol import JobInputs, RunContext
 from studio.engine.jobs import JobRequest, run_job
@@ -28,7 +28,7 @@ def _box_mask(size: int, top: int, left: int, side: int) -> np.ndarray:
 
 
 def _inpaint(engine: str, pixels: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    inputs = JobInputs((Image(pixels),), mask=mask)
+    inputs = JobInputs((Image(pixels),), {} if mask is None else {"mask": mask})
     job = run_job(REGISTRY, JobRequest("inpaint", inputs, engine=engine), RunContext())
     try:
         while True:
@@ -49,7 +49,7 @@ def _laplacian_rms(pixels: np.ndarray, hole: np.ndarray) -> float:
 @pytest.mark.parametrize("engine", ["patchmatch", "telea", "navier_stokes"])
 def test_missing_or_mismatched_mask_is_a_clear_error(engine: str) -> None:
     pixels = _photo("coffee", 32)
-    with pytest.raises(BadInputError, match="needs a mask"):
+    with pytest.raises(MissingInputError, match="--mask FILE"):
         _inpaint(engine, pixels, None)
     with pytest.raises(BadInputError, match="Mask is 20x30 but the image is 32x32"):
         _inpaint(engine, pixels, np.zeros((30, 20), np.float32))
@@ -91,7 +91,7 @@ def test_patchmatch_is_repeatable_and_cancellable() -> None:
     np.testing.assert_array_equal(
         _inpaint("patchmatch", pixels, mask), _inpaint("patchmatch", pixels, mask)
     )
-    inputs = JobInputs((Image(pixels),), mask=mask)
+    inputs = JobInputs((Image(pixels),), {"mask": mask})
     job = run_job(REGISTRY, JobRequest("inpaint", inputs), RunContext())
     next(job)
     job.close()

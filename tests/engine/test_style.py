@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from studio.core.errors import BadInputError
+from studio.core.errors import MissingInputError
 from studio.core.image import Image, luminance
 from studio.core.protocol import JobInputs, OpRun, Progress, RunContext
 from studio.engine.jobs import JobRequest, run_job
@@ -29,7 +29,7 @@ def _finish(gen: OpRun) -> tuple[Image, list[Progress]]:
 
 
 def _run(engine: str, content: np.ndarray, style: np.ndarray | None, **params: Any) -> Image:
-    inputs = JobInputs((Image(content),), style=None if style is None else Image(style))
+    inputs = JobInputs((Image(content),), {} if style is None else {"style": Image(style)})
     request = JobRequest("style", inputs, engine, params)
     return _finish(run_job(build_registry(), request, RunContext(device="cpu")))[0]
 
@@ -147,7 +147,7 @@ def test_histogram_matching_gives_the_style_distribution() -> None:
 def test_colour_engines_work_tile_by_tile() -> None:
     content = _smooth_field((150, 130), 8, [0.3, 0.5, 0.4], 0.08)
     style = _smooth_field((60, 60), 9, [0.7, 0.45, 0.3], 0.15)
-    inputs = JobInputs((Image(content),), style=Image(style))
+    inputs = JobInputs((Image(content),), {"style": Image(style)})
     whole = _finish(
         run_job(build_registry(), JobRequest("style", inputs, "color_transfer"), RunContext())
     )
@@ -162,12 +162,12 @@ def test_colour_engines_work_tile_by_tile() -> None:
 
 @pytest.mark.parametrize("engine", ["painterly", "color_transfer", "histogram"])
 def test_a_style_image_is_required(engine: str) -> None:
-    with pytest.raises(BadInputError, match="style image"):
+    with pytest.raises(MissingInputError, match="--style FILE"):
         _run(engine, _content(32), None)
 
 
 def _paint(content: np.ndarray, style: np.ndarray, **params: Any) -> tuple[Image, list[Progress]]:
-    inputs = JobInputs((Image(content),), style=Image(style))
+    inputs = JobInputs((Image(content),), {"style": Image(style)})
     values = {"working_size": 96, "iterations": 1, **params}
     request = JobRequest("style", inputs, "painterly", values)
     return _finish(run_job(build_registry(), request, RunContext(device="cpu")))
@@ -213,7 +213,7 @@ def test_painterly_enlarges_to_the_photo_size() -> None:
 
 
 def test_painterly_can_be_cancelled_between_passes() -> None:
-    inputs = JobInputs((Image(_content(64)),), style=Image(_style(64)))
+    inputs = JobInputs((Image(_content(64)),), {"style": Image(_style(64))})
     request = JobRequest("style", inputs, "painterly", {"working_size": 64})
     gen = run_job(build_registry(), request, RunContext(device="cpu"))
     assert isinstance(next(gen), Progress)

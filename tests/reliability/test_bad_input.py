@@ -156,7 +156,7 @@ def _single_image_engines() -> list[Any]:
         spec
         for task in registry.tasks()
         for spec in registry.engines(task)
-        if not spec.multi_input and spec.available(ctx).ok
+        if not spec.merges_images and spec.available(ctx).ok
     ]
     return [
         pytest.param(
@@ -175,7 +175,7 @@ def test_tiny_pictures_work_or_fail_clearly_with_every_engine(task: str, engine:
     for shape in [(1, 1, 3), (2, 9, 1)]:
         pixels = np.random.default_rng(0).random(shape, dtype=np.float32)
         mask = np.ones(shape[:2], np.float32)
-        inputs = JobInputs((Image(pixels, ImageMeta(bit_depth=8)),), mask=mask)
+        inputs = JobInputs((Image(pixels, ImageMeta(bit_depth=8)),), {"mask": mask})
         try:
             result = finish(run_job(registry, JobRequest(task, inputs, engine), RunContext()))
         except StudioError as err:

@@ -137,13 +137,13 @@ def _inputs(spec: EngineSpec) -> JobInputs:
     rng = np.random.default_rng(0)
     base = rng.random((16, 20, 3), dtype=np.float32) * 0.6 + 0.2
     meta = ImageMeta(bit_depth=8)
-    if spec.multi_input:
+    if spec.merges_images:
         images = tuple(Image(np.clip(base * gain, 0, 1), meta) for gain in (0.5, 1.0, 1.6))
     else:
         images = (Image(base, meta),)
     mask = np.zeros((16, 20), np.float32)
     mask[5:9, 6:12] = 1.0
-    return JobInputs(images, mask=mask, style=Image(base[::-1].copy(), meta))
+    return JobInputs(images, {"mask": mask, "style": Image(base[::-1].copy(), meta)})
 
 
 RUNNABLE = [engine for engine in ENGINE_IDS if _spec(engine).available(RunContext()).ok]

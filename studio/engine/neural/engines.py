@@ -15,7 +15,11 @@ from pydantic import Field, create_model
 
 from studio.core.protocol import (
     AVAILABLE,
+    HINTS,
+    MASK,
+    STYLE,
     Availability,
+    EngineInput,
     EngineSpec,
     JobInputs,
     Kind,
@@ -81,6 +85,12 @@ PARAMS: dict[str, type[Params]] = {
     "upscale": UpscaleModelParams,
 }
 
+INPUTS: dict[str, tuple[EngineInput, ...]] = {
+    "inpaint": (EngineInput(MASK, required=True),),
+    "colorize": (EngineInput(HINTS),),  # models with a hint input (SIGGRAPH17) use them
+    "style": (EngineInput(STYLE),),  # models with a style input (AdaIN) need one
+}
+
 DESCRIPTIONS = {
     "denoise": "A published denoising network (DnCNN, FFDNet, DRUNet, SCUNet, ...)",
     "deblur": "A published deblurring network (NAFNet, FFTformer, Restormer, ...)",
@@ -122,7 +132,8 @@ def model_engines() -> list[EngineSpec]:
             run=_runner(task, None),
             description=DESCRIPTIONS[task],
             kind=Kind.NEURAL,
-            needs_mask=task == "inpaint",
+            inputs=INPUTS.get(task, ()),
+            uses_device=True,
             gpu_recommended=True,
             available=_needs_model_file,
         )
@@ -168,8 +179,9 @@ def _installed_spec(record: Any) -> EngineSpec | None:
         run=_runner(task, model_path),
         description=str(getattr(record, "description", "") or DESCRIPTIONS[task]),
         kind=Kind.NEURAL,
-        needs_mask=task == "inpaint",
+        inputs=INPUTS.get(task, ()),
         licence=licence,
+        uses_device=True,
         gpu_recommended=True,
         available=available,
     )
@@ -218,6 +230,7 @@ def pnp_engines() -> list[EngineSpec]:
     """Plug-and-play deblurring and scattered-damage inpainting with a denoiser prior."""
     common: dict[str, Any] = {
         "kind": Kind.NEURAL,
+        "uses_device": True,
         "gpu_recommended": True,
         "available": _prior_available,
     }
@@ -238,7 +251,7 @@ def pnp_engines() -> list[EngineSpec]:
             params=PnPInpaintParams,
             run=_pnp_runner("inpaint"),
             description="Fills scattered damage (dust, scratches, missing pixels) under the mask",
-            needs_mask=True,
+            inputs=INPUTS["inpaint"],
             **common,
         ),
     ]

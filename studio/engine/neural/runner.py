@@ -8,9 +8,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from studio.core.errors import BadInputError, ModelError
+from studio.core.errors import BadInputError, MissingInputError, ModelError
 from studio.core.image import FloatArray, as_rgb
-from studio.core.protocol import JobInputs, OpRun, Progress, RunContext
+from studio.core.protocol import MASK, STYLE, InputKind, JobInputs, OpRun, Progress, RunContext
 from studio.engine.neural.executor import Extras, get_model, run_model
 from studio.engine.neural.model import LoadedModel
 from studio.engine.ops.upscale import enlarged
@@ -49,16 +49,22 @@ def _extras(task: str, model: LoadedModel, inputs: JobInputs, params: Any) -> Ex
     extras = Extras(sigma=float(getattr(params, "sigma", 0.0)) / 255.0)
     if "mask" in model.extras:
         if inputs.mask is None:
-            raise BadInputError(f"{model.architecture} inpainting needs a mask: give --mask PATH")
+            raise _missing(model, MASK)
         extras.mask = inputs.mask.astype(np.float32)
     if "hints" in model.extras and inputs.hints is not None:
         extras.hints = inputs.hints.astype(np.float32)
     if "style" in model.extras:
         if inputs.style is None:
-            raise BadInputError(f"{model.architecture} needs a style image: give --style PATH")
+            raise _missing(model, STYLE)
         extras.style = _fit(as_rgb(inputs.style.pixels), int(getattr(params, "max_size", 0)) or 512)
         extras.alpha = float(getattr(params, "strength", 1.0))
     return extras
+
+
+def _missing(model: LoadedModel, kind: InputKind) -> MissingInputError:
+    """For inputs a model needs that its task's engines do not all need."""
+    texts = kind.missing
+    return MissingInputError(texts.window, f"{model.architecture}: {texts.cli}")
 
 
 def _working_pixels(
@@ -109,7 +115,6 @@ def run_pnp(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunConte
             denoiser, image.pixels, kernel, params.noise / 255.0, ctx, params.iterations
         )
     else:
-        if inputs.mask is None:
-            raise BadInputError("Plug-and-play inpainting needs a mask of the damage: give --mask")
+        assert inputs.mask is not None, "check_inputs ensures the mask"
         out = yield from pnp.inpaint(denoiser, image.pixels, inputs.mask, ctx, params.iterations)
     return image.with_pixels(np.clip(out, 0.0, 1.0))

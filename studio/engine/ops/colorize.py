@@ -21,10 +21,19 @@ from scipy.sparse.linalg import cg, spsolve
 
 from studio.core.errors import BadInputError
 from studio.core.image import FloatArray, luminance
-from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
+from studio.core.protocol import (
+    HINTS,
+    EngineInput,
+    EngineSpec,
+    JobInputs,
+    OpRun,
+    Params,
+    Progress,
+    RunContext,
+)
 from studio.engine.tiling import run_tiled
 
-NO_HINTS = "Colorize needs colour hints: paint some with the hint tool or pass --hints FILE"
+NO_HINTS = "The colour hints are all transparent: paint some opaque colours"
 _R, _G, _B = 0.2126, 0.7152, 0.0722
 _OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 _GUIDE_TILE = 2048
@@ -175,8 +184,7 @@ def _hints_of(inputs: JobInputs) -> tuple[np.ndarray, FloatArray]:
     """The hint mask (H, W) bool and the hints' chroma (H, W, 2)."""
     image = inputs.image
     hints = inputs.hints
-    if hints is None:
-        raise BadInputError(NO_HINTS)
+    assert hints is not None, "check_inputs ensures the hints"
     if hints.shape != (image.height, image.width, 4):
         raise BadInputError(
             f"The colour hints are {hints.shape[1]}x{hints.shape[0]} pixels but the photo is "
@@ -246,5 +254,6 @@ ENGINES: list[EngineSpec] = [
         description="Spreads the colours you paint to neighbouring pixels of similar "
         "brightness (Levin, Lischinski & Weiss 2004); keeps the photo's brightness.",
         default=True,
+        inputs=(EngineInput(HINTS, required=True),),
     )
 ]

@@ -170,6 +170,7 @@ ENGINES: list[EngineSpec] = [
         name="Sparse-prior deconvolution",
         params=PsfParams,
         run=run_hyper_laplacian,
+        uses_device=True,
         description="Removes a known blur while keeping edges crisp and noise low "
         "(hyper-Laplacian prior, Krishnan-Fergus).",
         default=True,
@@ -180,6 +181,7 @@ ENGINES: list[EngineSpec] = [
         name="Wiener deconvolution",
         params=PsfParams,
         run=run_wiener,
+        uses_device=True,
         description="Fast linear deconvolution of a known blur; softer, may ring on strong edges.",
     ),
     EngineSpec(
@@ -188,6 +190,7 @@ ENGINES: list[EngineSpec] = [
         name="Richardson-Lucy",
         params=RichardsonLucyParams,
         run=run_richardson_lucy,
+        uses_device=True,
         description="Classic iterative deconvolution of a known blur; noise grows with iterations.",
     ),
     EngineSpec(
@@ -196,6 +199,7 @@ ENGINES: list[EngineSpec] = [
         name="Automatic blur estimate",
         params=AutoParams,
         run=run_auto,
+        uses_device=True,
         description="Searches motion and defocus blurs for the sharpest clean result, then "
         "deconvolves; leaves the image alone when no blur is clear.",
     ),

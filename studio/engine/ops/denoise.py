@@ -138,6 +138,7 @@ ENGINES: list[EngineSpec] = [
         description="Groups similar blocks and filters them together: keeps texture and edges. "
         "Runs on the GPU when there is one.",
         default=True,
+        uses_device=True,
         gpu_recommended=True,
     ),
     EngineSpec(

@@ -21,7 +21,16 @@ from pydantic import Field, field_validator
 
 from studio.core.errors import BadInputError
 from studio.core.image import FloatArray, Image, ImageMeta, as_rgb
-from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
+from studio.core.protocol import (
+    BRACKETS,
+    EngineInput,
+    EngineSpec,
+    JobInputs,
+    OpRun,
+    Params,
+    Progress,
+    RunContext,
+)
 from studio.engine.ops import _hdr_brackets as brackets
 from studio.engine.ops import _hdr_merge as merge
 from studio.engine.ops import _hdr_response as response
@@ -108,8 +117,6 @@ class TonemapParams(Params):
 
 
 def _check_brackets(images: Sequence[Image]) -> None:
-    if len(images) < 2:
-        raise BadInputError("HDR needs at least two exposure brackets")
     brackets.check_same_size(images)
     if any(image.meta.is_float for image in images):
         raise BadInputError(
@@ -201,8 +208,6 @@ def run_fusion(inputs: JobInputs, params: FusionParams, ctx: RunContext) -> OpRu
 
 
 def run_tonemap(inputs: JobInputs, params: TonemapParams, ctx: RunContext) -> OpRun:
-    if len(inputs.images) != 1:
-        raise BadInputError("Tone mapping takes one radiance image (merge the brackets first)")
     image = inputs.image
     radiance = tonemap.clean_radiance(image.pixels)
     if not image.meta.is_float:
@@ -238,7 +243,7 @@ ENGINES: list[EngineSpec] = [
         description="Blends the best-exposed parts of each bracket into a finished photo; "
         "needs no exposure times.",
         default=True,
-        multi_input=True,
+        inputs=(EngineInput(BRACKETS, required=True),),
     ),
     EngineSpec(
         task="hdr",
@@ -248,7 +253,7 @@ ENGINES: list[EngineSpec] = [
         run=run_merge,
         description="Recovers the camera response and merges the brackets into a float "
         "radiance image (.hdr/.exr/.tif), removing ghosts of moving objects.",
-        multi_input=True,
+        inputs=(EngineInput(BRACKETS, required=True),),
     ),
     EngineSpec(
         task="hdr",

@@ -15,7 +15,16 @@ from pydantic import Field
 
 from studio.core.errors import BadInputError
 from studio.core.image import FloatArray, Image
-from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
+from studio.core.protocol import (
+    MASK,
+    EngineInput,
+    EngineSpec,
+    JobInputs,
+    OpRun,
+    Params,
+    Progress,
+    RunContext,
+)
 from studio.engine.ops._inpaint_patchmatch import fill_hole
 
 CONTEXT_FACTOR = 1.0
@@ -37,8 +46,7 @@ class PatchMatchParams(Params):
 def hole_of(inputs: JobInputs) -> np.ndarray:
     """The fill mask as booleans, checked against the image."""
     image = inputs.image
-    if inputs.mask is None:
-        raise BadInputError("Inpainting needs a mask: paint the area to fill or pass --mask FILE")
+    assert inputs.mask is not None, "check_inputs ensures the mask"
     if inputs.mask.shape != (image.height, image.width):
         mh, mw = inputs.mask.shape[:2]
         raise BadInputError(f"Mask is {mw}x{mh} but the image is {image.width}x{image.height}")
@@ -122,7 +130,7 @@ ENGINES: list[EngineSpec] = [
         description="Rebuilds larger holes, such as a removed object, from patches of the "
         "surrounding photo: keeps texture instead of smearing.",
         default=True,
-        needs_mask=True,
+        inputs=(EngineInput(MASK, required=True),),
     ),
     EngineSpec(
         task="inpaint",
@@ -131,7 +139,7 @@ ENGINES: list[EngineSpec] = [
         params=DiffusionParams,
         run=run_telea,
         description="Fast marching fill for thin scratches, dust and small spots.",
-        needs_mask=True,
+        inputs=(EngineInput(MASK, required=True),),
     ),
     EngineSpec(
         task="inpaint",
@@ -140,6 +148,6 @@ ENGINES: list[EngineSpec] = [
         params=DiffusionParams,
         run=run_navier_stokes,
         description="Fluid-dynamics fill for thin scratches; continues edges into the gap.",
-        needs_mask=True,
+        inputs=(EngineInput(MASK, required=True),),
     ),
 ]

@@ -14,9 +14,17 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from studio.core.errors import BadInputError
 from studio.core.image import FloatArray, as_rgb, luminance
-from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
+from studio.core.protocol import (
+    STYLE,
+    EngineInput,
+    EngineSpec,
+    JobInputs,
+    OpRun,
+    Params,
+    Progress,
+    RunContext,
+)
 from studio.engine.device import resolve_device
 from studio.engine.ops import _style_color as colour
 from studio.engine.ops import _style_synthesis as synthesis
@@ -57,8 +65,7 @@ class PainterlyParams(Params):
 
 
 def _style_of(inputs: JobInputs) -> FloatArray:
-    if inputs.style is None:
-        raise BadInputError("Style transfer needs a style image (--style PATH)")
+    assert inputs.style is not None, "check_inputs ensures the style image"
     return np.clip(as_rgb(inputs.style.pixels), 0.0, 1.0)
 
 
@@ -136,7 +143,8 @@ ENGINES: list[EngineSpec] = [
         description="Paints the photo with the style image's strokes and colours "
         "(Elad & Milanfar texture synthesis); no model needed.",
         default=True,
-        needs_style=True,
+        inputs=(EngineInput(STYLE, required=True),),
+        uses_device=True,
         gpu_recommended=True,
     ),
     EngineSpec(
@@ -146,7 +154,7 @@ ENGINES: list[EngineSpec] = [
         params=ColourParams,
         run=run_color_transfer,
         description="Gives the photo the style image's average colour and contrast (CIELAB).",
-        needs_style=True,
+        inputs=(EngineInput(STYLE, required=True),),
     ),
     EngineSpec(
         task="style",
@@ -156,6 +164,6 @@ ENGINES: list[EngineSpec] = [
         run=run_histogram,
         description="Gives the photo the style image's full distribution of each colour "
         "channel (CIELAB).",
-        needs_style=True,
+        inputs=(EngineInput(STYLE, required=True),),
     ),
 ]

@@ -52,7 +52,7 @@ def run(task: str, pixels: np.ndarray, model: Path, params: dict[str, Any] | Non
         tile: int | None = None, engine: str = "model", **inputs: Any) -> np.ndarray:  # fmt: skip
     request = jobs.JobRequest(
         task=task,
-        inputs=JobInputs(images=(Image(pixels.astype(np.float32)),), **inputs),
+        inputs=JobInputs((Image(pixels.astype(np.float32)),), inputs),
         engine=engine,
         params=params or {},
     )

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from studio.core.errors import (
-    BadInputError,
     EngineUnavailableError,
+    MissingInputError,
     ModelError,
     OutOfMemoryError,
 )
 from studio.core.image import Image
-from studio.core.protocol import JobInputs, Progress, RunContext
+from studio.core.protocol import STYLE, JobInputs, Progress, RunContext
 from studio.engine import jobs
 from studio.engine.neural import executor
 from studio.engine.neural.executor import Extras, run_model
@@ -52,7 +52,7 @@ def _inputs(rng: np.random.Generator, channels: int) -> JobInputs:
     style = Image(rng.random((40, 40, 3), dtype=np.float32))
     mask = np.zeros((H, W), np.float32)
     mask[5:15, 5:20] = 1
-    return JobInputs(images=(Image(pixels),), hints=hints, style=style, mask=mask)
+    return JobInputs((Image(pixels),), {"hints": hints, "style": style, "mask": mask})
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -133,8 +133,9 @@ def test_model_of_another_task_is_refused(tiny_paths: dict[str, Path]) -> None:
 def test_adain_without_style_image_is_refused(tiny_paths: dict[str, Path]) -> None:
     inputs = JobInputs(images=(Image(np.zeros((32, 32, 3), np.float32)),))
     request = jobs.JobRequest(task="style", inputs=inputs, engine="model")
-    with pytest.raises(BadInputError, match="style image"):
+    with pytest.raises(MissingInputError, match="AdaIN: give a style image with --style") as err:
         drain(jobs.run_job(build_registry(), request, RunContext(model_path=tiny_paths["adain"])))
+    assert err.value.window_text == STYLE.missing.window
 
 
 def test_registry_builds_without_torch() -> None:
