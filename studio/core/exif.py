@@ -47,6 +47,18 @@ DESCRIPTIVE_TAGS = (
     0x8298,  # Copyright
 )
 
+# EXIF fields that TIFF/EP-style RAW files (and DNGs) may keep in IFD0 instead of the EXIF IFD.
+CAPTURE_TAGS = (
+    EXPOSURE_TIME,
+    F_NUMBER,
+    ISO_SPEED,
+    0x9003,  # DateTimeOriginal
+    0x920A,  # FocalLength
+    0xA432,  # LensSpecification
+    0xA433,  # LensMake
+    0xA434,  # LensModel
+)
+
 Array = npt.NDArray[np.generic]
 STUDIO = f"Studio {studio.__version__}"
 
@@ -65,7 +77,8 @@ def exif_bytes(exif: PILImage.Exif) -> bytes | None:
 
 
 def read_tiff_exif(fp: BinaryIO) -> PILImage.Exif:
-    """The descriptive IFD0 tags plus the EXIF and GPS sub-IFDs of a TIFF-structured file."""
+    """The descriptive IFD0 tags plus the EXIF and GPS sub-IFDs of a TIFF-structured file
+    (with capture fields found in IFD0, as TIFF/EP RAW files keep them, moved to EXIF)."""
     source = PILImage.Exif()
     source.load_from_fp(fp)
     exif = PILImage.Exif()
@@ -76,6 +89,10 @@ def read_tiff_exif(fp: BinaryIO) -> PILImage.Exif:
         values = sub_ifd(source, tag)
         if values:
             exif.get_ifd(tag).update(values)
+    capture = exif.get_ifd(EXIF_IFD)
+    for tag in CAPTURE_TAGS:
+        if tag in source and tag not in capture:
+            capture[tag] = source[tag]
     return exif
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
+import pillow_heif
 import pytest
 import tifffile
 from PIL import Image as PILImage
@@ -66,3 +68,33 @@ def test_one_pixel_wide_result_is_written_as_png(tmp_path, shape):
     assert main(["run", "denoise", str(source), "-o", str(out), *JOBS["denoise"]]) == 0
     with PILImage.open(out) as written:
         assert written.size == (shape[1], shape[0])
+
+
+def _phone_or_web_file(path: Path) -> None:
+    """A small photo with EXIF, encoded by the format's own library."""
+    y, x = np.mgrid[0:24, 0:32]
+    pixels = np.stack([x * 8, y * 10, (x + y) * 4], axis=-1).astype(np.uint8)
+    exif = PILImage.Exif()
+    exif[0x010F] = "Phone"
+    if path.suffix == ".heic":
+        heif = pillow_heif.from_bytes(mode="RGB", size=(32, 24), data=pixels.tobytes())
+        heif.save(str(path), quality=95, exif=exif.tobytes())
+    elif path.suffix == ".avif":
+        PILImage.fromarray(pixels).save(path, quality=95, exif=exif)
+    else:
+        path.write_bytes(imagecodecs.jpegxl_encode(pixels, lossless=True))
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".avif", ".jxl"])
+def test_phone_and_web_formats_go_through_a_job_and_come_back(tmp_path, suffix):
+    source, out = tmp_path / f"photo{suffix}", tmp_path / f"clean{suffix}"
+    _phone_or_web_file(source)
+    assert main(["run", "denoise", str(source), "-o", str(out), *JOBS["denoise"]]) == 0
+    if suffix == ".jxl":
+        assert imagecodecs.jpegxl_decode(out.read_bytes()).shape == (24, 32, 3)
+        return
+    opened = pillow_heif.open_heif(str(out)) if suffix == ".heic" else PILImage.open(out)
+    assert opened.size == (32, 24)
+    exif = PILImage.Exif()
+    exif.load(opened.info["exif"])
+    assert exif[0x010F] == "Phone"

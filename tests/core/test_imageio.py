@@ -447,10 +447,10 @@ def test_content_decides_the_format_not_the_suffix(tmp_path, rng):
     np.testing.assert_array_equal(np.rint(image.pixels * 65535), samples)
 
 
-def test_raw_without_the_extra_names_the_fix(tmp_path, monkeypatch):
+def test_raw_without_rawpy_names_the_fix(tmp_path, monkeypatch):
     tifffile.imwrite(tmp_path / "IMG_0001.dng", np.zeros((8, 8), np.uint16))
     monkeypatch.setitem(sys.modules, "rawpy", None)
-    with pytest.raises(BadInputError, match=r"pip install studio\[raw\]"):
+    with pytest.raises(BadInputError, match=r"pip install rawpy"):
         read_image(tmp_path / "IMG_0001.dng")
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy.typing as npt
 from PIL import Image as PILImage
+
+from studio.core import exif as exiflib
+from studio.core.imageio.formats import notice
 
 Samples = npt.NDArray[Any]
 
@@ -22,3 +26,15 @@ class Decoded:
     xmp: bytes | None = None
     upright: bool = False  # the decoder already applied the orientation
     premultiplied: bool = False
+
+
+def load_exif_safely(data: bytes | None, path: Path) -> PILImage.Exif:
+    """The EXIF in `data` without the fields that cannot be read back (each named in a notice)."""
+    try:
+        exif = exiflib.load_exif(data)
+    except Exception:
+        notice(f"{path.name}: its EXIF metadata is unreadable; reading the picture without it")
+        return PILImage.Exif()
+    for name in exiflib.drop_broken_fields(exif):
+        notice(f"{path.name}: ignoring the malformed EXIF field {name}")
+    return exif

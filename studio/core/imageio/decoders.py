@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import imagecodecs
 import numpy as np
@@ -16,26 +14,15 @@ from PIL import Image as PILImage
 
 from studio.core import exif as exiflib
 from studio.core.errors import BadInputError
-from studio.core.imageio import colour
-from studio.core.imageio.decoded import Decoded, Samples
+from studio.core.imageio import colour, modern
+from studio.core.imageio.decoded import Decoded, Samples, load_exif_safely
 from studio.core.imageio.exr_meta import exif_from_exr
 from studio.core.imageio.formats import check_pixels, notice
 from studio.core.imageio.tiff import read_tiff
 
+_SRGB_CURVE = (2.4, 12.92)  # LibRaw's (power, toe slope) for the sRGB transfer function
 # Studio bounds pixels itself (`pixel_limit`), before decoding and with a limit users can raise.
 PILImage.MAX_IMAGE_PIXELS = None
-
-
-def load_exif_safely(data: bytes | None, path: Path) -> PILImage.Exif:
-    """The EXIF in `data` without the fields that cannot be read back (each named in a notice)."""
-    try:
-        exif = exiflib.load_exif(data)
-    except Exception:
-        notice(f"{path.name}: its EXIF metadata is unreadable; reading the picture without it")
-        return PILImage.Exif()
-    for field in exiflib.drop_broken_fields(exif):
-        notice(f"{path.name}: ignoring the malformed EXIF field {field}")
-    return exif
 
 
 def read_pillow(path: Path, limit: int, fmt: str) -> Decoded:
@@ -161,15 +148,30 @@ def _exr_samples(channels: dict[str, Samples], path: Path) -> Samples:
 
 
 def read_raw(path: Path, limit: int) -> Decoded:
+    """Develop a camera RAW with the camera's white balance and colour matrix into 16-bit sRGB.
+
+    No auto-brightening: the exposure stays as shot, so brackets keep their ratios, and the
+    standard sRGB curve is the only tone curve (undone exactly to get linear light back).
+    """
     try:
-        rawpy: Any = importlib.import_module("rawpy")
+        import rawpy  # here, not at the top: LibRaw loads only when a RAW is opened
     except ImportError:
         raise BadInputError(
-            f"Cannot read {path}: RAW support needs the 'raw' extra: pip install studio[raw]"
+            f"Cannot read {path}: RAW support needs rawpy, missing from this installation "
+            "(pip install rawpy)"
         ) from None
+
     with rawpy.imread(str(path)) as raw:
         check_pixels(path, int(raw.sizes.width), int(raw.sizes.height), limit)
-        samples = np.asarray(raw.postprocess(output_bps=16, use_camera_wb=True))
+        samples = np.asarray(
+            raw.postprocess(
+                output_bps=16,
+                use_camera_wb=True,
+                no_auto_bright=True,
+                gamma=_SRGB_CURVE,
+                output_color=rawpy.ColorSpace.sRGB,
+            )
+        )
     return Decoded(samples, 16, _raw_exif(path), upright=True)
 
 
@@ -192,4 +194,7 @@ DECODERS: dict[str, Callable[[Path, int], Decoded]] = {
     "hdr": read_hdr,
     "exr": read_exr,
     "raw": read_raw,
+    "avif": modern.read_avif,
+    "jxl": modern.read_jxl,
+    "heif": modern.read_heif,
 }

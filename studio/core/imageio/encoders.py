@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 
 from studio.core import exif as exiflib
 from studio.core.image import ImageMeta
+from studio.core.imageio import modern
 from studio.core.imageio.decoded import Samples
 from studio.core.imageio.exr_meta import exr_attributes
 from studio.core.imageio.tiff import write_tiff
@@ -147,6 +148,26 @@ def _exr_write_reason(error: RuntimeError) -> str:
     return reason.rstrip(".") or "OpenEXR could not write the file"
 
 
+def _metadata(output: Output) -> dict[str, Any]:
+    """EXIF, ICC and XMP as Pillow-style save options, only those present."""
+    options = {
+        "exif": exiflib.exif_bytes(output.exif),
+        "icc_profile": output.icc,
+        "xmp": output.meta.xmp,
+    }
+    return {name: value for name, value in options.items() if value}
+
+
+def _modern(
+    write: Callable[[Path, Samples, int, dict[str, Any]], None],
+) -> Callable[[Output, Path], None]:
+    def encode(output: Output, path: Path) -> None:
+        samples = np.ascontiguousarray(output.samples())
+        write(path, samples, output.quality, _metadata(output))
+
+    return encode
+
+
 ENCODERS: dict[str, Callable[[Output, Path], None]] = {
     "jpeg": _write_jpeg,
     "png": _write_png,
@@ -154,4 +175,7 @@ ENCODERS: dict[str, Callable[[Output, Path], None]] = {
     "tiff": _write_tiff,
     "hdr": _write_hdr,
     "exr": _write_exr,
+    "avif": _modern(modern.write_avif),
+    "jxl": _modern(modern.write_jxl),
+    "heif": _modern(modern.write_heif),
 }

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -37,13 +36,16 @@ FORMAT_BY_EXTENSION = {
     ".webp": "webp",
     ".hdr": "hdr",
     ".exr": "exr",
+    ".avif": "avif",
+    ".jxl": "jxl",
+    ".heic": "heif",
+    ".heif": "heif",
+    ".hif": "heif",
 }
 WRITABLE_EXTENSIONS = frozenset(FORMAT_BY_EXTENSION)
 """Lowercase suffixes Studio writes."""
-SUPPORTED_EXTENSIONS = WRITABLE_EXTENSIONS | (
-    RAW_EXTENSIONS if importlib.util.find_spec("rawpy") else frozenset()
-)
-"""Lowercase suffixes Studio reads; RAW suffixes only when rawpy is installed."""
+SUPPORTED_EXTENSIONS = WRITABLE_EXTENSIONS | RAW_EXTENSIONS
+"""Lowercase suffixes Studio reads (the open dialog, drag and drop and batch use this list)."""
 
 # Sample depths each format stores; float formats store 32 (EXR also 16-bit half floats).
 DEPTHS = {
@@ -53,8 +55,15 @@ DEPTHS = {
     "tiff": (8, 16, 32),
     "hdr": (32,),
     "exr": (16, 32),
+    "avif": (8, 16),  # 16: the highest depth AVIF stores, 12 bits
+    "heif": (8, 16),  # 16: 10-bit HEIC
+    "jxl": (8, 16, 32),
 }
-ALPHA_FORMATS = frozenset({"png", "tiff", "webp", "exr"})
+ALPHA_FORMATS = frozenset({"png", "tiff", "webp", "exr", "avif", "heif", "jxl"})
+RGB_ONLY_FORMATS = frozenset({"webp", "hdr", "avif", "heif"})
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1")
+_JXL_STARTS = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")
+SNIFF_BYTES = 64
 MAX_SIDE = {"jpeg": 65535, "webp": 16383}
 
 
@@ -64,7 +73,7 @@ def notice(message: str) -> None:
 
 
 def sniff(head: bytes) -> str | None:
-    """The format of a file that starts with `head` (16 bytes), or None when unknown."""
+    """The format of a file that starts with `head` (`SNIFF_BYTES`), or None when unknown."""
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -77,6 +86,14 @@ def sniff(head: bytes) -> str | None:
         return "hdr"
     if head.startswith(b"v/1\x01"):
         return "exr"
+    if head.startswith(_JXL_STARTS):
+        return "jxl"
+    if head[4:8] == b"ftyp":
+        brands = head[8 : 8 + max(8, int.from_bytes(head[:4], "big") - 8)]
+        if b"avif" in brands or b"avis" in brands:
+            return "avif"
+        if any(brand in brands for brand in _HEIF_BRANDS):
+            return "heif"
     return None
 
 

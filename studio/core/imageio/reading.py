@@ -13,6 +13,7 @@ from studio.core.imageio.decoded import Decoded, Samples
 from studio.core.imageio.decoders import DECODERS
 from studio.core.imageio.formats import (
     RAW_EXTENSIONS,
+    SNIFF_BYTES,
     SUPPORTED_EXTENSIONS,
     PathLike,
     notice,
@@ -61,7 +62,7 @@ def _reason(error: BaseException, fmt: str = "") -> str:
 def _detect_format(path: Path) -> str:
     try:
         with path.open("rb") as stream:
-            head = stream.read(16)
+            head = stream.read(SNIFF_BYTES)
     except OSError as error:
         raise BadInputError(f"Cannot read {path}: {_reason(error)}") from error
     fmt = sniff(head)

@@ -17,6 +17,7 @@ from studio.core.imageio.decoded import Samples
 from studio.core.imageio.encoders import ENCODERS, Output
 from studio.core.imageio.formats import (
     ALPHA_FORMATS,
+    RGB_ONLY_FORMATS,
     PathLike,
     check_writable,
     notice,
@@ -123,7 +124,7 @@ def _icc_space(icc: bytes) -> bytes:
 
 def _prepare(image: Image, fmt: str, depth: int, quality: int) -> Output:
     pixels = image.pixels
-    if fmt in ("webp", "hdr"):
+    if fmt in RGB_ONLY_FORMATS:
         pixels = as_rgb(pixels)
     sample_depth = 32 if fmt == "exr" else depth  # the EXR writer makes its own half floats
     alpha = image.alpha if fmt in ALPHA_FORMATS else None
