@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.core.imageio import OUTPUT_FORMATS
 from studio.core.registry import Registry
 from studio.engine.batch import (
     DEFAULT_TEMPLATE,
@@ -56,12 +57,7 @@ from studio.ui.progress_panel import format_seconds
 
 FORMATS = [
     ("Same format", None),
-    ("JPEG", "jpg"),
-    ("PNG", "png"),
-    ("TIFF", "tif"),
-    ("WebP", "webp"),
-    ("OpenEXR", "exr"),
-    ("Radiance HDR", "hdr"),
+    *((label, suffix.lstrip(".")) for suffix, (label, _) in OUTPUT_FORMATS.items()),
 ]
 BIT_DEPTHS = [("Same bit depth", None), ("8-bit", 8), ("16-bit", 16), ("32-bit float", 32)]
 _STATUS_ICONS = {

@@ -22,17 +22,10 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledSlider
 
 from studio.core.image import Image
+from studio.core.imageio import OUTPUT_FORMATS
 from studio.ui.icons import icon
 
-FORMATS: dict[str, tuple[str, tuple[int, ...]]] = {
-    # suffix: (label, bit depths the format stores)
-    ".jpg": ("JPEG", (8,)),
-    ".png": ("PNG", (8, 16)),
-    ".tif": ("TIFF", (8, 16, 32)),
-    ".webp": ("WebP", (8,)),
-    ".exr": ("OpenEXR", (16, 32)),
-    ".hdr": ("Radiance HDR", (32,)),
-}
+FORMATS = OUTPUT_FORMATS  # suffix: (label, bit depths the format stores)
 DEPTH_LABELS = {8: "8-bit", 16: "16-bit", 32: "32-bit float"}
 
 

@@ -1,16 +1,17 @@
 """Image I/O that loses nothing: bit depth, alpha, EXIF, ICC profile and XMP survive a round trip.
 
 Reads JPEG, PNG (8/16-bit), TIFF (8/16/32-bit integer, float, bilevel, palette, CMYK, CIELab),
-WebP, Radiance HDR, OpenEXR and camera RAW files (with rawpy); the format is sniffed from the
-content, not the name. Pictures are turned upright by their EXIF orientation on reading.
-Writes every format but RAW, through a temporary file in the target folder that replaces the
-target only once complete. What is repaired or lost on the way is said in a notice (a warning
-on the ``studio.core.imageio`` logger).
+WebP, AVIF, JPEG XL, HEIC/HEIF, Radiance HDR, OpenEXR and camera RAW files (rawpy); the format
+is sniffed from the content, not the name. Pictures are turned upright by their EXIF orientation
+on reading. Writes every format but RAW, through a temporary file in the target folder that
+replaces the target only once complete. What is repaired or lost on the way is said in a notice
+(a warning on the ``studio.core.imageio`` logger).
 """
 
 from studio.core.imageio.colour import srgb_profile
 from studio.core.imageio.formats import (
     DEFAULT_MAX_PIXELS,
+    OUTPUT_FORMATS,
     RAW_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
     WRITABLE_EXTENSIONS,
@@ -28,6 +29,7 @@ from studio.core.imageio.writing import write_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "OUTPUT_FORMATS",
     "RAW_EXTENSIONS",
     "SUPPORTED_EXTENSIONS",
     "WRITABLE_EXTENSIONS",

@@ -59,6 +59,19 @@ DEPTHS = {
     "heif": (8, 16),  # 16: 10-bit HEIC
     "jxl": (8, 16, 32),
 }
+_LABELS = {
+    ".jpg": ("jpeg", "JPEG"),
+    ".png": ("png", "PNG"),
+    ".tif": ("tiff", "TIFF"),
+    ".webp": ("webp", "WebP"),
+    ".exr": ("exr", "OpenEXR"),
+    ".hdr": ("hdr", "Radiance HDR"),
+    ".avif": ("avif", "AVIF"),
+    ".jxl": ("jxl", "JPEG XL"),
+    ".heic": ("heif", "HEIC"),
+}
+OUTPUT_FORMATS = {suffix: (label, DEPTHS[fmt]) for suffix, (fmt, label) in _LABELS.items()}
+"""Each writable format once, by its usual suffix: (label, bit depths it stores), for menus."""
 ALPHA_FORMATS = frozenset({"png", "tiff", "webp", "exr", "avif", "heif", "jxl"})
 RGB_ONLY_FORMATS = frozenset({"webp", "hdr", "avif", "heif"})
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1")
