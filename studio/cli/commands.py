@@ -18,7 +18,12 @@ from studio.core.errors import BadInputError, UsageError
 from studio.core.image import Image
 from studio.core.imageio import WRITABLE_EXTENSIONS, write_image
 from studio.core.params import parse_param_pairs
-from studio.core.paths import refuse_output_among, require_parent_folders, require_regular_file
+from studio.core.paths import (
+    refuse_output_among,
+    require_parent_folders,
+    require_regular_file,
+    require_short_name,
+)
 from studio.core.protocol import INPUT_KINDS, TASKS, EngineSpec, RunContext
 from studio.core.registry import Registry
 from studio.engine import registry as engine_registry
@@ -33,6 +38,7 @@ from studio.engine.batch import (
     PreparedStep,
     Recipe,
     RecipeStep,
+    check_result_fits,
     input_kinds,
     load_recipe,
     merges_images,
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     shared = read_shared_inputs(settings, kinds)
     started = time.perf_counter()
     job_inputs, region = read_item_inputs(inputs, settings, kinds, shared)
+    check_result_fits(output, job_inputs, args.bit_depth)
     job = run_steps(registry, steps, job_inputs, ctx, region)
     del job_inputs
     try:
@@ -166,6 +173,7 @@ def _check_run_paths(
     if output.suffix.lower() not in WRITABLE_EXTENSIONS:
         choices = ", ".join(sorted(WRITABLE_EXTENSIONS))
         raise UsageError(f"Cannot write {output.name}: use one of {choices}")
+    require_short_name(output)
     files = [("input", path) for path in inputs] + list(others)
     refuse_output_among(output, files)
     if output.is_dir():

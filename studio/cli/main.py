@@ -20,6 +20,8 @@ from studio.core.errors import CancelledError, StudioError
 from studio.core.protocol import INPUT_KINDS, TASKS, InputForm
 from studio.engine.batch import DEFAULT_TEMPLATE
 
+MIN_TILE = 64  # smaller tiles cost more in overlap than they save in memory
+
 EXAMPLES = """\
 examples:
   studio                                     open the window
@@ -39,6 +41,13 @@ def _models_cli() -> ModuleType | None:
         if err.name != "studio.cli.models":
             raise
         return None
+
+
+def _tile(text: str) -> int:
+    value = int(text)
+    if value < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_TILE} pixels, not {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -95,7 +104,9 @@ def _job_options() -> argparse.ArgumentParser:
         default="auto",
         help="where neural engines run (auto: CUDA, then MPS, then CPU)",
     )
-    job.add_argument("--tile", type=_positive_int, metavar="N", help="tile size in pixels")
+    job.add_argument(
+        "--tile", type=_tile, metavar="N", help=f"tile size in pixels (at least {MIN_TILE})"
+    )
     job.add_argument("--bit-depth", type=int, choices=(8, 16, 32), help="output bit depth")
     job.add_argument("--quality", type=_quality, default=95, metavar="N", help="JPEG/WebP 1-100")
     job.add_argument("--max-pixels", type=_positive_int, metavar="N", help="refuse larger images")

@@ -14,6 +14,7 @@ import platformdirs
 from studio.core.errors import BadInputError, UsageError
 
 APP = "studio"
+MAX_NAME_BYTES = 255  # the longest file name most file systems store
 
 
 def _root(kind: str) -> Path:
@@ -94,3 +95,13 @@ def refuse_output_among(output: Path, files: Iterable[tuple[str, Path]]) -> None
     for role, path in files:
         if same_file(output, path):
             raise UsageError(f"The output {output} is the {role} {path}: choose another name")
+
+
+def require_short_name(path: Path) -> None:
+    """Raise `UsageError` when the file name of `path` is longer than file systems store."""
+    size = len(os.fsencode(path.name))
+    if size > MAX_NAME_BYTES:
+        raise UsageError(
+            f"The output name {path.name[:40]}... is {size} bytes long, over the "
+            f"{MAX_NAME_BYTES} a file system stores: choose a shorter name"
+        )

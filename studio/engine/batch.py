@@ -35,13 +35,14 @@ from studio.core.errors import BadInputError, EngineUnavailableError, StudioErro
 from studio.core.image import FloatArray, Image
 from studio.core.imageio import (
     WRITABLE_EXTENSIONS,
+    check_writable,
     is_image_file,
     read_hints,
     read_image,
     read_mask,
     write_image,
 )
-from studio.core.paths import refuse_output_among, require_regular_file
+from studio.core.paths import refuse_output_among, require_regular_file, require_short_name
 from studio.core.protocol import (
     BRACKETS,
     INPUT_KINDS,
@@ -60,6 +61,7 @@ from studio.engine.jobs import JobRequest, check_inputs, run_job, validate_param
 MANIFEST_NAME = ".studio-batch.jsonl"
 DEFAULT_TEMPLATE = "{stem}_{task}"
 TEMPLATE_FIELDS = ("stem", "task", "engine")
+MAX_TEMPLATE_LENGTH = 100
 _MANIFEST_TMP_PREFIX = ".studio-batch-"
 _MANIFEST_TMP_SUFFIX = ".tmp"
 _PARTIAL_SUFFIX = ".part"
@@ -245,15 +247,23 @@ def output_suffix(fmt: str | None, source: Path) -> str:
 
 
 def check_template(template: str) -> None:
-    """Raise `UsageError` unless `template` names only known fields and no folders."""
+    """Raise `UsageError` unless `template` is a short plain name of known ``{field}``s only."""
+    if len(template) > MAX_TEMPLATE_LENGTH:
+        raise UsageError(f"The name template is over {MAX_TEMPLATE_LENGTH} characters long")
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        fields = [
+            (n, spec, conv)
+            for _, n, spec, conv in string.Formatter().parse(template)
+            if n is not None
+        ]
     except ValueError as err:
         raise UsageError(f"Bad name template {template!r}: {err}") from None
-    unknown = names - set(TEMPLATE_FIELDS)
+    if any(spec or conversion for _, spec, conversion in fields):
+        raise UsageError(f"The name template {template!r} may use {{field}} only, no format")
+    unknown = {name for name, _, _ in fields} - set(TEMPLATE_FIELDS)
     if unknown:
-        fields = ", ".join("{" + name + "}" for name in TEMPLATE_FIELDS)
-        raise UsageError(f"Unknown field {sorted(unknown)[0]!r} in the name; use {fields}")
+        known = ", ".join("{" + name + "}" for name in TEMPLATE_FIELDS)
+        raise UsageError(f"Unknown field {sorted(unknown)[0]!r} in the name; use {known}")
     if "/" in template or "\\" in template or not template.strip():
         raise UsageError(f"The name template {template!r} must be a plain file name")
 
@@ -304,6 +314,7 @@ def plan_batch(
             output = out_dir / rel / f"{name}_{counter}{suffix}"
             counter += 1
         taken.add(_key(output))
+        require_short_name(output)
         items.append(BatchItem(inputs, output))
     return BatchPlan(out_dir, tuple(items))
 
@@ -514,6 +525,7 @@ def run_batch(
             t0 = time.perf_counter()
             try:
                 inputs, region = reads.pop(index).result()
+                check_result_fits(state.item.output, inputs, settings.bit_depth)
                 with contextlib.closing(run_steps(registry, steps, inputs, ctx, region)) as job:
                     del inputs
                     while True:
@@ -584,6 +596,15 @@ def _read_at_size(kind: InputKind, path: Path, size: tuple[int, int]) -> FloatAr
     if kind.form is InputForm.RGBA:
         return read_hints(path, size)
     raise UsageError(f"A {kind.label.lower()} cannot be read from one file")
+
+
+def check_result_fits(output: Path, inputs: JobInputs, bit_depth: int | None) -> None:
+    """Raise `UsageError` before computing when `output`'s format cannot hold the result.
+
+    Results are at least the size of the first image (upscaling enlarges it; the writer
+    checks the final size again).
+    """
+    check_writable(output, inputs.image.width, inputs.image.height, bit_depth=bit_depth)
 
 
 @dataclass(frozen=True)
@@ -772,6 +793,7 @@ __all__ = [
     "PreparedStep",
     "Recipe",
     "RecipeStep",
+    "check_result_fits",
     "check_template",
     "load_recipe",
     "plan_batch",

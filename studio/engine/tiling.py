@@ -26,9 +26,10 @@ def run_tiled(
 
     `fn` maps an (h, w, C) tile to an (h * scale, w * scale, out_channels) tile. Yields
     Progress per tile. Memory beyond the input is one output image and one weight plane.
+    A `tile` too small for the `overlap` is raised to four overlaps.
     """
     height, width, channels = pixels.shape
-    tiles = tile_grid(height, width, tile, overlap)
+    tiles = tile_grid(height, width, max(tile, 4 * overlap), overlap)
     if len(tiles) == 1:
         yield Progress(0, 1, message)
         out = np.asarray(fn(pixels), dtype=np.float32)

@@ -118,11 +118,14 @@ def pixel_limit(max_pixels: int | None = None) -> int:
     if not setting:
         return DEFAULT_MAX_PIXELS
     try:
-        return int(float(setting))
+        limit = int(float(setting))
     except (ValueError, OverflowError):
+        limit = 0
+    if limit <= 0:
         raise UsageError(
-            f"STUDIO_MAX_PIXELS must be a whole number of pixels, not {setting!r}"
-        ) from None
+            f"STUDIO_MAX_PIXELS must be a positive whole number of pixels, not {setting!r}"
+        )
+    return limit
 
 
 def check_pixels(path: Path, width: int, height: int, limit: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -89,7 +90,10 @@ def _refuse_inputs(target: Path, inputs: Iterable[PathLike]) -> None:
 
 @contextlib.contextmanager
 def _replace_when_done(target: Path) -> Iterator[Path]:
-    """A fresh temporary path beside `target` that replaces it on success, vanishes on failure."""
+    """A fresh temporary path beside `target` that replaces it on success, vanishes on failure.
+
+    A replaced file keeps its permission mode.
+    """
     while True:
         temporary = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.part")
         try:
@@ -101,6 +105,8 @@ def _replace_when_done(target: Path) -> Iterator[Path]:
         yield temporary
         with temporary.open("rb+") as written:
             os.fsync(written.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temporary, stat.S_IMODE(target.stat().st_mode))
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -75,8 +75,16 @@ class MergeParams(_AlignParams):
         if isinstance(value, str):
             value = [part for part in value.replace(";", ",").replace(" ", ",").split(",") if part]
         if isinstance(value, list | tuple):
-            return tuple(float(Fraction(v)) if isinstance(v, str) else v for v in value)
+            return tuple(_exposure_time(v) if isinstance(v, str) else v for v in value)
         return value
+
+
+def _exposure_time(text: str) -> float:
+    """Seconds from '1/60', '0.5' or '2'; a ValueError (a clear parameter error) otherwise."""
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{text!r} is not an exposure time in seconds") from None
 
 
 class FusionParams(_AlignParams):
