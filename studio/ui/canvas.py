@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -68,8 +68,11 @@ class ImageItem(QGraphicsItem):
         self.preview_rect = QRect()
         self.compare = Compare.AFTER
         self.split = 0.5
+        self.display_size: QSize | None = None
 
     def boundingRect(self) -> QRectF:
+        if self.display_size is not None:
+            return QRectF(QPointF(0, 0), QSizeF(self.display_size))
         image = self.after or self.before
         return QRectF(image.rect()) if image is not None else QRectF()
 
@@ -101,6 +104,12 @@ class ImageItem(QGraphicsItem):
         self, painter: QPainter, image: QImage | None, area: QRect, with_preview: bool
     ) -> None:
         if image is None or area.isEmpty():
+            return
+        bounds = self.boundingRect()
+        if image.size() != bounds.size().toSize():  # a 'before' of another size (upscale)
+            sx, sy = image.width() / bounds.width(), image.height() / bounds.height()
+            scaled = QRectF(area.x() * sx, area.y() * sy, area.width() * sx, area.height() * sy)
+            painter.drawImage(QRectF(area), image, scaled)
             return
         area = area.intersected(image.rect())
         painter.drawImage(area, image, area)
@@ -200,12 +209,16 @@ class CanvasView(QGraphicsView):
 
     # -- content ------------------------------------------------------------------------------
 
-    def set_images(self, before: QImage | None, after: QImage | None) -> None:
-        """Show `after` (the current state) with `before` for the split and toggle."""
+    def set_images(
+        self, before: QImage | None, after: QImage | None, display_size: QSize | None = None
+    ) -> None:
+        """Show `after` (the current state) with `before` for the split and toggle; both are
+        drawn at `display_size` when given (else at the size of `after`)."""
         item = self.image_item
         old_size = item.boundingRect().size()
         item.prepareGeometryChange()
         item.before, item.after = before, after
+        item.display_size = display_size
         item.preview = None
         bounds = item.boundingRect()
         self.scene().setSceneRect(bounds)

@@ -62,11 +62,14 @@ class ComparePane(QWidget):
         return self.choosers[0].currentIndex(), self.choosers[1].currentIndex()
 
     def _show_choices(self) -> None:
-        for view, chooser in zip(self.views, self.choosers, strict=True):
-            index = chooser.currentIndex()
-            if 0 <= index < len(self.steps):
-                image = self.steps[index].qimage
-                view.set_images(image, image)
+        chosen = [
+            (view, self.steps[index].qimage)
+            for view, index in zip(self.views, self.chosen(), strict=True)
+            if 0 <= index < len(self.steps)
+        ]
+        size = max((image.size() for _, image in chosen), key=lambda s: s.width(), default=None)
+        for view, image in chosen:
+            view.set_images(image, image, size)  # a smaller step is shown enlarged to match
         self._sync(0)
         self.sig_choice_changed.emit()
 

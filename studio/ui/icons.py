@@ -16,6 +16,7 @@ TASK_ICONS = {
     "hdr": "image-filter-hdr",
     "colorize": "palette",
     "style": "brush-variant",
+    "upscale": "arrow-expand-all",
     "degrade": "image-broken-variant",
 }
 
@@ -26,6 +27,7 @@ TASK_TITLES = {
     "hdr": "HDR",
     "colorize": "Colorize",
     "style": "Style",
+    "upscale": "Upscale",
     "degrade": "Degrade",
 }
 

@@ -22,7 +22,7 @@ from studio.core.protocol import Availability, EngineSpec, Kind, RunContext
 from studio.core.registry import Registry
 from studio.ui.icons import icon, task_icon, task_title
 
-TASK_COLUMNS = 7
+TASK_COLUMNS = 4
 
 
 def availability(spec: EngineSpec, ctx: RunContext) -> Availability:

@@ -350,3 +350,16 @@ def test_canvas_is_pixel_exact_from_100_percent_and_zooms_around_the_cursor(qtbo
     view.set_zoom(8.0, anchor)
     after = view.mapToScene(anchor.toPoint())
     assert abs(after.x() - under.x()) < 0.5 and abs(after.y() - under.y()) < 0.5
+
+
+def test_compare_shows_steps_of_different_sizes_at_one_size(qtbot) -> None:
+    from studio.ui.compare import ComparePane
+    from studio.ui.document import make_step
+
+    pane = ComparePane()
+    qtbot.addWidget(pane)
+    small = make_step("Open", Image(np.full((20, 30, 3), 0.5, np.float32)))
+    big = make_step("Upscale", Image(np.full((40, 60, 3), 0.5, np.float32)))
+    pane.set_steps([small, big], 0, 1)
+    sizes = [view.image_item.boundingRect().size().toSize() for view in pane.views]
+    assert [(s.width(), s.height()) for s in sizes] == [(60, 40), (60, 40)]
