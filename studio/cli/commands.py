@@ -134,7 +134,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 def _context(args: argparse.Namespace) -> RunContext:
     """`--model` takes a file, an installed model's id or an installed catalog id."""
     model = model_file(args.model) if args.model else None
-    return RunContext(device=args.device, tile=args.tile, model_path=model)
+    return RunContext(
+        device=args.device, tile=args.tile, precision=args.precision, model_path=model
+    )
 
 
 def _prepare(

@@ -17,7 +17,7 @@ from studio import __version__
 from studio.cli import commands
 from studio.cli.report import JsonReporter, Reporter
 from studio.core.errors import CancelledError, StudioError
-from studio.core.protocol import INPUT_KINDS, TASKS, InputForm
+from studio.core.protocol import INPUT_KINDS, PRECISIONS, TASKS, InputForm
 from studio.engine.batch import DEFAULT_TEMPLATE
 
 MIN_TILE = 64  # smaller tiles cost more in overlap than they save in memory
@@ -103,6 +103,13 @@ def _job_options() -> argparse.ArgumentParser:
         choices=("auto", "cpu", "cuda", "mps"),
         default="auto",
         help="where neural engines run (auto: CUDA, then MPS, then CPU)",
+    )
+    job.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="neural engines' arithmetic (auto: half precision on a GPU only for 8-bit output "
+        "where the model agrees with float32)",
     )
     job.add_argument(
         "--tile", type=_tile, metavar="N", help=f"tile size in pixels (at least {MIN_TILE})"

@@ -61,3 +61,7 @@ class CancelledError(StudioError):
 
     def __init__(self, message: str = "Cancelled") -> None:
         super().__init__(message)
+
+
+class DeviceError(StudioError):
+    """The GPU failed beyond recovery; Studio moved to the CPU (the message says so)."""

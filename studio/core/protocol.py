@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from studio.core.image import FloatArray, Image
 
 TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style", "upscale", "degrade")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -189,10 +190,15 @@ class JobInputs:
 
 @dataclass
 class RunContext:
-    """How to run: device choice, tiling, the model file, and a cache shared between jobs."""
+    """How to run: device choice, tiling, the model file, and a cache shared between jobs.
+
+    `precision` is 'auto' (half precision on a GPU only where it is safe for the output) or
+    'fp32', 'fp16', 'bf16' to force one.
+    """
 
     device: str = "auto"
     tile: int | None = None
+    precision: str = "auto"
     model_path: Path | None = None
     cache: dict[Any, Any] = field(default_factory=dict)
     log: Callable[[str], None] = lambda message: None

@@ -46,22 +46,28 @@ def preload_torch_libraries() -> None:
 
 
 def describe_compute_device(choice: str = "auto") -> str:
-    """'NVIDIA H100 (79 GB)', or 'CPU (24 GB RAM)'.
+    """'NVIDIA H100 (79 GB)', 'CPU (24 GB RAM)', or, when a GPU is present but cannot be
+    used, 'CPU (24 GB RAM); GPU not used: <why>'.
 
-    Imports torch and runs a tiny convolution and FFT on the device, so that the first job
-    does not pay for loading libraries or creating a GPU context. Call it off the GUI thread.
+    Imports torch, checks the GPU against this build's architectures and runs a tiny
+    convolution and FFT on the device, so that the first job does not pay for loading
+    libraries or creating a GPU context. Call it off the GUI thread.
     """
+    problem = None
     try:
         preload_torch_libraries()
-        from studio.engine.device import describe_device, resolve_device
+        from studio.engine.device import describe_device, gpu_problem, resolve_device
 
         description = describe_device(choice)
         _touch(resolve_device(choice))
+        problem = gpu_problem()
     except (ImportError, StudioError):
         description = "CPU"
     if description == "CPU":
         ram = _system_ram_gb()
-        return f"CPU ({ram:.0f} GB RAM)" if ram else "CPU"
+        description = f"CPU ({ram:.0f} GB RAM)" if ram else "CPU"
+        if problem:
+            description += f"; GPU not used: {problem}"
     return description
 
 

@@ -273,9 +273,7 @@ def test_the_command_recovers_from_out_of_memory(
     assert difference.max() <= 1
 
 
-def test_half_precision_overflow_is_redone_in_float32(
-    dncnn_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_half_precision_overflow_is_redone_in_float32(dncnn_file: Path) -> None:
     """A model whose half-precision output holds NaN is run again in float32 (on CUDA this is
     fp16/bf16; here bfloat16 autocast on the CPU stands in for it)."""
     model = load_model(dncnn_file)
@@ -286,7 +284,7 @@ def test_half_precision_overflow_is_redone_in_float32(
         out = model.forward(module, x, cond)
         return out * torch.nan if torch.is_autocast_enabled("cpu") else out
 
-    monkeypatch.setattr(executor, "_half_dtype", lambda model, device: torch.bfloat16)
-    result = _run(dataclasses.replace(model, forward=overflowing), pixels, RunContext("cpu"))
+    overflowing_model = dataclasses.replace(model, forward=overflowing)
+    result = _run(overflowing_model, pixels, RunContext("cpu", precision="bf16"))
     assert np.isfinite(result).all()
     np.testing.assert_allclose(result, reference, atol=1e-6)

@@ -34,7 +34,9 @@ def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunCont
     working, scaled = _working_pixels(task, model, pixels, params)
     if scaled:
         extras.mask = _resize(extras.mask, working.shape[:2]) if extras.mask is not None else None
-    out = yield from run_model(model, working, ctx, extras, message=f"{model.architecture}")
+    out = yield from run_model(
+        model, working, ctx, extras, message=model.architecture, output_bits=image.meta.bit_depth
+    )
     if scaled:
         out = _resize(out, pixels.shape[:2])
         out = out if out.ndim == 3 else out[..., None]
