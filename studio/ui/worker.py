@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from PySide6.QtCore import QThread, Signal
 
-from studio.core.errors import CancelledError, StudioError
+from studio.core.errors import CancelledError, DeviceError, StudioError
 from studio.core.protocol import Progress, RunContext
 from studio.ui.warmup import describe_compute_device
 
@@ -181,6 +181,8 @@ class JobWorker(QThread):
         self.sig_job_started.emit(job.id)
         self.context.log = lambda line: self.sig_job_logged.emit(job.id, line)
         self.context.model_path = job.model_path
+        failure: tuple[str, str] | None = None
+        device_failed = False
         try:
             finished, result = self._drive(job)
             if not finished:
@@ -190,15 +192,18 @@ class JobWorker(QThread):
         except CancelledError:
             self.sig_job_cancelled.emit(job.id)
         except BaseException as err:  # the worker survives anything a job throws
-            message, details = describe_error(err)
-            _recover_memory(err)
-            self.sig_job_failed.emit(job.id, message, details)
+            failure, device_failed = describe_error(err), isinstance(err, DeviceError)
         else:
             job.ran_s = time.perf_counter() - started
             self.sig_job_finished.emit(job.id, payload)
         finally:
             self.context.log = lambda line: None
             self.context.model_path = None
+        if failure is not None:
+            _recover_memory()  # after the except block, whose traceback held the job's memory
+            self.sig_job_failed.emit(job.id, *failure)
+        if device_failed:  # the GPU was set aside: the window shows the CPU now
+            self._emit_device()
 
     def _drive(self, job: WorkerJob) -> tuple[bool, Any]:
         """Run the generator to its end, or close it at the first yield after a cancel."""
@@ -249,9 +254,8 @@ def _is_gpu_out_of_memory(err: BaseException) -> bool:
     return type(err).__name__ == "OutOfMemoryError" or "out of memory" in str(err).lower()
 
 
-def _recover_memory(err: BaseException) -> None:
+def _recover_memory() -> None:
     """Give back what a failed job held, GPU memory included, so the next job can run."""
-    del err
     gc.collect()
     torch = sys.modules.get("torch")
     if torch is None:

@@ -158,7 +158,7 @@ def run_model(
         try:
             return (yield from _run_once(run, pixels, tile, message))
         except Exception as err:
-            if run.device.type == "cuda" and is_unrecoverable_gpu_error(err):
+            if _on_gpu(run) and is_unrecoverable_gpu_error(err):
                 raise _gpu_failed(ctx, err) from err
             if not is_out_of_memory(err):
                 raise
@@ -168,6 +168,10 @@ def run_model(
             release_memory()
         unloaded = True
         tile = _after_out_of_memory(run, tile, height, width, ctx)
+
+
+def _on_gpu(run: WindowRun) -> bool:
+    return run.device.type == "cuda"
 
 
 def _gpu_failed(ctx: RunContext, err: BaseException) -> DeviceError:
