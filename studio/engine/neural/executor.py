@@ -150,7 +150,7 @@ def run_model(
         measure_agreement=measure,
         allow_tf32=output_bits == 8,
         batch_channels=model.in_channels == 1 and channels == 3 and model.out_channels == 1,
-        value_range=ValueRange.of(pixels),
+        value_range=ValueRange.of(pixels) if output_bits == 32 else ValueRange(),
     )
     tile = _initial_tile(run, height, width, ctx)
     unloaded = False

@@ -221,3 +221,11 @@ def test_float_values_outside_0_1_are_not_clipped() -> None:
     low = float(pixels.min())  # the model halves (v - low) / span; the result maps back
     np.testing.assert_allclose(out, 0.5 * (pixels - low) + low, atol=1e-5)
     assert out.max() > 2.5
+
+
+def test_integer_photos_are_not_rescaled() -> None:
+    """Noise pushed an 8-bit photo's working values past [0, 1]: the model sees them as they
+    are (rescaling would change the noise level it sees)."""
+    pixels = _pixels(7) * 1.4 - 0.2
+    out, _ = drain(run_model(_model(), pixels, RunContext(device="cpu"), output_bits=8))
+    np.testing.assert_allclose(out, np.clip(pixels * 0.5, 0, 1), atol=1e-6)
