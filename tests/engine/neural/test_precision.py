@@ -204,7 +204,7 @@ def test_float_photo_keeps_its_range_through_every_model(
 
     def run(scale: float) -> np.ndarray:
         image = Image(pixels * scale, ImageMeta(bit_depth=32))
-        inputs = JobInputs(images=(image,), style=style, mask=mask)
+        inputs = JobInputs((image,), {"style": style, "mask": mask})
         params = {"sigma": 10 * scale} if task == "denoise" else {}
         request = jobs.JobRequest(task=task, inputs=inputs, engine="model", params=params)
         ctx = RunContext(device="cpu", model_path=tiny_paths[name])
