@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     shared = read_shared_inputs(settings, kinds)
     started = time.perf_counter()
     job_inputs, region = read_item_inputs(inputs, settings, kinds, shared)
-    check_result_fits(output, job_inputs, args.bit_depth)
+    check_result_fits(output, job_inputs, args.bit_depth, steps)
     job = run_steps(registry, steps, job_inputs, ctx, region)
     del job_inputs
     try:

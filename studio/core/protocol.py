@@ -37,6 +37,7 @@ class Progress:
 
 
 OpRun = Generator[Progress, None, Image]
+Size = tuple[int, int]
 
 
 class Params(BaseModel):
@@ -240,6 +241,8 @@ class EngineSpec:
     the inputs it reads besides the photo; with `needs_any_input`, at least one of them must be
     given and those texts say which ways there are. `uses_device` says it runs on the compute
     device (GPU when there is one); `gpu_recommended` that it is slow without one.
+    `result_size(size, params)` gives the (height, width) of the result of a photo of `size`
+    for engines whose result is not the photo's size (None when unknown before running).
     """
 
     task: str
@@ -256,6 +259,7 @@ class EngineSpec:
     licence: str = ""
     gpu_recommended: bool = False
     available: Callable[[RunContext], Availability] = lambda ctx: AVAILABLE
+    result_size: Callable[[Size, Any], Size | None] = lambda size, params: size
 
     def takes(self, kind: InputKind) -> bool:
         return any(use.kind == kind for use in self.inputs)

@@ -525,7 +525,7 @@ def run_batch(
             t0 = time.perf_counter()
             try:
                 inputs, region = reads.pop(index).result()
-                check_result_fits(state.item.output, inputs, settings.bit_depth)
+                check_result_fits(state.item.output, inputs, settings.bit_depth, steps)
                 with contextlib.closing(run_steps(registry, steps, inputs, ctx, region)) as job:
                     del inputs
                     while True:
@@ -598,13 +598,22 @@ def _read_at_size(kind: InputKind, path: Path, size: tuple[int, int]) -> FloatAr
     raise UsageError(f"A {kind.label.lower()} cannot be read from one file")
 
 
-def check_result_fits(output: Path, inputs: JobInputs, bit_depth: int | None) -> None:
+def check_result_fits(
+    output: Path, inputs: JobInputs, bit_depth: int | None, steps: Sequence[PreparedStep]
+) -> None:
     """Raise `UsageError` before computing when `output`'s format cannot hold the result.
 
-    Results are at least the size of the first image (upscaling enlarges it; the writer
-    checks the final size again).
+    The result's size follows each step's `result_size` (upscaling enlarges the photo); when
+    a step cannot tell, the size known so far is checked and the writer checks again.
     """
-    check_writable(output, inputs.image.width, inputs.image.height, bit_depth=bit_depth)
+    size: tuple[int, int] = (inputs.image.height, inputs.image.width)
+    for prepared in steps:
+        params = validate_params(prepared.spec, prepared.step.params)
+        following = prepared.spec.result_size(size, params)
+        if following is None:
+            break
+        size = following
+    check_writable(output, size[1], size[0], bit_depth=bit_depth)
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,13 @@ def test_cli_upscale_writes_the_enlarged_photo_with_its_exif(tmp_path: Path) -> 
         assert tags[0x010F] == "Nikon"
         assert tags.get_ifd(0x8769)[0xA002] == 128
         assert tags.get_ifd(0x8769)[0xA003] == 96
+
+
+def test_an_enlargement_too_wide_for_webp_is_refused_before_computing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo, out = tmp_path / "strip.png", tmp_path / "big.webp"
+    PILImage.fromarray(np.zeros((4, 9000, 3), np.uint8)).save(photo)
+    assert main(["run", "upscale", str(photo), "-o", str(out), "--param", "scale=2"]) == 2
+    assert "18000" in capsys.readouterr().err
+    assert not out.exists()

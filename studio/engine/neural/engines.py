@@ -27,8 +27,10 @@ from studio.core.protocol import (
     OpRun,
     Params,
     RunContext,
+    Size,
 )
 from studio.core.registry import Registry
+from studio.engine.ops.upscale import enlarged_size
 from studio.engine.psf import PsfShape
 
 MODEL_TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style", "upscale")
@@ -85,6 +87,18 @@ PARAMS: dict[str, type[Params]] = {
     "upscale": UpscaleModelParams,
 }
 
+
+def _same_size(size: Size, params: Any) -> Size:
+    return size
+
+
+def _upscaled_size(size: Size, params: UpscaleModelParams) -> Size | None:
+    """The asked scale's size; unknown until the model is loaded when none is asked."""
+    return enlarged_size(size, params.scale) if params.scale else None
+
+
+RESULT_SIZE: dict[str, Callable[[Size, Any], Size | None]] = {"upscale": _upscaled_size}
+
 INPUTS: dict[str, tuple[EngineInput, ...]] = {
     "inpaint": (EngineInput(MASK, required=True),),
     "colorize": (EngineInput(HINTS),),  # models with a hint input (SIGGRAPH17) use them
@@ -136,6 +150,7 @@ def model_engines() -> list[EngineSpec]:
             uses_device=True,
             gpu_recommended=True,
             available=_needs_model_file,
+            result_size=RESULT_SIZE.get(task, _same_size),
         )
         for task in MODEL_TASKS
     ]
@@ -184,6 +199,7 @@ def _installed_spec(record: Any) -> EngineSpec | None:
         uses_device=True,
         gpu_recommended=True,
         available=available,
+        result_size=RESULT_SIZE.get(task, _same_size),
     )
 
 

@@ -13,7 +13,15 @@ import numpy as np
 from pydantic import Field
 
 from studio.core.image import FloatArray, Image
-from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
+from studio.core.protocol import (
+    EngineSpec,
+    JobInputs,
+    OpRun,
+    Params,
+    Progress,
+    RunContext,
+    Size,
+)
 from studio.engine.ops._upscale_detail import integer_steps, upscale_step
 from studio.engine.tiling import run_tiled
 
@@ -27,12 +35,13 @@ class ScaleParams(Params):
     )
 
 
-def output_size(image: Image, scale: float) -> tuple[int, int]:
-    """(height, width) of `image` enlarged `scale` times, at least one pixel more a side."""
-    return (
-        max(round(image.height * scale), image.height + 1),
-        max(round(image.width * scale), image.width + 1),
-    )
+def enlarged_size(size: Size, scale: float) -> Size:
+    """(height, width) `size` enlarged `scale` times, at least one pixel more a side."""
+    return max(round(size[0] * scale), size[0] + 1), max(round(size[1] * scale), size[1] + 1)
+
+
+def result_size(size: Size, params: ScaleParams) -> Size:
+    return enlarged_size(size, params.scale)
 
 
 def _resize(pixels: FloatArray, size: tuple[int, int], interpolation: int) -> FloatArray:
@@ -53,7 +62,7 @@ def _finish(image: Image, pixels: FloatArray) -> Image:
 def enlarged(image: Image, pixels: FloatArray, scale: float) -> Image:
     """`image` with `pixels` (already enlarged by some factor) brought to `scale` times its
     size: area averaging to reduce, Lanczos to enlarge further; alpha follows."""
-    size = output_size(image, scale)
+    size = enlarged_size((image.height, image.width), scale)
     if pixels.shape[:2] != size:
         shrink = size[0] < pixels.shape[0]
         pixels = _resize(pixels, size, cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
@@ -63,7 +72,7 @@ def enlarged(image: Image, pixels: FloatArray, scale: float) -> Image:
 def run_lanczos(inputs: JobInputs, params: ScaleParams, ctx: RunContext) -> OpRun:
     image = inputs.image
     yield Progress(0, 1, f"Lanczos {params.scale:g}x")
-    size = output_size(image, params.scale)
+    size = enlarged_size((image.height, image.width), params.scale)
     out = _resize(image.pixels, size, cv2.INTER_LANCZOS4)
     yield Progress(1, 1, f"Lanczos {params.scale:g}x")
     return _finish(image, out)
@@ -104,6 +113,7 @@ ENGINES: list[EngineSpec] = [
         name="Detail-preserving enlargement",
         params=ScaleParams,
         run=run_detail,
+        result_size=result_size,
         description="Back-projection with a non-local-means prior: sharper edges and cleaner "
         "flat areas than bicubic, faithful to every original pixel. No download needed.",
         default=True,
@@ -114,6 +124,7 @@ ENGINES: list[EngineSpec] = [
         name="Lanczos",
         params=ScaleParams,
         run=run_lanczos,
+        result_size=result_size,
         description="Fast classic resampling: a quick preview of the enlargement.",
     ),
 ]
