@@ -1,6 +1,7 @@
 """HDR quality: radiance merge self-consistency on Debevec & Malik's Memorial Church brackets,
 detection of swapped exposure times, recovery of a known radiance from synthetic brackets
-(with and without a moving object), exposure fusion, tone mapping, and a 24-megapixel fusion.
+(with and without a moving object), synthetic RAW brackets (DNG) merged in linear light,
+exposure fusion, tone mapping, and a 24-megapixel fusion.
 
 Every engine runs through `run_job`, like the CLI. The Memorial rows need ../shared/testdata;
 the synthetic rows use scikit-image's sample photographs and run anywhere.
@@ -14,6 +15,7 @@ is the worst bracket's median.
 from __future__ import annotations
 
 import resource
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from studio.core.imageio import read_image
 from studio.core.protocol import JobInputs
 from studio.engine.ops import _hdr_merge, _hdr_response
 from studio.engine.ops._hdr_tonemap import srgb_decode
+from tests.rawdata import write_bayer_dng
 
 MEMORIAL = Path(__file__).resolve().parents[2].parent / "shared/testdata/hdr/memorial"
 SYNTHETIC_TIMES = (1 / 8, 1 / 2, 2.0, 8.0)
@@ -188,6 +191,33 @@ def _with_moving_square(
     return brackets, mask
 
 
+RAW_TIMES = ((1, 64), (1, 16), (1, 4), (1, 1))
+
+
+def raw_bracket_row() -> dict[str, object]:
+    """Synthetic RAW brackets (Bayer DNGs) of a known scene, developed and merged linearly."""
+    truth = synthetic_scene(skdata.astronaut())
+    with tempfile.TemporaryDirectory() as folder:
+        images = [
+            read_image(write_bayer_dng(Path(folder) / f"b{k}.dng", truth * (n / d) / 4, (n, d)))
+            for k, (n, d) in enumerate(RAW_TIMES)
+        ]
+    merged = run("merge", images)
+    inside = np.zeros(truth.shape, bool)
+    inside[4:-4, 4:-4] = True  # demosaicing touches the edge
+    times = np.array([n / d for n, d in RAW_TIMES])
+    srgb = _hdr_response.calibrate_response([], times, "srgb")
+    unshifted = [(0, 0)] * len(images)
+    worst = max(_hdr_merge.bracket_agreement(images, times, srgb, unshifted, merged.image.pixels))
+    note = (
+        f"radiance error median {stops_error(merged.image.pixels, truth, inside):.3f} stops; "
+        f"bracket agreement: worst median {worst:.3f} stops"
+    )
+    label = f"synthetic RAW brackets x{len(RAW_TIMES)} (astronaut, DNG)"
+    return {**_row("merge", label, merged, truth.shape[0] * truth.shape[1] / 1e6, note),
+            "target": "<= 0.1 stops"}  # fmt: skip
+
+
 def large_fusion_row() -> dict[str, object]:
     """Exposure fusion of three 24-megapixel brackets: time and peak memory."""
     rng = np.random.default_rng(3)
@@ -212,7 +242,7 @@ def large_fusion_row() -> dict[str, object]:
 
 
 def rows(quick: bool) -> list[dict[str, object]]:
-    out = synthetic_rows(quick)
+    out = [*synthetic_rows(quick), raw_bracket_row()]
     if MEMORIAL.is_dir():
         out.extend(memorial_rows(quick))
     if not quick:

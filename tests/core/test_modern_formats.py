@@ -1,7 +1,7 @@
 """AVIF, JPEG XL, HEIC/HEIF and camera RAW: read, write (RAW: read only), metadata, bit depth.
 
 Every test file is encoded here, by the formats' own libraries (imagecodecs, Pillow,
-pillow-heif) or, for RAW, as a synthetic Bayer DNG written with tifffile that LibRaw develops.
+pillow-heif) or, for RAW, as a synthetic Bayer DNG (tests/rawdata.py) that LibRaw develops.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from studio.core.errors import UsageError
 from studio.core.exif import load_exif
 from studio.core.image import Image, ImageMeta
 from studio.core.imageio import SUPPORTED_EXTENSIONS, is_image_file, read_image, write_image
+from tests.rawdata import write_bayer_dng
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
 Y, X = np.mgrid[0:24, 0:32].astype(np.float32)
@@ -153,35 +154,10 @@ def test_heic_output_is_read_by_pillow_heif_with_metadata(tmp_path, depth):
 
 SCENE = np.full((64, 96, 3), 0.25)
 SCENE[16:48, 24:72] = (0.6, 0.2, 0.1)
-CAMERA_GAINS = np.array([0.5, 1.0, 0.8])  # what the sensor sees of a neutral: needs white balance
-XYZ_TO_SRGB = [3.2404542, -1.5371385, -0.4985314, -0.9692660, 1.8760108, 0.0415560,
-               0.0556434, -0.2040259, 1.0572252]  # fmt: skip
 
 
-def _rationals(values: np.ndarray | list[float]) -> list[int]:
-    return [part for value in values for part in (round(value * 10000), 10000)]
-
-
-def _synthetic_dng(path: Path, orientation: int = 1) -> None:
-    """A 12-bit RGGB Bayer DNG of SCENE whose camera space is linear sRGB (ColorMatrix1 is
-    XYZ->sRGB under D65), with TIFF/EP capture fields in IFD0 as many cameras write them."""
-    seen = SCENE * CAMERA_GAINS
-    mosaic = np.empty(SCENE.shape[:2])
-    mosaic[0::2, 0::2], mosaic[0::2, 1::2] = seen[0::2, 0::2, 0], seen[0::2, 1::2, 1]
-    mosaic[1::2, 0::2], mosaic[1::2, 1::2] = seen[1::2, 0::2, 1], seen[1::2, 1::2, 2]
-    tags = [
-        (271, "s", 0, "Studio", True), (272, "s", 0, "Synthetic Bayer", True),
-        (274, "H", 1, orientation, True),
-        (33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True),  # RGGB
-        (33434, "2I", 1, (1, 125), True), (33437, "2I", 1, (56, 10), True),
-        (34855, "H", 1, 400, True), (42036, "s", 0, "Synthetic 50mm f/1.8", True),
-        (50706, "B", 4, (1, 4, 0, 0), True), (50708, "s", 0, "Studio Synthetic", True),
-        (50714, "H", 1, 256, True), (50717, "H", 1, 4256, True),  # black and white levels
-        (50721, "2i", 9, _rationals(XYZ_TO_SRGB), True), (50778, "H", 1, 21, True),  # D65
-        (50728, "2I", 3, _rationals(CAMERA_GAINS), True),  # AsShotNeutral
-    ]  # fmt: skip
-    data = np.rint(mosaic * 4000 + 256).astype(np.uint16)
-    tifffile.imwrite(path, data, photometric=32803, extratags=tags, metadata=None, subfiletype=0)
+def _synthetic_dng(path: Path, orientation: int = 1) -> Path:
+    return write_bayer_dng(path, SCENE, orientation=orientation)
 
 
 def _srgb_encode(linear: np.ndarray) -> np.ndarray:
@@ -198,6 +174,15 @@ def test_raw_develops_with_camera_white_balance_and_matrix_to_16bit(tmp_path):
     assert np.median(error) < 2e-3
     assert np.abs(image.pixels[30, 48] - _srgb_encode(np.array([0.6, 0.2, 0.1]))).max() < 2e-3
     assert np.abs(image.pixels[5, 5] - _srgb_encode(np.array([0.25] * 3))).max() < 2e-3
+
+
+def test_raw_exposure_stays_as_shot_near_white(tmp_path):
+    """LibRaw by default takes a bright frame's data maximum as its white level (here +0.2
+    stops); Studio keeps the camera's, so brackets keep their exposure ratios."""
+    bright = np.full((32, 32, 3), 0.85)
+    image = read_image(write_bayer_dng(tmp_path / "bright.dng", bright))
+    expected = _srgb_encode(np.array(0.85))
+    assert np.abs(image.pixels[8:-8, 8:-8] - expected).max() < 2e-3
 
 
 def test_raw_carries_exposure_lens_and_orientation(tmp_path):

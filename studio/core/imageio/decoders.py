@@ -150,8 +150,9 @@ def _exr_samples(channels: dict[str, Samples], path: Path) -> Samples:
 def read_raw(path: Path, limit: int) -> Decoded:
     """Develop a camera RAW with the camera's white balance and colour matrix into 16-bit sRGB.
 
-    No auto-brightening: the exposure stays as shot, so brackets keep their ratios, and the
-    standard sRGB curve is the only tone curve (undone exactly to get linear light back).
+    No auto-brightening and no white level guessed from the data: the exposure stays as shot,
+    so brackets keep their ratios, and the standard sRGB curve is the only tone curve (undone
+    exactly to get linear light back).
     """
     try:
         import rawpy  # here, not at the top: LibRaw loads only when a RAW is opened
@@ -168,6 +169,7 @@ def read_raw(path: Path, limit: int) -> Decoded:
                 output_bps=16,
                 use_camera_wb=True,
                 no_auto_bright=True,
+                adjust_maximum_thr=0.0,  # keep the camera's white level: exposure as shot
                 gamma=_SRGB_CURVE,
                 output_color=rawpy.ColorSpace.sRGB,
             )

@@ -25,8 +25,9 @@ import scipy.sparse.linalg
 from studio.core.errors import BadInputError
 from studio.core.image import FloatArray, Image, as_rgb
 from studio.engine.ops._hdr_brackets import Shift
+from studio.engine.ops._hdr_tonemap import srgb_decode
 
-ResponseMethod = Literal["debevec", "linear"]
+ResponseMethod = Literal["debevec", "linear", "srgb"]
 LogResponse = npt.NDArray[np.float32]  # (256, 3): ln f^-1(k / 255) per channel
 U8Array = npt.NDArray[np.uint8]
 
@@ -59,9 +60,13 @@ def calibration_images(
 def calibrate_response(
     images8: Sequence[U8Array], times: npt.NDArray[np.float64], method: ResponseMethod
 ) -> LogResponse:
-    """The log inverse camera response recovered from aligned 8-bit brackets."""
-    if method == "linear":
-        log = np.log(np.repeat(np.maximum(LEVELS, 0.5 / 255.0)[:, None], 3, axis=1))
+    """The log inverse camera response recovered from aligned 8-bit brackets; "linear" and
+    "srgb" are known responses (linear files, RAW developed with the sRGB curve): no calibration.
+    """
+    if method in ("linear", "srgb"):
+        linear = srgb_decode(LEVELS) if method == "srgb" else LEVELS
+        floor = 0.5 * linear[1]  # half the first level above black
+        log = np.log(np.repeat(np.maximum(linear, floor)[:, None], 3, axis=1))
         return _normalise(log.astype(np.float64))
     order = np.argsort(times, kind="stable")
     stack = np.stack([images8[i] for i in order])  # (N, h, w, 3), dark to bright

@@ -50,10 +50,11 @@ class MergeParams(_AlignParams):
         description="Exposure times in seconds, in input order (e.g. 1/250,1/60,1/15); "
         "default: read from EXIF",
     )
-    response: Literal["debevec", "linear"] = Field(
-        "debevec",
-        description="Camera response: calibrated from the brackets (Debevec & Malik), or "
-        "linear (for linear TIFFs from a raw converter)",
+    response: Literal["auto", "debevec", "linear", "srgb"] = Field(
+        "auto",
+        description="Camera response: auto (sRGB for camera RAW brackets, which Studio develops "
+        "with the sRGB curve and no other tone curve; else calibrated), calibrated from the "
+        "brackets (Debevec & Malik), linear (linear TIFFs from a raw converter), or sRGB",
     )
     deghost: bool = Field(True, description="Suppress ghosts of objects that moved between shots")
     ghost_tolerance: float = Field(
@@ -178,8 +179,11 @@ def run_merge(inputs: JobInputs, params: MergeParams, ctx: RunContext) -> OpRun:
     yield Progress(0, 1, "Aligning brackets")
     shifts = _shifts(images, times, reference, params, ctx)
     yield Progress(0, 1, "Calibrating the camera response")
+    method = _response_method(images, params.response)
+    if params.response == "auto" and method == "srgb":
+        ctx.log("RAW brackets: merging their linear light directly (no response calibration)")
     log_response = response.calibrate_response(
-        response.calibration_images(images, shifts), times, params.response
+        response.calibration_images(images, shifts), times, method
     )
     tolerance = params.ghost_tolerance if params.deghost else None
     radiance = yield from merge.merge_radiance(
@@ -187,6 +191,14 @@ def run_merge(inputs: JobInputs, params: MergeParams, ctx: RunContext) -> OpRun:
     )
     reference_image = images[reference]
     return Image(_channels_like(images, radiance), _output_meta(reference_image, 32))
+
+
+def _response_method(
+    images: Sequence[Image], choice: Literal["auto", "debevec", "linear", "srgb"]
+) -> response.ResponseMethod:
+    if choice != "auto":
+        return choice
+    return "srgb" if all(image.meta.source_format == "raw" for image in images) else "debevec"
 
 
 def _moved_0_255(image: Image, shift: brackets.Shift) -> FloatArray:
