@@ -385,6 +385,7 @@ def _describe(spec: EngineSpec, ctx: RunContext) -> dict[str, Any]:
         "name": spec.name,
         "kind": spec.kind.value,
         "default": spec.default,
+        "default_reason": default_reason(spec),
         "available": availability.ok,
         "reason": availability.reason,
         "description": spec.description,
@@ -392,10 +393,20 @@ def _describe(spec: EngineSpec, ctx: RunContext) -> dict[str, Any]:
     }
 
 
+def default_reason(spec: EngineSpec) -> str:
+    """Why `spec` is its task's default ("" when it is not)."""
+    if not spec.default:
+        return ""
+    return spec.default_reason or "Studio's built-in default (no ranked model installed)"
+
+
 def _engine_line(info: dict[str, Any]) -> str:
     mark = "*" if info["default"] else " "
     state = "available" if info["available"] else f"unavailable: {info['reason']}"
-    return f"  {mark} {info['id']:<16} {info['name']} ({info['kind']}) - {state}"
+    line = f"  {mark} {info['id']:<16} {info['name']} ({info['kind']}) - {state}"
+    if info["default"]:
+        line += f"\n      default: {info['default_reason']}"
+    return line
 
 
 def _param_line(name: str, field: dict[str, Any]) -> str:

@@ -14,9 +14,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from studio.core.errors import BadInputError, ModelError, StudioError
+from studio.core.errors import BadInputError, ModelError, StudioError, UsageError
 from studio.core.paths import models_dir
+from studio.core.protocol import TASKS
 from studio.engine import models
+from studio.engine.models import defaults
 
 OK, BAD_INPUT, MODEL_PROBLEM = 0, BadInputError.exit_code, ModelError.exit_code
 
@@ -37,6 +39,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     listing = actions.add_parser("list", parents=[common], help="installed models")
     listing.add_argument("--catalog", action="store_true", help="every model Studio knows")
+    listing.add_argument(
+        "--recommended",
+        action="store_true",
+        help="with --catalog: only the recommended model of each task, or why there is none",
+    )
 
     importing = actions.add_parser(
         "import", parents=[common], help="copy model files (or folders of them) into the folder"
@@ -51,7 +58,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     downloading = actions.add_parser(
         "download", parents=[common], help="download a catalog model (resumable, verified)"
     )
-    downloading.add_argument("id", metavar="ID")
+    downloading.add_argument("id", metavar="ID", nargs="?")
+    downloading.add_argument(
+        "--recommended",
+        action="store_true",
+        help="download the recommended model of every task (or of --task) instead of one ID",
+    )
+    downloading.add_argument("--task", choices=TASKS, help="with --recommended: only this task")
     downloading.add_argument("--url", help="download from this address instead of the catalog's")
     downloading.add_argument(
         "--allow-unverified",
@@ -64,6 +77,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="DIR",
         help="only download and verify into DIR (e.g. for an offline bundle); do not install",
     )
+    pinning = actions.add_parser(
+        "default", parents=[common], help="make an engine its task's default (or --clear)"
+    )
+    pinning.add_argument("task", choices=TASKS, metavar="TASK")
+    pinning.add_argument("engine", nargs="?", metavar="ENGINE", help="an id from `studio engines`")
+    pinning.add_argument(
+        "--clear", action="store_true", help="drop the pin: the best installed model leads again"
+    )
     return parser
 
 
@@ -75,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         "verify": _verify,
         "remove": _remove,
         "download": _download,
+        "default": _default,
     }[args.models_action]
     return action(args)
 
@@ -99,8 +121,10 @@ def _size(size: int | None) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.recommended and not args.catalog:
+        raise UsageError("--recommended lists catalog models: use it with --catalog")
     if args.catalog:
-        return _list_catalog(args.json)
+        return _list_recommended(args.json) if args.recommended else _list_catalog(args.json)
     installed = models.installed_models()
     if args.json:
         _emit({"models": [model.model_dump(mode="json") for model in installed]})
@@ -131,14 +155,47 @@ def _list_catalog(as_json: bool) -> int:
         mark = "*" if entry.id in installed else " "
         how = "n/a" if entry.unsupported else "download" if entry.download_url else "import"
         licence = _licence(entry.licence, entry.commercial_use)
+        rank = f"#{entry.rank}" if entry.rank else ""
         print(
-            f"{mark} {entry.id:<32} {entry.task:<9} {entry.architecture:<20} {how:<8} "
+            f"{mark} {entry.id:<32} {entry.task:<9} {entry.architecture:<20} {how:<8} {rank:<3} "
             f"{entry.name} [{licence}]"
         )
     print(
         "(* installed; import = no direct download address, get the file from its source; "
-        "n/a = Studio cannot load it)"
+        "n/a = Studio cannot load it; #N = rank within its task, the best installed leads)"
     )
+    return OK
+
+
+def _list_recommended(as_json: bool) -> int:
+    installed = {m.catalog_id for m in models.installed_models() if m.catalog_id}
+    found = models.recommendations()
+    if as_json:
+        rows = [
+            {
+                "task": r.task,
+                "model": r.entry.model_dump(mode="json") if r.entry else None,
+                "installed": bool(r.entry and r.entry.id in installed),
+                "reason": r.reason,
+            }
+            for r in found
+        ]
+        _emit({"recommended": rows})
+        return OK
+    for recommendation in found:
+        task, model = recommendation.task, recommendation.entry
+        if model is None:
+            print(f"  {task:<9} none qualifies: {recommendation.reason}")
+            continue
+        mark = "*" if model.id in installed else " "
+        print(
+            f"{mark} {task:<9} {model.id:<24} {_size(model.size):>10}  {model.name} "
+            f"[{_licence(model.licence, model.commercial_use)}]"
+        )
+    known = [r.entry.size for r in found if r.entry and r.entry.size]
+    unknown = sum(1 for r in found if r.entry and not r.entry.size)
+    total = f"{sum(known) / 2**20:.0f} MiB" + (f" + {unknown} of unknown size" if unknown else "")
+    print(f"(* installed; all together {total}: `studio models download --recommended`)")
     return OK
 
 
@@ -219,6 +276,14 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
+    if args.recommended:
+        if args.id or args.url:
+            raise UsageError("--recommended downloads the catalog's choices: give no ID or --url")
+        return _download_recommended(args)
+    if not args.id:
+        raise UsageError("give a model ID, or --recommended")
+    if args.task:
+        raise UsageError("--task goes with --recommended")
     with _ByteBar(enabled=not args.json) as bar:
         if args.to is not None:
             path = models.fetch(
@@ -239,6 +304,50 @@ def _download(args: argparse.Namespace) -> int:
     else:
         licence = _licence(model.licence, model.commercial_use)
         print(f"installed {model.id}: {model.name} ({model.task}) [{licence}]")
+    return OK
+
+
+def _download_recommended(args: argparse.Namespace) -> int:
+    done: list[dict[str, Any]] = []
+    for recommendation in models.recommendations(args.task):
+        model = recommendation.entry
+        if model is None:
+            if not args.json:
+                _note(f"{recommendation.task}: no recommended model: {recommendation.reason}")
+            continue
+        with _ByteBar(enabled=not args.json) as bar:
+            if args.to is not None:
+                path = models.fetch(model.id, args.to, bar.update)
+                done.append({"id": model.id, "task": model.task, "downloaded": str(path)})
+            else:
+                installed = models.download(model.id, bar.update)
+                done.append({"id": installed.id, "task": installed.task, "installed": True})
+        if not args.json:
+            licence = _licence(model.licence, model.commercial_use)
+            print(f"{model.task}: {model.id} ready: {model.name} [{licence}]")
+    if args.json:
+        _emit({"recommended": done})
+    return OK
+
+
+def _default(args: argparse.Namespace) -> int:
+    if args.clear == bool(args.engine):
+        raise UsageError("give an ENGINE to make the default, or --clear (not both)")
+    if args.engine:
+        from studio.engine.registry import build_registry
+
+        known = [spec.id for spec in build_registry().engines(args.task)]
+        if args.engine not in known:
+            raise UsageError(
+                f"No engine {args.engine!r} for {args.task}. Engines: {', '.join(known)}"
+            )
+    defaults.pin_default(args.task, args.engine)
+    if args.json:
+        _emit({"task": args.task, "pinned": args.engine})
+    elif args.engine:
+        print(f"{args.engine} is now the default for {args.task} (`--engine` still picks another)")
+    else:
+        print(f"{args.task}: pin cleared; the best installed model (or the built-in) leads")
     return OK
 
 

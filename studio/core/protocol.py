@@ -260,6 +260,7 @@ class EngineSpec:
     gpu_recommended: bool = False
     available: Callable[[RunContext], Availability] = lambda ctx: AVAILABLE
     result_size: Callable[[Size, Any], Size | None] = lambda size, params: size
+    default_reason: str = ""
 
     def takes(self, kind: InputKind) -> bool:
         return any(use.kind == kind for use in self.inputs)

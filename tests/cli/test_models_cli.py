@@ -134,3 +134,43 @@ def test_lama_archives_are_listed_as_loadable(capsys: pytest.CaptureFixture[str]
     for model_id in ("lama-big", "lama-big-zip"):
         (line,) = [line for line in lines if line[2:].split()[0] == model_id]
         assert " n/a " not in line and " download " in line
+
+
+def test_recommended_listing_gives_each_task_a_model_or_a_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["models", "list", "--catalog", "--recommended", "--json"]) == 0
+    rows = {row["task"]: row for row in _json(capsys)["recommended"]}  # type: ignore[union-attr]
+    assert rows["inpaint"]["model"]["id"] == "lama-big-zip"
+    assert rows["deblur"]["model"] is None and rows["deblur"]["reason"]
+    assert main(["models", "list", "--catalog", "--recommended"]) == 0
+    text = capsys.readouterr().out
+    assert "Apache-2.0" in text and "none qualifies" in text
+    assert main(["models", "list", "--recommended"]) == 2
+
+
+def test_download_recommended_fetches_each_tasks_choice(
+    file_server: FileServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = save_tiny_dncnn(tmp_path / "tiny.pth").read_bytes()
+    file_server.files["tiny_dncnn.pth"] = data
+    chosen = entry_for(
+        data,
+        licence="MIT",
+        commercial_use=True,
+        recommended=True,
+        download_url=file_server.url("tiny_dncnn.pth"),
+    )
+    other = entry_for(data, id="other", sha256="0" * 64, download_url=file_server.url("x.pth"))
+    use_catalog(monkeypatch, chosen, other)
+    assert main(["models", "download", "--recommended", "--task", "inpaint"]) == 0
+    assert models.installed_models() == []  # inpaint has no recommended model here
+    assert main(["models", "download", "--recommended", "--json"]) == 0
+    assert _json(capsys)["recommended"] == [
+        {"id": "tiny-dncnn", "task": "denoise", "installed": True}
+    ]
+    assert [m.catalog_id for m in models.installed_models()] == ["tiny-dncnn"]
+    assert main(["models", "download", "--recommended", "tiny-dncnn"]) == 2

@@ -4,7 +4,14 @@ Used by `studio models ...`, the window's model picker and the installer. Nothin
 torch at module level; importing a file loads it through `studio.engine.neural.loader`.
 """
 
-from studio.engine.models._catalog import CatalogEntry, catalog, catalog_entry, catalog_path
+from studio.engine.models._catalog import (
+    CatalogEntry,
+    Recommendation,
+    catalog,
+    catalog_entry,
+    catalog_path,
+    recommendations,
+)
 from studio.engine.models._download import ProgressCallback, download, fetch
 from studio.engine.models.store import (
     ImportResult,
@@ -24,6 +31,7 @@ __all__ = [
     "ImportResult",
     "InstalledModel",
     "ProgressCallback",
+    "Recommendation",
     "VerifyResult",
     "catalog",
     "catalog_entry",
@@ -35,6 +43,7 @@ __all__ = [
     "installed_model",
     "installed_models",
     "model_file",
+    "recommendations",
     "remove",
     "verify",
 ]

@@ -112,6 +112,9 @@ class CatalogEntry(BaseModel):
     params: dict[str, ParamValue] = Field(default_factory=dict)
     companions: tuple[str, ...] = ()
     unsupported: str = ""
+    rank: Annotated[int, Field(ge=1)] | None = None
+    rank_note: str = ""
+    recommended: bool = False
 
     @field_validator("task")
     @classmethod
@@ -131,6 +134,25 @@ class CatalogEntry(BaseModel):
     def _licence_flag_consistent(self) -> CatalogEntry:
         if "NC" in self.licence.split("-") and self.commercial_use is not False:
             raise ValueError("a non-commercial licence needs commercial_use = false")
+        return self
+
+    @model_validator(mode="after")
+    def _recommendable(self) -> CatalogEntry:
+        if self.rank is not None and not self.rank_note:
+            raise ValueError("a rank needs its rank_note (the published figure it rests on)")
+        if self.recommended:
+            lacking = [
+                what
+                for what, missing in (
+                    ("commercial_use = true", self.commercial_use is not True),
+                    ("a download_url", self.download_url is None),
+                    ("a checksum", not self.checksums),
+                    ("no unsupported note", bool(self.unsupported)),
+                )
+                if missing
+            ]
+            if lacking:
+                raise ValueError(f"a recommended model needs {', '.join(lacking)}")
         return self
 
     @property
@@ -168,6 +190,7 @@ class _CatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: int = Field(alias="schema", ge=1, le=1)
+    no_recommendation: dict[str, str] = Field(default_factory=dict)
     model: list[CatalogEntry]
 
     @model_validator(mode="after")
@@ -184,6 +207,18 @@ class _CatalogFile(BaseModel):
             missing = set(entry.companions) - ids
             if missing:
                 raise ValueError(f"{entry.id}: unknown companions {', '.join(sorted(missing))}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_recommendation_per_task(self) -> _CatalogFile:
+        for task in {entry.task for entry in self.model}:
+            chosen = [e.id for e in self.model if e.task == task and e.recommended]
+            if len(chosen) > 1:
+                raise ValueError(f"{task}: more than one recommended model: {', '.join(chosen)}")
+            if chosen and task in self.no_recommendation:
+                raise ValueError(f"{task}: both a recommended model and no_recommendation")
+            if not chosen and task not in self.no_recommendation:
+                raise ValueError(f"{task}: no recommended model and no no_recommendation reason")
         return self
 
 
@@ -203,16 +238,55 @@ def catalog_path() -> Path:
 
 def load_catalog(path: Path) -> list[CatalogEntry]:
     """Parse and validate one catalog file; ModelError says what is wrong with it."""
+    return _load(path).model
+
+
+def _load(path: Path) -> _CatalogFile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return _CatalogFile.model_validate(data).model
+        return _CatalogFile.model_validate(data)
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as err:
         raise ModelError(f"The model catalog {path} is invalid: {err}") from None
 
 
 @cache
+def _shipped_file() -> _CatalogFile:
+    return _load(catalog_path())
+
+
 def _shipped() -> tuple[CatalogEntry, ...]:
-    return tuple(load_catalog(catalog_path()))
+    return tuple(_shipped_file().model)
+
+
+class Recommendation(NamedTuple):
+    """A task's recommended model, or why none qualifies (`entry` None, `reason` set)."""
+
+    task: str
+    entry: CatalogEntry | None
+    reason: str
+
+
+def recommendations(task: str | None = None) -> list[Recommendation]:
+    """Per task (catalog order), the recommended model or the reason there is none."""
+    entries = _shipped()
+    tasks = list(dict.fromkeys(entry.task for entry in entries))
+    reasons = _shipped_file().no_recommendation
+    found = []
+    for name in tasks if task is None else [task]:
+        chosen = next((e for e in entries if e.task == name and e.recommended), None)
+        reason = "" if chosen else reasons.get(name, "no model in the catalog for this task")
+        found.append(Recommendation(name, chosen, reason))
+    return found
+
+
+def best_rank(catalog_ids: list[str], task: str) -> CatalogEntry | None:
+    """The best-ranked catalog entry of `task` among `catalog_ids` (ties: catalog order)."""
+    ranked = [
+        entry
+        for entry in _shipped()
+        if entry.id in catalog_ids and entry.task == task and entry.rank is not None
+    ]
+    return min(ranked, key=lambda entry: entry.rank or 0, default=None)
 
 
 def catalog() -> list[CatalogEntry]:

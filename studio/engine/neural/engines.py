@@ -7,6 +7,7 @@ Imported when the registry is built, so it must stay torch-free: the work happen
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,22 @@ def register_engines(registry: Registry) -> None:
         if (spec.task, spec.id) not in taken:
             registry.register(spec)
             taken.add((spec.task, spec.id))
+    apply_defaults(registry)
+
+
+def apply_defaults(registry: Registry) -> None:
+    """Make each task's pinned engine, else its best-ranked installed model, the default."""
+    try:
+        from studio.engine.models.defaults import default_choice
+    except ImportError:
+        return
+    for task in registry.tasks():
+        specs = registry.engines(task)
+        choice = default_choice(task, [spec.id for spec in specs])
+        if choice is None:
+            continue
+        for spec in specs:
+            chosen = spec.id == choice.engine_id
+            if chosen or spec.default:
+                reason = choice.reason if chosen else ""
+                registry.register(dataclasses.replace(spec, default=chosen, default_reason=reason))

@@ -9,7 +9,14 @@ import pytest
 
 from studio.core.errors import ModelError
 from studio.core.protocol import TASKS
-from studio.engine.models._catalog import Digests, catalog, catalog_path, load_catalog, recognise
+from studio.engine.models._catalog import (
+    Digests,
+    catalog,
+    catalog_path,
+    load_catalog,
+    recognise,
+    recommendations,
+)
 from studio.engine.models.store import file_digests
 from tests.shared import shared_file
 
@@ -145,3 +152,45 @@ def _url_is_stated(url: str, sources: str) -> bool:
     base, name = url.rsplit("/", 1)
     elided = "…/" + url.split("/", 5)[-1]  # the sources write "…/releases/download/..."
     return (base in sources or elided in sources) and f"`{name}`" in sources
+
+
+PHOTO_TASKS = ("inpaint", "denoise", "deblur", "colorize", "style", "hdr")
+
+
+def test_recommended_set_has_one_commercial_checksummed_download_or_a_reason_per_task() -> None:
+    found = {r.task: r for r in recommendations()}
+    assert set(PHOTO_TASKS) <= set(found)
+    for task in PHOTO_TASKS:
+        entry = found[task].entry
+        if entry is None:
+            assert len(found[task].reason) > 40, f"{task}: say why no model qualifies"
+            continue
+        assert entry.task == task and entry.download_url and entry.checksums, entry.id
+        assert entry.commercial_use is True and not entry.unsupported, entry.id
+    assert found["inpaint"].entry is not None and found["inpaint"].entry.id == "lama-big-zip"
+
+
+def test_a_non_commercial_model_cannot_be_recommended(tmp_path: Path) -> None:
+    text = catalog_path().read_text(encoding="utf-8")
+    start = text.index('id = "mat-places-512"')
+    broken = tmp_path / "catalog.toml"
+    broken.write_text(text[:start] + "recommended = true\n" + text[start:], encoding="utf-8")
+    with pytest.raises(ModelError, match="recommended model needs commercial_use = true"):
+        load_catalog(broken)
+
+
+def test_two_recommendations_for_one_task_are_refused(tmp_path: Path) -> None:
+    text = catalog_path().read_text(encoding="utf-8")
+    start = text.index('id = "lama-big"\n')
+    broken = tmp_path / "catalog.toml"
+    broken.write_text(text[:start] + "recommended = true\n" + text[start:], encoding="utf-8")
+    with pytest.raises(ModelError, match="inpaint: more than one recommended model"):
+        load_catalog(broken)
+
+
+def test_every_rank_names_the_figure_it_rests_on() -> None:
+    ranked = [entry for entry in catalog() if entry.rank is not None]
+    assert {entry.task for entry in ranked} >= {"inpaint", "denoise", "deblur", "colorize"}
+    assert all(len(entry.rank_note) > 10 for entry in ranked)
+    best = {e.task: e for e in sorted(ranked, key=lambda e: -(e.rank or 0))}
+    assert best["inpaint"].architecture == "LaMa"
