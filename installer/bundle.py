@@ -7,6 +7,7 @@ load and be recognised), ``installer/`` (this installer, so the bundle installs 
 before Studio is installed.
 
     python installer/bundle.py build -o studio-bundle.tar [--models-from DIR] [--models ID...]
+    python installer/bundle.py build -o studio-bundle.tar --models recommended
     python installer/bundle.py verify BUNDLE
 """
 
@@ -167,10 +168,15 @@ def copy_models(models: Path, sources: list[Path]) -> None:
             shutil.copyfile(path, target)
 
 
+RECOMMENDED = "recommended"
+
+
 def download_models(models: Path, ids: list[str]) -> None:
-    """Download catalog models by id; the model manager checks each against the catalog."""
+    """Download catalog models by id ("recommended": each task's recommended model); the model
+    manager checks each against the catalog."""
     for model_id in ids:
-        cmd = [sys.executable, "-m", "studio", "models", "download", model_id, "--to", str(models)]
+        which = ["--recommended"] if model_id == RECOMMENDED else [model_id]
+        cmd = [sys.executable, "-m", "studio", "models", "download", *which, "--to", str(models)]
         if subprocess.run(cmd).returncode != 0:
             raise BundleError(f"could not download {model_id} (see above)")
 
@@ -251,7 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--python", default=platform.python_version().rsplit(".", 1)[0])
     make.add_argument("--platform", action="append", default=[], help="pip platform tag")
     make.add_argument("--models-from", action="append", type=Path, default=[], metavar="DIR")
-    make.add_argument("--models", nargs="+", default=[], metavar="ID", help="catalog ids")
+    make.add_argument(
+        "--models",
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help='catalog ids; "recommended" is the recommended model of every task',
+    )
     check = commands.add_parser("verify", help="check a bundle folder against its manifest")
     check.add_argument("bundle", type=Path)
     check.add_argument(

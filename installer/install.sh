@@ -24,7 +24,8 @@ Options:
   --dev                 developer install: editable, in .venv of this checkout, with test tools;
                         no launcher or desktop entry (run .venv/bin/studio)
   --offline BUNDLE      install from an offline bundle (.tar or folder) with no network at all
-  --models ID...        download these catalog models after installing (needs network)
+  --models ID...        download these catalog models after installing (needs network);
+                        the id "recommended" downloads the recommended model of every task
   --models-from DIR     copy and verify the model files in DIR into the models folder (repeatable)
   --torch BUILD         auto (default: the package index's build, which carries CUDA on Linux
                         and uses an NVIDIA GPU when there is one), cuda, or cpu: the smaller
@@ -195,7 +196,11 @@ install_models() {
         run "$VENV/bin/studio" models import "$dir" || MODEL_FAILURES=1
     done
     for id in ${MODELS[@]+"${MODELS[@]}"}; do
-        run "$VENV/bin/studio" models download "$id" || MODEL_FAILURES=1
+        if [[ "$id" == recommended ]]; then
+            run "$VENV/bin/studio" models download --recommended || MODEL_FAILURES=1
+        else
+            run "$VENV/bin/studio" models download "$id" || MODEL_FAILURES=1
+        fi
     done
 }
 

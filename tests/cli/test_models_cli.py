@@ -174,3 +174,6 @@ def test_download_recommended_fetches_each_tasks_choice(
     ]
     assert [m.catalog_id for m in models.installed_models()] == ["tiny-dncnn"]
     assert main(["models", "download", "--recommended", "tiny-dncnn"]) == 2
+    bundle = tmp_path / "bundle"
+    assert main(["models", "download", "--recommended", "--to", str(bundle)]) == 0
+    assert (bundle / "tiny_dncnn.pth").read_bytes() == data

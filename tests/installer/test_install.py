@@ -93,6 +93,33 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert not any(tmp_path.iterdir())
 
 
+def test_models_recommended_downloads_each_tasks_recommended_model(tmp_path: Path) -> None:
+    args = ("--models", "recommended", "kair-dncnn-25")
+    result = _install("--dry-run", "--prefix", str(tmp_path / "prefix"), *args, env=_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    downloads = [
+        line.split("studio ", 1)[1] for line in result.stdout.splitlines() if "download" in line
+    ]
+    assert downloads == ["models download --recommended", "models download kair-dncnn-25"]
+
+
+def test_bundle_models_recommended_asks_the_model_manager_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands: list[list[str]] = []
+
+    def record(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        commands.append(cmd[1:])
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(bundle.subprocess, "run", record)
+    bundle.download_models(tmp_path, ["recommended", "kair-dncnn-25"])
+    assert commands == [
+        ["-m", "studio", "models", "download", "--recommended", "--to", str(tmp_path)],
+        ["-m", "studio", "models", "download", "kair-dncnn-25", "--to", str(tmp_path)],
+    ]
+
+
 def _fake_nvidia_smi(folder: Path, *, gpu: bool) -> dict[str, str]:
     """PATH with an `nvidia-smi` that finds a GPU (exit 0) or none (exit 9)."""
     folder.mkdir()
