@@ -11,6 +11,7 @@ import numpy as np
 from studio.core.errors import BadInputError, MissingInputError, ModelError
 from studio.core.image import FloatArray, as_rgb
 from studio.core.protocol import MASK, STYLE, InputKind, JobInputs, OpRun, Progress, RunContext
+from studio.engine.neural import crops
 from studio.engine.neural.executor import Extras, get_model, run_model
 from studio.engine.neural.model import LoadedModel
 from studio.engine.ops.upscale import enlarged
@@ -34,9 +35,11 @@ def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunCont
     working, scaled = _working_pixels(task, model, pixels, params)
     if scaled:
         extras.mask = _resize(extras.mask, working.shape[:2]) if extras.mask is not None else None
-    out = yield from run_model(
-        model, working, ctx, extras, message=model.architecture, output_bits=image.meta.bit_depth
-    )
+    bits = image.meta.bit_depth
+    if extras.mask is not None and crops.wants_crops(model, working):
+        out = yield from crops.inpaint_in_crops(model, working, extras, ctx, bits)
+    else:
+        out = yield from run_model(model, working, ctx, extras, model.architecture, bits)
     if scaled:
         out = _resize(out, pixels.shape[:2])
         out = out if out.ndim == 3 else out[..., None]
