@@ -48,6 +48,7 @@ from studio.engine.batch import (
     read_shared_inputs,
     run_batch,
     run_steps,
+    unused_inputs,
 )
 from studio.engine.jobs import validate_params
 from studio.engine.models import model_file
@@ -96,6 +97,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     steps = _prepare(registry, settings, ctx, args, cli_params=True, images=len(inputs))
     spec = steps[0].spec
     _check_run_paths(inputs, output, settings.files_read(steps))
+    for notice in unused_inputs(settings, steps):
+        reporter.note(notice)
     kinds = input_kinds(steps)
     shared = read_shared_inputs(settings, kinds)
     started = time.perf_counter()
@@ -249,6 +252,8 @@ def batch(args: argparse.Namespace, reporter: Reporter) -> int:
     recipe, sources = _batch_recipe(args)
     settings = _settings(args, recipe, resume=args.resume)
     steps = _prepare(registry, settings, ctx, args, cli_params=args.recipe is None)
+    for notice in unused_inputs(settings, steps):
+        reporter.note(notice)
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"Cannot write into {out_dir}: it is a file, not a folder")

@@ -586,16 +586,49 @@ def read_item_inputs(
     for name, path in settings.extras.items():
         if name in kinds and name not in extras:
             extras[name] = _read_at_size(kinds[name], path, size)
-    region = read_mask(settings.region, size) if settings.region else None
+    region = _read_region(settings.region, size) if settings.region else None
     return JobInputs(images, extras), region
 
 
 def _read_at_size(kind: InputKind, path: Path, size: tuple[int, int]) -> FloatArray:
     if kind.form is InputForm.MASK:
-        return read_mask(path, size)
+        mask = read_mask(path, size)
+        selected = mask > 0.5  # what the engines taking a mask act on
+        if not selected.any():
+            raise BadInputError(
+                f"The {kind.label.lower()} {path} selects nothing (no white or bright area): "
+                "the result would be the photo unchanged"
+            )
+        if selected.all():
+            raise BadInputError(
+                f"The {kind.label.lower()} {path} selects the whole picture: "
+                "nothing is left to work from"
+            )
+        return mask
     if kind.form is InputForm.RGBA:
         return read_hints(path, size)
     raise UsageError(f"A {kind.label.lower()} cannot be read from one file")
+
+
+def _read_region(path: Path, size: tuple[int, int]) -> FloatArray:
+    region = read_mask(path, size)
+    if region.max() < 1 / 255:
+        raise BadInputError(
+            f"The region {path} selects nothing (it is black): the result would be the photo "
+            "unchanged"
+        )
+    return region
+
+
+def unused_inputs(settings: BatchSettings, steps: Sequence[PreparedStep]) -> list[str]:
+    """A notice for each input given that no step takes (it is not even read)."""
+    kinds = input_kinds(steps)
+    engines = " + ".join(f"{prepared.spec.task}/{prepared.spec.id}" for prepared in steps)
+    return [
+        f"Ignoring the {_role(name)} {path}: {engines} does not use one"
+        for name, path in settings.extras.items()
+        if name not in kinds
+    ]
 
 
 def check_result_fits(
@@ -811,4 +844,5 @@ __all__ = [
     "run_batch",
     "run_steps",
     "save_recipe",
+    "unused_inputs",
 ]

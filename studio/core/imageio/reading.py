@@ -8,7 +8,7 @@ import numpy as np
 
 from studio.core import exif as exiflib
 from studio.core.errors import BadInputError, StudioError
-from studio.core.image import FloatArray, Image, ImageMeta, as_rgb, luminance
+from studio.core.image import FloatArray, Image, ImageMeta, as_rgb
 from studio.core.imageio.decoded import Decoded, Samples
 from studio.core.imageio.decoders import DECODERS
 from studio.core.imageio.formats import (
@@ -161,10 +161,19 @@ def _to_image(decoded: Decoded, path: Path, fmt: str) -> Image:
 
 
 def read_mask(path: PathLike, shape: tuple[int, int]) -> FloatArray:
-    """A (H, W) mask in [0, 1] where white (opaque) is 1, from a grey, RGB or RGBA file."""
+    """A (H, W) mask in [0, 1] where white (opaque) is 1, from a grey, RGB or RGBA file.
+
+    A colour file selects by its brightest channel (marks painted in pure red select), and a
+    whole-number file holding only 0 and 1 (a boolean array saved as an image) is read as
+    black and white, with a notice.
+    """
     image = read_image(path)
     _check_shape("Mask", image, shape, Path(path))
-    values = luminance(image.pixels)
+    values: FloatArray = image.pixels.max(axis=2)
+    top = 2.0**image.meta.bit_depth - 1
+    if image.meta.bit_depth in (8, 16) and 0 < np.max(values) * top < 1.5:
+        notice(f"{Path(path).name} holds only the values 0 and 1: read as black and white")
+        values = np.rint(values * top).astype(np.float32)
     if image.alpha is not None:
         values = values * image.alpha
     return np.clip(np.nan_to_num(values), 0.0, 1.0).astype(np.float32)
