@@ -91,6 +91,10 @@ def test_10bit_avif_from_another_encoder_fills_the_16bit_range(tmp_path):
 # --- JPEG XL ---------------------------------------------------------------------------------
 
 
+def _srgb_decode(encoded: np.ndarray) -> np.ndarray:
+    return np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
+
+
 @pytest.mark.parametrize("depth", [8, 16, 32])
 def test_lossless_jxl_round_trips_at_every_depth_with_exif_and_xmp(tmp_path, depth):
     photo = _photo(depth)
@@ -98,8 +102,12 @@ def test_lossless_jxl_round_trips_at_every_depth_with_exif_and_xmp(tmp_path, dep
         photo = photo.with_pixels(photo.pixels * 7.5)  # HDR values above 1 stay
     out = write_image(photo, tmp_path / "x.jxl", quality=100)
     stored = imagecodecs.jpegxl_decode(out.read_bytes())
-    expected = {8: np.rint(photo.pixels * 255), 16: np.rint(photo.pixels * 65535)}
-    np.testing.assert_array_equal(stored, expected.get(depth, photo.pixels))
+    if depth == 8:
+        np.testing.assert_array_equal(stored, np.rint(photo.pixels * 255))
+    elif depth == 16:  # imagecodecs marks 16-bit JPEG XL linear: the samples are linear light
+        np.testing.assert_allclose(stored, np.rint(_srgb_decode(photo.pixels) * 65535), atol=1)
+    else:
+        np.testing.assert_array_equal(stored, photo.pixels)
     data = out.read_bytes()
     at = data.index(b"Exif")  # an ISO BMFF 'Exif' box: 4-byte offset, then the TIFF
     size = int.from_bytes(data[at - 4 : at], "big")
@@ -109,6 +117,33 @@ def test_lossless_jxl_round_trips_at_every_depth_with_exif_and_xmp(tmp_path, dep
     back = read_image(out)
     assert back.meta.bit_depth == depth and back.meta.xmp == XMP
     assert back.meta.exposure_time == pytest.approx(1 / 250)
+    # 16-bit goes through linear 16-bit: at most 9.8e-5 off (6 of 65535 levels) over all values.
+    error = float(np.abs(back.pixels - photo.pixels).max())
+    assert error <= {8: 0.5 / 255, 16: 1e-4, 32: 0.0}[depth] + 1e-7
+
+
+def test_16bit_jxl_keeps_alpha_unconverted(tmp_path):
+    alpha = np.linspace(0, 1, 32 * 24, dtype=np.float32).reshape(24, 32)
+    image = Image(SMOOTH.copy(), ImageMeta(bit_depth=16), alpha)
+    out = write_image(image, tmp_path / "a.jxl", quality=100)
+    np.testing.assert_array_equal(imagecodecs.jpegxl_decode(out.read_bytes())[..., 3],
+                                  np.rint(alpha * 65535))  # fmt: skip
+    np.testing.assert_allclose(read_image(out).alpha, alpha, atol=0.5 / 65535)
+
+
+@pytest.mark.parametrize(("bits", "container"), [(10, False), (12, True), (16, False)])
+def test_high_bit_linear_jxl_from_another_encoder_reads_as_srgb_16bit(tmp_path, bits, container):
+    """imagecodecs writes integer samples above 8 bits as linear light, in the codestream's
+    range; Studio stretches them to 16 bits and encodes them with the sRGB curve."""
+    top = 2**bits - 1
+    samples = np.rint(SMOOTH * top).astype(np.uint16)
+    encoded = imagecodecs.jpegxl_encode(
+        samples, lossless=True, bitspersample=bits, usecontainer=container
+    )
+    (tmp_path / "deep.jxl").write_bytes(encoded)
+    image = read_image(tmp_path / "deep.jxl")
+    assert image.meta.bit_depth == 16
+    np.testing.assert_allclose(image.pixels, _srgb_encode(samples / top), atol=1e-5)
 
 
 def test_bare_jxl_codestream_reads(tmp_path):

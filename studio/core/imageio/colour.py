@@ -56,8 +56,21 @@ def lab_to_srgb(lightness: Samples, a: Samples, b: Samples) -> Samples:
     f = np.stack([fy + a.astype(np.float32) / 500.0, fy, fy - b.astype(np.float32) / 200.0], -1)
     edge = 6.0 / 29.0
     xyz = np.where(f > edge, f**3, 3 * edge**2 * (f - 4.0 / 29.0)) * _D50_WHITE
-    linear = np.clip(xyz @ _XYZ_D50_TO_SRGB.T, 0.0, 1.0)
-    encoded = np.where(
-        linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055
-    )
+    encoded = srgb_encode(np.asarray(xyz @ _XYZ_D50_TO_SRGB.T, dtype=np.float32))
     return np.asarray(np.rint(encoded * 65535), dtype=np.uint16)
+
+
+def srgb_encode(linear: Samples) -> Samples:
+    """The sRGB transfer curve on linear values, clipped to [0, 1]."""
+    x = np.clip(linear, 0.0, 1.0)
+    return np.asarray(
+        np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055), np.float32
+    )
+
+
+def srgb_decode(encoded: Samples) -> Samples:
+    """Linear values of sRGB-encoded ones, clipped to [0, 1]."""
+    x = np.clip(encoded, 0.0, 1.0)
+    return np.asarray(
+        np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)), np.float32
+    )

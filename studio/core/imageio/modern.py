@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ import imagecodecs
 import numpy as np
 from PIL import Image as PILImage
 
+from studio.core.imageio import colour
 from studio.core.imageio.decoded import Decoded, Samples, load_exif_safely
 from studio.core.imageio.formats import check_pixels, notice
+from studio.core.imageio.jxl_header import jxl_samples
 
 _JXL_SIGNATURE = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 _AVIF_HIGH_BITS = 12
@@ -34,12 +36,13 @@ def _metadata(info: Mapping[Any, Any]) -> tuple[bytes | None, bytes | None, byte
     )
 
 
-def _stretched(samples: Samples, bits: int) -> Samples:
-    """`bits`-deep samples in uint16 stretched to the full 16-bit range."""
-    if samples.dtype != np.uint16 or bits >= 16:
+def _stretched(samples: Samples, top: int) -> Samples:
+    """Integer samples from 0 to `top` stretched to their type's full range."""
+    full = np.iinfo(samples.dtype).max
+    if top >= full:
         return samples
-    scaled = samples.astype(np.float32) * np.float32(65535 / (2**bits - 1))
-    return np.asarray(np.rint(scaled), dtype=np.uint16)
+    scaled = samples.astype(np.float32) * np.float32(full / top)
+    return np.asarray(np.rint(scaled), dtype=samples.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,7 +63,7 @@ def read_avif(path: Path, limit: int) -> Decoded:
             check_pixels(path, *picture.size, limit)
             exif, icc, xmp = _metadata(picture.info)
     bits = _avif_bits(data)
-    samples = _stretched(np.asarray(imagecodecs.avif_decode(data)), bits)
+    samples = _stretched(np.asarray(imagecodecs.avif_decode(data)), 2**bits - 1)
     return Decoded(samples, 16 if bits > 8 else 8, load_exif_safely(exif, path), icc, xmp)
 
 
@@ -101,6 +104,7 @@ def _boxes(data: bytes) -> dict[bytes, bytes]:
 
 
 def read_jxl(path: Path, limit: int) -> Decoded:
+    """JPEG XL; integer samples stretched to their type's range, linear ones sRGB-encoded."""
     data = path.read_bytes()
     samples = np.asarray(imagecodecs.jpegxl_decode(data))
     check_pixels(path, samples.shape[1], samples.shape[0], limit)
@@ -109,9 +113,42 @@ def read_jxl(path: Path, limit: int) -> Decoded:
         boxes = _boxes(data)
         exif = boxes[b"Exif"][4:] if len(boxes.get(b"Exif", b"")) > 4 else None
         xmp = boxes.get(b"xml ") or None
-    depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(samples.dtype, 32)
-    samples = samples if depth != 32 else samples.astype(np.float32)
+    header = jxl_samples(data)
+    if samples.dtype.kind == "f":
+        samples, depth = samples.astype(np.float32), 32
+    else:
+        top = 2 ** ((header.bits if header and header.bits else 0) or 8 * samples.itemsize) - 1
+        if header is not None and header.linear:
+            samples = _encoded(samples, top)
+        else:
+            samples = _stretched(samples, top)
+        depth = 8 if samples.dtype == np.uint8 else 16
     return Decoded(samples, depth, load_exif_safely(exif, path), None, xmp)
+
+
+def _colour_only(samples: Samples, convert: Callable[[Samples], Samples]) -> Samples:
+    """`convert` applied to the colour channels of (H, W[, C]) samples; alpha kept."""
+    if samples.ndim == 2:
+        return convert(samples)
+    colour = 3 if samples.shape[2] >= 3 else 1
+    out = samples.copy()
+    out[..., :colour] = convert(samples[..., :colour])
+    return out
+
+
+def _encoded(samples: Samples, top: int) -> Samples:
+    """Linear integer samples (0 to `top`) as sRGB-encoded 16-bit samples; alpha stays linear."""
+    encoded = _to_uint16(colour.srgb_encode(samples.astype(np.float32) / np.float32(top)))
+    if samples.ndim == 2:
+        return encoded
+    out = _stretched(samples.astype(np.uint16), top)
+    channels = 3 if samples.shape[2] >= 3 else 1
+    out[..., :channels] = encoded[..., :channels]
+    return out
+
+
+def _to_uint16(values: Samples) -> Samples:
+    return np.asarray(np.rint(np.clip(values, 0.0, 1.0) * 65535), dtype=np.uint16)
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:
@@ -119,10 +156,13 @@ def _box(kind: bytes, payload: bytes) -> bytes:
 
 
 def write_jxl(path: Path, samples: Samples, quality: int, metadata: dict[str, Any]) -> None:
-    """Lossless at quality 100; EXIF and XMP in container boxes. The ICC profile is not kept."""
+    """Lossless at quality 100; EXIF and XMP in container boxes. The ICC profile is not kept.
+
+    imagecodecs marks 16-bit JPEG XL as linear light, so 16-bit samples are stored linear.
+    """
     options: dict[str, Any] = {"lossless": True} if quality == 100 else {"level": quality}
     if samples.dtype == np.uint16:
-        options["bitspersample"] = 16
+        samples = _colour_only(samples, lambda v: _to_uint16(colour.srgb_decode(v / 65535)))
     encoded = bytes(imagecodecs.jpegxl_encode(samples, usecontainer=True, **options))
     extra = b""
     if metadata.get("exif"):
@@ -150,7 +190,7 @@ def read_heif(path: Path, limit: int) -> Decoded:
     bits = int(heif.info.get("bit_depth", 8))
     samples = np.asarray(heif)
     if samples.dtype == np.uint16:  # pillow-heif returns high bits, e.g. 10-bit values << 6
-        samples = _stretched(np.right_shift(samples, 16 - bits), bits)
+        samples = _stretched(np.right_shift(samples, 16 - bits), 2**bits - 1)
     exif, icc, xmp = _metadata(heif.info)
     return Decoded(samples, 16 if bits > 8 else 8, load_exif_safely(exif, path), icc, xmp)
 

@@ -1,0 +1,140 @@
+"""What a JPEG XL image header says about its samples: integer bit depth and transfer curve.
+
+imagecodecs returns integer samples in the codestream's range (0-1023 for 10 bits) and tags
+16-bit files it writes as linear light; Studio needs both facts to read and write faithfully.
+Fields follow ISO/IEC 18181-1 (ImageMetadata, ExtraChannelInfo, ColourEncoding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_SIGNATURE = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+_LINEAR, _SRGB, _ALPHA, _SPOT, _CFA = 8, 13, 0, 2, 5
+_GREY, _XYB, _CUSTOM = 1, 2, 2
+
+
+@dataclass(frozen=True)
+class JxlSamples:
+    bits: int  # integer bits per sample; 0 for float samples
+    linear: bool  # samples are linear light (else sRGB-encoded or unknown)
+
+
+class _Bits:
+    """Least-significant-bit-first fields, as JPEG XL headers store them."""
+
+    def __init__(self, data: bytes) -> None:
+        self._value, self._at, self._end = int.from_bytes(data, "little"), 0, 8 * len(data)
+
+    def take(self, count: int) -> int:
+        if self._at + count > self._end:
+            raise ValueError("JPEG XL header ends early")
+        field = (self._value >> self._at) & ((1 << count) - 1)
+        self._at += count
+        return field
+
+    def u32(self, *choices: tuple[int, int]) -> int:
+        """U32: a 2-bit selector picks (bits, offset)."""
+        bits, offset = choices[self.take(2)]
+        return self.take(bits) + offset if bits else offset
+
+    def enum(self) -> int:
+        return self.u32((0, 0), (0, 1), (4, 2), (6, 18))
+
+
+_SIZE = ((9, 1), (13, 1), (18, 1), (30, 1))
+_CUSTOM_XY = ((19, 0), (19, 524288), (20, 1048576), (21, 2097152))
+
+
+def _size_header(bits: _Bits) -> None:
+    if bits.take(1):  # small: multiples of 8
+        bits.take(5)
+        if bits.take(3) == 0:
+            bits.take(5)
+        return
+    bits.u32(*_SIZE)
+    if bits.take(3) == 0:
+        bits.u32(*_SIZE)
+
+
+def _bit_depth(bits: _Bits) -> int:
+    if bits.take(1):  # float samples
+        bits.u32((0, 32), (0, 16), (0, 24), (6, 1))
+        bits.take(4)
+        return 0
+    return bits.u32((0, 8), (0, 10), (0, 12), (6, 1))
+
+
+def _extra_channel(bits: _Bits) -> None:
+    if bits.take(1):  # all default: 8-bit alpha
+        return
+    kind = bits.enum()
+    _bit_depth(bits)
+    bits.u32((0, 0), (0, 3), (0, 4), (3, 1))  # dim_shift
+    for _ in range(bits.u32((0, 0), (4, 0), (5, 16), (10, 48))):  # name
+        bits.take(8)
+    if kind == _ALPHA:
+        bits.take(1)
+    elif kind == _SPOT:
+        bits.take(64)
+    elif kind == _CFA:
+        bits.u32((0, 1), (2, 0), (4, 3), (8, 19))
+
+
+def _linear_colour(bits: _Bits) -> bool:
+    if bits.take(1):  # all default: sRGB
+        return False
+    if bits.take(1):  # an ICC profile instead of an enumerated encoding
+        return False
+    space = bits.enum()
+    if space != _XYB and bits.enum() == _CUSTOM:  # white point
+        bits.u32(*_CUSTOM_XY), bits.u32(*_CUSTOM_XY)
+    if space not in (_GREY, _XYB) and bits.enum() == _CUSTOM:  # primaries
+        for _ in range(6):
+            bits.u32(*_CUSTOM_XY)
+    if bits.take(1):  # a gamma exponent
+        return bits.take(24) == 10_000_000  # gamma 1 in units of 1e-7
+    return bits.enum() == _LINEAR
+
+
+def _codestream(data: bytes) -> bytes:
+    if not data.startswith(_SIGNATURE):
+        return data
+    at = 0
+    while at + 8 <= len(data):
+        size, kind = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8]
+        if kind == b"jxlc":
+            return data[at + 8 : at + size if size else len(data)]
+        if kind == b"jxlp":
+            return data[at + 12 : at + size if size else len(data)]
+        if size < 8:
+            break
+        at += size
+    return b""
+
+
+def jxl_samples(data: bytes) -> JxlSamples | None:
+    """The sample description in a JPEG XL file's header; None where it cannot be read
+    (a preview or animation header, or a damaged one)."""
+    codestream = _codestream(data)
+    if not codestream.startswith(b"\xff\x0a"):
+        return None
+    bits = _Bits(codestream[2:256])
+    try:
+        _size_header(bits)
+        if bits.take(1):  # all-default metadata: 8-bit sRGB
+            return JxlSamples(8, linear=False)
+        if bits.take(1):  # extra fields
+            bits.take(3)
+            if bits.take(1):
+                _size_header(bits)
+            if bits.take(1) or bits.take(1):  # preview or animation: not followed
+                return None
+        depth = _bit_depth(bits)
+        bits.take(1)  # modular_16_bit_buffer_sufficient
+        for _ in range(bits.u32((0, 0), (0, 1), (4, 2), (12, 1))):
+            _extra_channel(bits)
+        bits.take(1)  # xyb_encoded
+        return JxlSamples(depth, _linear_colour(bits))
+    except ValueError:
+        return None
