@@ -242,7 +242,8 @@ class EngineSpec:
     given and those texts say which ways there are. `uses_device` says it runs on the compute
     device (GPU when there is one); `gpu_recommended` that it is slow without one.
     `result_size(size, params)` gives the (height, width) of the result of a photo of `size`
-    for engines whose result is not the photo's size (None when unknown before running).
+    for engines whose result is not the photo's size (it returns None when that is unknown
+    before running); engines that keep the size leave it None.
     """
 
     task: str
@@ -259,11 +260,16 @@ class EngineSpec:
     licence: str = ""
     gpu_recommended: bool = False
     available: Callable[[RunContext], Availability] = lambda ctx: AVAILABLE
-    result_size: Callable[[Size, Any], Size | None] = lambda size, params: size
+    result_size: Callable[[Size, Any], Size | None] | None = None
     default_reason: str = ""
 
     def takes(self, kind: InputKind) -> bool:
         return any(use.kind == kind for use in self.inputs)
+
+    @property
+    def changes_size(self) -> bool:
+        """Whether its result has another size than the photo (no opacity or region then)."""
+        return self.result_size is not None
 
     @property
     def merges_images(self) -> bool:

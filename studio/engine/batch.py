@@ -641,6 +641,8 @@ def check_result_fits(
     """
     size: tuple[int, int] = (inputs.image.height, inputs.image.width)
     for prepared in steps:
+        if prepared.spec.result_size is None:
+            continue
         params = validate_params(prepared.spec, prepared.step.params)
         following = prepared.spec.result_size(size, params)
         if following is None:

@@ -130,12 +130,16 @@ class Inspector(QWidget):
         parts.addWidget(self._banner)
         parts.addWidget(self._form_host)
         parts.addWidget(self._no_params)
-        parts.addWidget(_section("Output"))
+        self._output_parts = QWidget()
+        output_column = QVBoxLayout(self._output_parts)
+        output_column.setContentsMargins(0, 0, 0, 0)
+        output_column.addWidget(_section("Output"))
         output = QFormLayout()
         output.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         output.addRow("Opacity %", self.opacity_slider)
         output.addRow("", self.limit_to_mask)
-        parts.addLayout(output)
+        output_column.addLayout(output)
+        parts.addWidget(self._output_parts)
         parts.addWidget(_section("Presets"))
         preset_row = QHBoxLayout()
         preset_row.addWidget(self.presets, 1)
@@ -185,6 +189,7 @@ class Inspector(QWidget):
             kind = "neural" if spec.kind is Kind.NEURAL else "built-in"
             self._title.setText(f"{spec.name}  ·  {kind}")
             self._description.setText(spec.description)
+            self._output_parts.setVisible(not spec.changes_size)
             for name, field in spec.params.model_fields.items():
                 editor = editor_for(field)
                 editor.setObjectName(f"param_{name}")
@@ -222,7 +227,12 @@ class Inspector(QWidget):
         return self.spec.params.model_validate(self.values()).model_dump(mode="json")
 
     def opacity(self) -> float:
+        if not self._output_parts.isVisibleTo(self):
+            return 1.0  # a result of another size cannot be blended over the photo
         return float(self.opacity_slider.value()) / 100.0
+
+    def only_in_mask(self) -> bool:
+        return self._output_parts.isVisibleTo(self) and self.limit_to_mask.isChecked()
 
     def is_valid(self) -> bool:
         return self.spec is not None and self._valid

@@ -646,7 +646,7 @@ class MainWindow(QMainWindow):
             document=self.document,
             params=self.inspector.params_json() if self.inspector.is_valid() else {},
             opacity=self.inspector.opacity(),
-            only_in_mask=self.inspector.limit_to_mask.isChecked(),
+            only_in_mask=self.inspector.only_in_mask(),
             params_valid=self.inspector.is_valid(),
             unavailable_reason=status.reason if status is not None and not status.ok else "",
             model_path=self.models_panel.context.model_path,

@@ -363,3 +363,19 @@ def test_compare_shows_steps_of_different_sizes_at_one_size(qtbot) -> None:
     pane.set_steps([small, big], 0, 1)
     sizes = [view.image_item.boundingRect().size().toSize() for view in pane.views]
     assert [(s.width(), s.height()) for s in sizes] == [(60, 40), (60, 40)]
+
+
+def test_inspector_offers_no_blend_for_engines_that_change_the_size(qtbot) -> None:
+    from studio.engine.ops.upscale import ENGINES as UPSCALE
+    from studio.ui.inspector import Inspector
+
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    inspector.show()
+    inspector.set_engine(_spec(EveryKind))
+    inspector.opacity_slider.setValue(40)
+    inspector.limit_to_mask.setChecked(True)
+    assert inspector.opacity() == 0.4 and inspector.only_in_mask()
+    inspector.set_engine(UPSCALE[0])
+    assert not inspector.opacity_slider.isVisible()
+    assert inspector.opacity() == 1.0 and not inspector.only_in_mask()

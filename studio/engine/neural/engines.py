@@ -89,10 +89,6 @@ PARAMS: dict[str, type[Params]] = {
 }
 
 
-def _same_size(size: Size, params: Any) -> Size:
-    return size
-
-
 def _upscaled_size(size: Size, params: UpscaleModelParams) -> Size | None:
     """The asked scale's size; unknown until the model is loaded when none is asked."""
     return enlarged_size(size, params.scale) if params.scale else None
@@ -151,7 +147,7 @@ def model_engines() -> list[EngineSpec]:
             uses_device=True,
             gpu_recommended=True,
             available=_needs_model_file,
-            result_size=RESULT_SIZE.get(task, _same_size),
+            result_size=RESULT_SIZE.get(task),
         )
         for task in MODEL_TASKS
     ]
@@ -200,7 +196,7 @@ def _installed_spec(record: Any) -> EngineSpec | None:
         uses_device=True,
         gpu_recommended=True,
         available=available,
-        result_size=RESULT_SIZE.get(task, _same_size),
+        result_size=RESULT_SIZE.get(task),
     )
 
 
