@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import OpenEXR
+import pillow_heif
 import pytest
 import tifffile
 from PIL import Image as PILImage
@@ -58,19 +59,31 @@ def camera_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _jxl_exif_box(path: Path) -> bytes:
+    """The TIFF bytes of a JPEG XL file's 'Exif' box (ISO BMFF: size, type, 4-byte offset)."""
+    data = path.read_bytes()
+    at = data.index(b"Exif") - 4
+    return data[at + 12 : at + int.from_bytes(data[at : at + 4], "big")]
+
+
 def _written_exif(path: Path) -> tuple[dict[int, object], dict[int, object], dict[int, object]]:
     """(IFD0, EXIF IFD, GPS IFD) of a written file, as Pillow's EXIF parser reads them."""
+    exif = PILImage.Exif()
     with path.open("rb") as stream:
         if path.suffix == ".tif":  # Pillow decodes no float RGB TIFF, but parses its tags
-            exif = PILImage.Exif()
             exif.load_from_fp(stream)
+        elif path.suffix == ".heic":
+            exif.load(pillow_heif.open_heif(stream).info["exif"])
+        elif path.suffix == ".jxl":
+            exif.load(_jxl_exif_box(path))
         else:
             exif = PILImage.open(stream).getexif()
         return dict(exif), dict(exif.get_ifd(EXIF_IFD)), dict(exif.get_ifd(GPS_IFD))
 
 
 WRITERS = [(".jpg", None), (".png", 8), (".png", 16), (".webp", None), (".tif", 8),
-           (".tif", 16), (".tif", 32)]  # fmt: skip
+           (".tif", 16), (".tif", 32), (".avif", 8), (".heic", 8), (".heic", 16),
+           (".jxl", 8), (".jxl", 16), (".jxl", 32)]  # fmt: skip
 
 
 @pytest.mark.parametrize(("suffix", "depth"), WRITERS)

@@ -1,8 +1,9 @@
 """A corpus of odd but valid images, generated here, each read as its reference reader reads it.
 
-Modelled on PngSuite and libtiff's test images: bilevel G3/G4 scans, CIELab and signed-integer
-TIFFs, palette and multi-page files, tiled, planar and big-endian layouts, CMYK JPEG, JPEG with
-a malformed EXIF field, (broken) APNGs and animated WebP. The Pillow wheel ships no test images.
+Modelled on PngSuite and libtiff's test images: interlaced PNG, bilevel G3/G4 scans, CIELab
+and signed-integer TIFFs, palette and multi-page files, tiled, planar and big-endian layouts,
+CMYK JPEG, JPEG with a malformed EXIF field, (broken) APNGs and animated WebP. The Pillow wheel
+ships no test images, and nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import tifffile
 from PIL import Image as PILImage
 from PIL import ImageCms
 
+from studio.core.errors import BadInputError
 from studio.core.exif import load_exif
-from studio.core.imageio import read_image
+from studio.core.imageio import decoders, read_image
 
 RNG = np.random.default_rng(16)
 RGB = RNG.integers(0, 256, (12, 17, 3), dtype=np.uint8)
@@ -131,6 +133,28 @@ def _odd_size_16bit_grey_png(path: Path) -> np.ndarray:
     return (grey / 65535)[..., None]
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _interlaced_png(path: Path) -> np.ndarray:
+    """An Adam7-interlaced RGB PNG (Pillow reads these but does not write them)."""
+    pixels = RNG.integers(0, 256, (13, 19, 3), dtype=np.uint8)
+    passes = [(0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2),
+              (0, 1, 2, 2), (1, 0, 2, 1)]  # fmt: skip
+    raw = b"".join(
+        b"\x00" + row.tobytes()  # filter type 0 on every row
+        for y0, x0, dy, dx in passes
+        for row in pixels[y0::dy, x0::dx]
+        if row.size
+    )
+    header = struct.pack(">IIBBBBB", 19, 13, 8, 2, 0, 0, 1)  # 8-bit RGB, Adam7
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
+                     + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b""))  # fmt: skip
+    np.testing.assert_allclose(_pillow_reference(path), pixels / 255, atol=1e-6)  # valid
+    return pixels / 255
+
+
 CORPUS: dict[str, tuple[str, Case]] = {
     "bilevel-g4": (".tif", _bilevel_g4),
     "bilevel-g3": (".tif", _bilevel_g3),
@@ -152,6 +176,7 @@ CORPUS: dict[str, tuple[str, Case]] = {
     "bilevel-png": (".png", _bilevel_png),
     "one-pixel-png": (".png", _one_pixel_png),
     "odd-size-16bit-grey-png": (".png", _odd_size_16bit_grey_png),
+    "interlaced-png": (".png", _interlaced_png),
 }
 
 
@@ -247,6 +272,21 @@ def test_single_page_tiff_with_a_thumbnail_says_nothing(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         read_image(tmp_path / "thumb.tif")
     assert "pages" not in caplog.text
+
+
+def test_a_decoder_crash_is_not_shown_as_a_python_error(tmp_path, monkeypatch):
+    """An internal failure names the file and the format, not 'too many indices for array'."""
+    PILImage.fromarray(RGB).save(tmp_path / "odd.png")
+
+    def crash(path: Path, limit: int) -> None:
+        raise IndexError("too many indices for array: array is 1-dimensional")
+
+    monkeypatch.setitem(decoders.DECODERS, "png", crash)
+    with pytest.raises(BadInputError) as refused:
+        read_image(tmp_path / "odd.png")
+    message = str(refused.value)
+    assert message.startswith(f"Cannot read {tmp_path / 'odd.png'}: the PNG file is damaged")
+    assert "indices" not in message
 
 
 def _malformed_resolution_exif() -> bytes:
