@@ -89,8 +89,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(task: str, engine: str | None, megapixels: float, model: str | None) -> dict[str, Any]:
-    """Run one job in this process and measure it."""
+def child(
+    task: str, engine: str | None, megapixels: float, model: str | None, scale: float | None
+) -> dict[str, Any]:
+    """Run one job in this process and measure it (an upscale also writes its 16-bit TIFF)."""
+    from studio.core.imageio import write_image
     from studio.engine.jobs import JobRequest, run_job
     from studio.engine.registry import build_registry
 
@@ -101,12 +104,16 @@ def child(task: str, engine: str | None, megapixels: float, model: str | None) -
     import torch  # noqa: F401  (imported before timing, as the window does after it opens)
 
     ctx = RunContext(device="auto", model_path=Path(model) if model else None)
+    params = {"scale": scale} if scale else {}
     start = time.perf_counter()
-    for _ in run_job(registry, JobRequest(task, inputs, engine=spec.id), ctx):
-        pass
+    job = run_job(registry, JobRequest(task, inputs, engine=spec.id, params=params), ctx)
+    result = _finish(job)
+    if scale:
+        with tempfile.TemporaryDirectory() as folder:
+            write_image(result, Path(folder, "out.tif"), bit_depth=16)
     seconds = time.perf_counter() - start
     image_mb = inputs.image.pixels.nbytes / 2**20
-    return {
+    row = {
         "task": task,
         "engine": Path(model).name if model else spec.id,
         "megapixels": round(inputs.image.megapixels, 2),
@@ -117,6 +124,34 @@ def child(task: str, engine: str | None, megapixels: float, model: str | None) -
         "image_f32_mb": round(image_mb, 0),
         **_gpu_peak(),
     }
+    if scale:
+        output_16bit_mb = result.pixels.size * 2 / 2**20
+        row["scale"] = scale
+        row["output_mp"] = round(result.megapixels, 1)
+        row["peak_over_output_16bit"] = round(row["peak_rss_mb"] / output_16bit_mb, 2)
+        row["job_over_output_16bit"] = round(row["rss_over_inputs_mb"] / output_16bit_mb, 2)
+    return row
+
+
+def _finish(job: Any) -> Image:
+    while True:
+        try:
+            next(job)
+        except StopIteration as stop:
+            result: Image = stop.value
+            return result
+
+
+def sr_checkpoint(folder: Path) -> str:
+    """A Real-ESRGAN general-x4v3-sized Compact network with random weights (speed only)."""
+    import torch
+    from spandrel.architectures.Compact import Compact
+
+    path = folder / "compact_x4_random.pth"
+    torch.manual_seed(0)
+    net = Compact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4)
+    torch.save(net.state_dict(), path)
+    return str(path)
 
 
 def _gpu_peak() -> dict[str, float]:
@@ -129,11 +164,18 @@ def _gpu_peak() -> dict[str, float]:
     return {"gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 0)}
 
 
-def measure(task: str, megapixels: float, engine: str | None = None, model: str | None = None):
+def measure(
+    task: str,
+    megapixels: float,
+    engine: str | None = None,
+    model: str | None = None,
+    scale: float | None = None,
+):
     """Run `child` in a fresh interpreter; returns its row or the error."""
     cmd = [sys.executable, "-m", "benchmarks.perf", "--child", task, str(megapixels)]
     cmd += ["--engine", engine] if engine else []
     cmd += ["--model", model] if model else []
+    cmd += ["--scale", str(scale)] if scale else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -184,6 +226,19 @@ def batch_throughput(
     }
 
 
+def upscale_rows(sizes: list[float], scales: list[float]) -> list[dict[str, Any]]:
+    """The built-in and a Real-ESRGAN-sized network at each size and scale."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        network = sr_checkpoint(Path(folder))
+        for size in sizes:
+            for scale in scales:
+                for engine, model in (("detail", None), ("lanczos", None), ("model", network)):
+                    rows.append(measure("upscale", size, engine, model, scale))
+                    print(rows[-1], file=sys.stderr)
+    return rows
+
+
 def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -208,11 +263,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neural", action="store_true", help="one model per architecture too")
     parser.add_argument("--batch-engines", default="", help="denoise engines; default: the default")
     parser.add_argument("--batch-megapixels", type=float, default=0.5)
+    parser.add_argument("--scale", type=float, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--upscale", default="", help="scales for upscale rows at each size (e.g. 2,4)"
+    )
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child[0], args.engine, float(args.child[1]), args.model)))
+        task, megapixels = args.child[0], float(args.child[1])
+        print(json.dumps(child(task, args.engine, megapixels, args.model, args.scale)))
         return 0
-    report: dict[str, Any] = {"engines": [], "huge": [], "batch": []}
+    report: dict[str, Any] = {"engines": [], "upscale": [], "huge": [], "batch": []}
     sizes = [float(s) for s in args.sizes.split(",") if s]
     runs = [(task, None) for task in args.tasks.split(",") if task]
     if args.neural:
@@ -222,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             engine = "model" if model else None
             report["engines"].append(measure(task, size, engine=engine, model=model))
             print(report["engines"][-1], file=sys.stderr)
+    if args.upscale:
+        report["upscale"] = upscale_rows(sizes, [float(s) for s in args.upscale.split(",")])
     if not args.skip_batch:
         for engine in args.batch_engines.split(",") if args.batch_engines else [None]:
             report["batch"].append(batch_throughput(engine, megapixels=args.batch_megapixels))
@@ -235,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
                 row["peak_over_image"] = round(row["peak_rss_mb"] / row["image_f32_mb"], 2)
                 row["under_4x"] = row["peak_over_image"] < HUGE_LIMIT
     print_table("Engines: seconds per megapixel and peak memory", report["engines"])
+    print_table(
+        "Upscale: seconds per input megapixel, peak memory over the 16-bit output (bound 2)",
+        report["upscale"],
+    )
     print_table("Batch throughput (reading and writing overlapped with compute)", report["batch"])
     print_table("100 megapixels: peak host memory over the image's float32 size", report["huge"])
     RESULTS.mkdir(exist_ok=True)
