@@ -121,3 +121,23 @@ def test_an_enlargement_too_wide_for_webp_is_refused_before_computing(
     assert main(["run", "upscale", str(photo), "-o", str(out), "--param", "scale=2"]) == 2
     assert "18000" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_batch_recipe_denoise_then_upscale(tmp_path: Path) -> None:
+    folder, out_dir = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    pixels = (crop("coffee")[:40, :48] * 255).astype(np.uint8)
+    PILImage.fromarray(pixels).save(folder / "cup.png")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        '[[steps]]\ntask = "denoise"\nengine = "gaussian"\nparams = { radius = 0.8 }\n'
+        '[[steps]]\ntask = "upscale"\nengine = "lanczos"\nparams = { scale = 3 }\n'
+    )
+    assert main(["batch", "--recipe", str(recipe), str(folder), "-o", str(out_dir)]) == 0
+    (output,) = out_dir.glob("*.png")
+    with PILImage.open(output) as written:
+        assert written.size == (144, 120)
+        enlarged = np.asarray(written, np.float32) / 255
+    smoothed = cv2.GaussianBlur(pixels.astype(np.float32) / 255, (0, 0), 0.8)
+    reference = cv2.resize(smoothed, (144, 120), interpolation=cv2.INTER_LANCZOS4)
+    assert psnr(enlarged[4:-4, 4:-4], np.clip(reference, 0, 1)[4:-4, 4:-4]) > 35.0
