@@ -72,8 +72,9 @@ def load_exif(data: bytes | None) -> PILImage.Exif:
 
 
 def exif_bytes(exif: PILImage.Exif) -> bytes | None:
-    """Serialise `exif`, or None when it holds nothing."""
-    return exif.tobytes() if len(exif) else None
+    """Serialise `exif`, or None when it holds nothing (its EXIF and GPS IFDs included)."""
+    empty = not len(exif) and not any(exif.get_ifd(tag) for tag in (EXIF_IFD, GPS_IFD))
+    return None if empty else exif.tobytes()
 
 
 def read_tiff_exif(fp: BinaryIO) -> PILImage.Exif:

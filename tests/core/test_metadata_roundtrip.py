@@ -15,6 +15,7 @@ import pytest
 import tifffile
 from PIL import Image as PILImage
 
+from studio.core.image import Image, ImageMeta
 from studio.core.imageio import read_image, write_image
 
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
@@ -141,3 +142,11 @@ def test_exr_keeps_what_its_standard_attributes_hold(tmp_path, camera_photo):
     assert sub[LENS_MODEL] == "NIKKOR Z 24-70mm f/2.8 S"
     degrees = sum(float(v) / 60**i for i, v in enumerate(gps[0x0002]))  # type: ignore[attr-defined]
     assert gps[0x0001] == "N" and degrees == pytest.approx(LATITUDE, abs=1e-5)
+
+
+def test_exposure_alone_survives_exr_to_jpeg(tmp_path):
+    """EXIF holding only an EXIF IFD (no IFD0 field) is still written."""
+    meta = ImageMeta(bit_depth=32, exposure_time=1 / 30, f_number=4.0, iso=200.0)
+    exr = write_image(Image(np.full((4, 6, 3), 0.5, np.float32), meta), tmp_path / "r.exr")
+    _, sub, _ = _written_exif(write_image(read_image(exr), tmp_path / "r.jpg"))
+    assert float(sub[0x829A]) == pytest.approx(1 / 30) and float(sub[0x829D]) == 4.0

@@ -231,6 +231,23 @@ def test_raw_carries_exposure_lens_and_orientation(tmp_path):
     assert exif.get_ifd(0x8769)[0xA434] == "Synthetic 50mm f/1.8"
 
 
+def test_raw_capture_data_comes_from_libraw_when_the_exif_cannot_be_read(
+    tmp_path, monkeypatch, caplog
+):
+    """As for CR3 or RAF files, which are not TIFF-structured."""
+    _synthetic_dng(tmp_path / "shot.dng")
+
+    def unreadable(stream: object) -> None:
+        raise ValueError("not a TIFF")
+
+    monkeypatch.setattr("studio.core.exif.read_tiff_exif", unreadable)
+    with caplog.at_level(logging.WARNING):
+        meta = read_image(tmp_path / "shot.dng").meta
+    assert "shot.dng: its EXIF metadata is unreadable; LibRaw's is used" in caplog.text
+    assert (meta.exposure_time, meta.f_number) == pytest.approx((1 / 125, 5.6))
+    assert load_exif(meta.exif).get_ifd(0x8769)[0xA434] == "Synthetic 50mm f/1.8"
+
+
 def test_cli_denoises_a_raw_into_a_16bit_tiff_with_the_camera_exif(tmp_path):
     _synthetic_dng(tmp_path / "DSC_0001.dng")
     out = tmp_path / "clean.tif"

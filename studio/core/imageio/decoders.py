@@ -6,6 +6,7 @@ import functools
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import imagecodecs
 import numpy as np
@@ -164,6 +165,7 @@ def read_raw(path: Path, limit: int) -> Decoded:
 
     with rawpy.imread(str(path)) as raw:
         check_pixels(path, int(raw.sizes.width), int(raw.sizes.height), limit)
+        exif = _raw_exif(path, raw)
         samples = np.asarray(
             raw.postprocess(
                 output_bps=16,
@@ -174,16 +176,33 @@ def read_raw(path: Path, limit: int) -> Decoded:
                 output_color=rawpy.ColorSpace.sRGB,
             )
         )
-    return Decoded(samples, 16, _raw_exif(path), upright=True)
+    return Decoded(samples, 16, exif, upright=True)
 
 
-def _raw_exif(path: Path) -> PILImage.Exif:
-    try:
-        with path.open("rb") as stream:
-            return exiflib.read_tiff_exif(stream)
-    except Exception:
-        notice(f"{path.name}: its EXIF metadata is unreadable; reading the picture without it")
-        return PILImage.Exif()
+def _raw_exif(path: Path, raw: Any) -> PILImage.Exif:
+    """The EXIF of a TIFF-based RAW, completed with what LibRaw read of any RAW (CR3, RAF...)."""
+    exif = PILImage.Exif()
+    with path.open("rb") as stream:
+        if stream.read(4) in (b"II*\x00", b"MM\x00*"):
+            stream.seek(0)
+            try:
+                exif = exiflib.read_tiff_exif(stream)
+            except Exception:
+                notice(f"{path.name}: its EXIF metadata is unreadable; LibRaw's is used")
+    capture = exif.get_ifd(exiflib.EXIF_IFD)
+    other, lens = raw.other, raw.lens
+    found = {
+        exiflib.EXPOSURE_TIME: float(other.shutter_speed),
+        exiflib.F_NUMBER: float(other.aperture),
+        exiflib.ISO_SPEED: int(other.iso_speed),
+        0x920A: float(other.focal_length),  # FocalLength
+        0xA433: str(lens.make),  # LensMake
+        0xA434: str(lens.model),  # LensModel
+    }
+    for tag, value in found.items():
+        if value and tag not in capture:
+            capture[tag] = value
+    return exif
 
 
 _PILLOW_TIFF = functools.partial(read_pillow, fmt="tiff")

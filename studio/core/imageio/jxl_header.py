@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-_SIGNATURE = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+SIGNATURE = b"\x00\x00\x00\x0cJXL \r\n\x87\n"  # the container's first box
 _LINEAR, _SRGB, _ALPHA, _SPOT, _CFA = 8, 13, 0, 2, 5
 _GREY, _XYB, _CUSTOM = 1, 2, 2
 
@@ -97,20 +97,28 @@ def _linear_colour(bits: _Bits) -> bool:
     return bits.enum() == _LINEAR
 
 
-def _codestream(data: bytes) -> bytes:
-    if not data.startswith(_SIGNATURE):
-        return data
+def boxes(data: bytes) -> dict[bytes, bytes]:
+    """The payload of the first box of each type in a JPEG XL container (ISO BMFF)."""
+    found: dict[bytes, bytes] = {}
     at = 0
     while at + 8 <= len(data):
         size, kind = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8]
-        if kind == b"jxlc":
-            return data[at + 8 : at + size if size else len(data)]
-        if kind == b"jxlp":
-            return data[at + 12 : at + size if size else len(data)]
-        if size < 8:
+        header = 8
+        if size == 1 and at + 16 <= len(data):  # a 64-bit size follows the type
+            size, header = int.from_bytes(data[at + 8 : at + 16], "big"), 16
+        end = len(data) if size == 0 else at + size
+        if end <= at:
             break
-        at += size
-    return b""
+        found.setdefault(kind, data[at + header : end])
+        at = end
+    return found
+
+
+def _codestream(data: bytes) -> bytes:
+    if not data.startswith(SIGNATURE):
+        return data
+    found = boxes(data)
+    return found.get(b"jxlc") or found.get(b"jxlp", b"")[4:]  # jxlp: a 4-byte index first
 
 
 def jxl_samples(data: bytes) -> JxlSamples | None:

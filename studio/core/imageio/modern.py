@@ -17,12 +17,10 @@ import imagecodecs
 import numpy as np
 from PIL import Image as PILImage
 
-from studio.core.imageio import colour
+from studio.core.imageio import colour, jxl_header
 from studio.core.imageio.decoded import Decoded, Samples, load_exif_safely
 from studio.core.imageio.formats import check_pixels, notice
-from studio.core.imageio.jxl_header import jxl_samples
 
-_JXL_SIGNATURE = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 _AVIF_HIGH_BITS = 12
 
 
@@ -86,34 +84,17 @@ def write_avif(path: Path, samples: Samples, quality: int, metadata: dict[str, A
 # JPEG XL
 
 
-def _boxes(data: bytes) -> dict[bytes, bytes]:
-    """The first box of each type in an ISO BMFF container (JPEG XL's), by type."""
-    boxes: dict[bytes, bytes] = {}
-    at = 0
-    while at + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[at : at + 8])
-        header = 8
-        if size == 1 and at + 16 <= len(data):
-            size, header = struct.unpack(">Q", data[at + 8 : at + 16])[0], 16
-        end = len(data) if size == 0 else at + size
-        if end <= at:
-            break
-        boxes.setdefault(kind, data[at + header : end])
-        at = end
-    return boxes
-
-
 def read_jxl(path: Path, limit: int) -> Decoded:
     """JPEG XL; integer samples stretched to their type's range, linear ones sRGB-encoded."""
     data = path.read_bytes()
     samples = np.asarray(imagecodecs.jpegxl_decode(data))
     check_pixels(path, samples.shape[1], samples.shape[0], limit)
     exif = xmp = None
-    if data.startswith(_JXL_SIGNATURE):
-        boxes = _boxes(data)
-        exif = boxes[b"Exif"][4:] if len(boxes.get(b"Exif", b"")) > 4 else None
-        xmp = boxes.get(b"xml ") or None
-    header = jxl_samples(data)
+    if data.startswith(jxl_header.SIGNATURE):
+        found = jxl_header.boxes(data)
+        exif = found[b"Exif"][4:] if len(found.get(b"Exif", b"")) > 4 else None  # after offset
+        xmp = found.get(b"xml ") or None
+    header = jxl_header.jxl_samples(data)
     if samples.dtype.kind == "f":
         samples, depth = samples.astype(np.float32), 32
     else:
@@ -130,9 +111,9 @@ def _colour_only(samples: Samples, convert: Callable[[Samples], Samples]) -> Sam
     """`convert` applied to the colour channels of (H, W[, C]) samples; alpha kept."""
     if samples.ndim == 2:
         return convert(samples)
-    colour = 3 if samples.shape[2] >= 3 else 1
+    channels = 3 if samples.shape[2] >= 3 else 1
     out = samples.copy()
-    out[..., :colour] = convert(samples[..., :colour])
+    out[..., :channels] = convert(samples[..., :channels])
     return out
 
 
@@ -171,7 +152,7 @@ def write_jxl(path: Path, samples: Samples, quality: int, metadata: dict[str, An
         extra += _box(b"xml ", metadata["xmp"])
     if metadata.get("icc_profile"):
         notice(f"{path.name}: the ICC profile is not embedded in JPEG XL (sRGB is assumed)")
-    after_type = len(_JXL_SIGNATURE) + struct.unpack(">I", encoded[12:16])[0]  # past 'ftyp'
+    after_type = len(jxl_header.SIGNATURE) + struct.unpack(">I", encoded[12:16])[0]  # past ftyp
     path.write_bytes(encoded[:after_type] + extra + encoded[after_type:])
 
 
