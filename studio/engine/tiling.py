@@ -1,14 +1,25 @@
-"""The tiled executor every heavy engine uses: run a function per tile, blend the seams."""
+"""The tiled executor every heavy engine uses: run a function per tile, blend the seams.
+
+`run_tiled_on_device` adds what torch engines need on a GPU: tiles sized from free memory,
+halving on out-of-memory and falling back to the CPU.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from studio.core.errors import OutOfMemoryError
 from studio.core.image import FloatArray
-from studio.core.protocol import Progress
+from studio.core.protocol import Progress, RunContext
 from studio.core.tiling import Tile, feather_weight, tile_grid
+from studio.engine.memory import free_bytes, is_out_of_memory, release_memory
+
+if TYPE_CHECKING:
+    import torch
 
 TileFn = Callable[[FloatArray], FloatArray]
 
@@ -48,3 +59,84 @@ def run_tiled(
     yield Progress(len(tiles), len(tiles), message)
     out /= weights
     return out
+
+
+DeviceTileFn = Callable[[FloatArray, "torch.device"], FloatArray]
+GPU_SHARE = 0.6  # of the free GPU memory a tile may use; the rest absorbs fragmentation
+TILE_STEP = 32
+
+
+def tile_for_memory(
+    device: torch.device, bytes_per_pixel: int, cpu_tile: int, minimum: int = 64
+) -> int:
+    """A tile side whose working memory fits the device: `cpu_tile` (cache-sized) on the CPU,
+    as large as `GPU_SHARE` of the free memory allows on a GPU."""
+    if device.type == "cpu":
+        return cpu_tile
+    pixels = GPU_SHARE * free_bytes(device) / bytes_per_pixel
+    return max(minimum, int(math.sqrt(pixels)) // TILE_STEP * TILE_STEP)
+
+
+def run_tiled_on_device(
+    pixels: FloatArray,
+    fn: DeviceTileFn,
+    device: torch.device,
+    ctx: RunContext,
+    *,
+    bytes_per_pixel: int,
+    cpu_tile: int,
+    overlap: int,
+    message: str = "Processing",
+    out_channels: int | None = None,
+) -> Generator[Progress, None, FloatArray]:
+    """`run_tiled` for a torch engine: tiles sized from the device's free memory (or
+    `ctx.tile`); on out-of-memory the tile is halved, and below the smallest tile the job
+    moves to the CPU, like the neural executor. `fn(tile, device)` processes one tile."""
+    minimum = max(64, 2 * overlap + TILE_STEP)
+    tile = ctx.tile or tile_for_memory(device, bytes_per_pixel, cpu_tile, minimum)
+    while True:
+        try:
+            on_device = _bound(fn, device)
+            return (yield from run_tiled(pixels, on_device, tile, overlap, out_channels, message))
+        except Exception as err:
+            if not is_out_of_memory(err):
+                raise
+        release_memory()  # outside the except block, whose traceback holds the failed tile
+        if tile // 2 >= minimum:
+            ctx.log(f"Out of memory with {tile}px tiles: retrying with {tile // 2}px tiles")
+            tile //= 2
+        elif device.type != "cpu":
+            ctx.log("Out of GPU memory even with the smallest tiles: running on the CPU instead")
+            device = torch_device("cpu")
+            tile = tile_for_memory(device, bytes_per_pixel, cpu_tile, minimum)
+        else:
+            raise OutOfMemoryError(
+                f"Not enough memory for {message.lower()} even with {tile}px tiles"
+            )
+
+
+def _bound(fn: DeviceTileFn, device: torch.device) -> TileFn:
+    return lambda tile: fn(tile, device)
+
+
+def torch_device(name: str) -> torch.device:
+    import torch
+
+    return torch.device(name)
+
+
+def on_device_or_cpu(
+    start: Callable[[torch.device], Generator[Progress, None, FloatArray]],
+    device: torch.device,
+    ctx: RunContext,
+) -> Generator[Progress, None, FloatArray]:
+    """Run `start(device)`; when a GPU runs out of memory, run it again on the CPU (for
+    engines that work on the whole image and cannot tile)."""
+    try:
+        return (yield from start(device))
+    except Exception as err:
+        if device.type == "cpu" or not is_out_of_memory(err):
+            raise
+    release_memory()
+    ctx.log("Out of GPU memory: running on the CPU instead (slower)")
+    return (yield from start(torch_device("cpu")))

@@ -13,6 +13,7 @@ Every block's 2-D transform is computed once; aggregation happens in the transfo
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,7 +46,8 @@ class Stage:
 HARD = Stage(block=8, step=4, radius=8, group=16)
 WIENER = Stage(block=8, step=4, radius=8, group=16)
 HARD_THRESHOLD = 2.7
-REF_CHUNK = 512
+REF_CHUNK = {"cpu": 512, "cuda": 4096}  # reference blocks per batch: cache-sized on the CPU
+BYTES_PER_PIXEL = 5 * 1024  # working memory per tile pixel (issue #18's estimate)
 
 
 def dct_matrix(n: int) -> np.ndarray:
@@ -66,6 +68,10 @@ def haar_matrix(n: int) -> np.ndarray:
         bottom = np.kron(np.eye(size), [1.0, -1.0])
         mat = np.vstack([top, bottom]) / math.sqrt(2.0)
     return mat.astype(np.float32)
+
+
+def _opponent(size: int) -> np.ndarray:
+    return _OPPONENT
 
 
 def _kaiser(block: int) -> np.ndarray:
@@ -130,12 +136,23 @@ def match_blocks(guide: torch.Tensor, stage: Stage) -> torch.Tensor:
     return rows * (width - b + 1) + cols
 
 
+@functools.cache
 def _dct2_matrix(block: int, device: torch.device) -> torch.Tensor:
-    """The 2-D DCT of a flattened block as one (b*b, b*b) matrix: vec(D X D^T) = K vec(X)."""
+    """The 2-D DCT of a flattened block as one (b*b, b*b) matrix: vec(D X D^T) = K vec(X).
+    Made once per device, like the other constants."""
     import torch
 
     dct = dct_matrix(block)
     return torch.from_numpy(np.kron(dct, dct)).to(device)
+
+
+@functools.cache
+def _constant(name: str, size: int, device: torch.device) -> torch.Tensor:
+    """The Kaiser window, Haar matrix or opponent colour matrix on `device`, made once."""
+    import torch
+
+    makers = {"kaiser": _kaiser, "haar": haar_matrix, "opponent": _opponent}
+    return torch.from_numpy(makers[name](size)).to(device)
 
 
 def block_spectra(image: torch.Tensor, block: int) -> torch.Tensor:
@@ -159,7 +176,7 @@ def _aggregate_to_image(
     import torch.nn.functional as F
 
     positions, channels, _ = numerator.shape
-    kaiser = torch.from_numpy(_kaiser(block)).to(numerator.device).reshape(-1)
+    kaiser = _constant("kaiser", block, numerator.device).reshape(-1)
     inverse = _dct2_matrix(block, numerator.device) * kaiser[None, :]
     by_channel = numerator.reshape(positions, -1).T.contiguous()  # (C*b*b, L), one transpose
     pixels = torch.matmul(inverse.T, by_channel.reshape(channels, block * block, positions))
@@ -183,15 +200,16 @@ def _collaborate(
     """
     import torch
 
-    haar = torch.from_numpy(haar_matrix(group)).to(noisy.device)
+    haar = _constant("haar", group, noisy.device)
     positions, channels, coeffs_per_block = noisy.shape
     flat_noisy = noisy.reshape(positions, channels * coeffs_per_block)
     flat_guide = None if guide_spectra is None else guide_spectra.reshape(flat_noisy.shape)
     numerator = torch.zeros_like(flat_noisy)
     weights = torch.zeros((positions, channels), device=noisy.device, dtype=noisy.dtype)
     variance = sigma * sigma
-    for start in range(0, matches.shape[0], REF_CHUNK):
-        index = matches[start : start + REF_CHUNK]
+    chunk = REF_CHUNK.get(noisy.device.type, REF_CHUNK["cpu"])
+    for start in range(0, matches.shape[0], chunk):
+        index = matches[start : start + chunk]
         coeffs = haar @ flat_noisy[index]
         if flat_guide is None:
             keep = coeffs.abs() > HARD_THRESHOLD * sigma
@@ -238,7 +256,7 @@ def cbm3d(pixels: np.ndarray, sigma: float, device: torch.device) -> np.ndarray:
     with torch.inference_mode():
         image = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).to(device)
         image = image.permute(2, 0, 1)
-        opponent = torch.from_numpy(_OPPONENT).to(device)
+        opponent = _constant("opponent", 3, device)
         if channels == 3:
             image = torch.einsum("ij,jhw->ihw", opponent, image)
         padded = _pad_to_grid(image, HARD)

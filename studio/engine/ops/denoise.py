@@ -15,7 +15,7 @@ from studio.core.image import FloatArray, Image
 from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
 from studio.engine.device import resolve_device
 from studio.engine.ops._denoise_sigma import estimate_sigma
-from studio.engine.tiling import run_tiled
+from studio.engine.tiling import run_tiled, run_tiled_on_device
 
 BM3D_TILE = 384
 BM3D_OVERLAP = 24
@@ -112,16 +112,18 @@ def run_nlm(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
 
 
 def run_cbm3d(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
-    from studio.engine.ops._denoise_bm3d import cbm3d
+    from studio.engine.ops._denoise_bm3d import BYTES_PER_PIXEL, cbm3d
 
     image = inputs.image
     yield Progress(0, 1, "Estimating noise")
     sigma = noise_level(image, params)
-    device = resolve_device(ctx.device)
-    out = yield from run_tiled(
+    out = yield from run_tiled_on_device(
         image.pixels,
-        lambda tile: cbm3d(tile, sigma, device),
-        tile=ctx.tile or BM3D_TILE,
+        lambda tile, device: cbm3d(tile, sigma, device),
+        resolve_device(ctx.device),
+        ctx,
+        bytes_per_pixel=BYTES_PER_PIXEL,
+        cpu_tile=BM3D_TILE,
         overlap=BM3D_OVERLAP,
         message="Collaborative filtering",
     )

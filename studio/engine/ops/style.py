@@ -28,7 +28,7 @@ from studio.core.protocol import (
 from studio.engine.device import resolve_device
 from studio.engine.ops import _style_color as colour
 from studio.engine.ops import _style_synthesis as synthesis
-from studio.engine.tiling import run_tiled
+from studio.engine.tiling import on_device_or_cpu, run_tiled
 
 _COLOUR_TILE = 1024
 _PATCH_SIZES = (33, 21, 13)
@@ -111,7 +111,9 @@ def run_painterly(inputs: JobInputs, params: PainterlyParams, ctx: RunContext) -
     style_work = colour.shrink(style, round(size * params.stroke_scale))
     if work.shape != content.shape:
         ctx.log(f"Painting at {work.shape[1]}x{work.shape[0]}, then enlarging to full size")
-    painted = yield from synthesis.synthesize(work, style_work, settings, device)
+    painted = yield from on_device_or_cpu(
+        lambda on: synthesis.synthesize(work, style_work, settings, on), device, ctx
+    )
     if work.shape != content.shape:
         painted = enlarge(painted, content, params.detail)
     return inputs.image.with_pixels(painted)
