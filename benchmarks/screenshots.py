@@ -230,7 +230,7 @@ def capture(out: Path, size: tuple[int, int]) -> list[Path]:
     shots.append(s.shot("12-batch-finished"))
     shutil.rmtree(source, ignore_errors=True)
     shutil.rmtree(out.parent / f"{out.name}-batch-output", ignore_errors=True)
-    w.close()
+    w.shutdown()  # no close: it would ask about the unexported results
     return shots
 
 

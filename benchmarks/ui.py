@@ -156,7 +156,7 @@ def measure_window(engines: list[tuple[str, str]], home: Path) -> dict[str, Any]
         window.undo()
         row.update(_cancel_latency(app, window, ended, row["job_s"]))
     out["jobs"] = results
-    window.close()
+    window.shutdown()  # no close: it would ask about the unexported results
     return out
 
 

@@ -326,6 +326,11 @@ class CanvasView(QGraphicsView):
         self.sig_zoom_changed.emit(zoom)
         self.sig_view_changed.emit()
 
+    @property
+    def fitted(self) -> bool:
+        """The whole image is in view, and stays so as the view is resized."""
+        return self._fit
+
     def view_state(self) -> tuple[float, QPointF]:
         """(zoom, image point at the view's centre): enough to put another view in sync."""
         return self.zoom(), self.mapToScene(self.viewport().rect().center())

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QImage, QUndoCommand, QUndoStack
 
 from studio.core.image import Image
 from studio.ui.display import thumbnail, to_bgra, to_qimage
@@ -54,12 +54,14 @@ def crop_image(image: Image, rect: QRect) -> Image:
 
 
 class Document(QObject):
-    """A photo being worked on, with linear undo/redo over its steps."""
+    """A photo being worked on: its steps, and one undo timeline of jobs, strokes and hints."""
 
     sig_steps_changed = Signal()
-    """A step was added, undone, redone or chosen."""
+    """A step was added, undone or redone."""
     sig_brackets_changed = Signal()
     """The HDR bracket list changed."""
+    sig_timeline_changed = Signal()
+    """A job, stroke or hint was done, undone or redone."""
 
     def __init__(
         self,
@@ -69,6 +71,7 @@ class Document(QObject):
         *,
         name: str = "",
         brackets: list[Image] | None = None,
+        is_result: bool = False,
     ) -> None:
         super().__init__(parent)
         self.path = path
@@ -77,10 +80,14 @@ class Document(QObject):
         self.index = 0
         self.brackets: list[Image] = brackets if brackets is not None else [original.image]
         self.style: Image | None = None
-        self.mask = PaintLayer(original.image.width, original.image.height, MASK_COLOUR, self)
-        self.hints = PaintLayer(
-            original.image.width, original.image.height, QColor(255, 255, 255), self
-        )
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.indexChanged.connect(self.sig_timeline_changed)
+        self.mask, self.hints = self._new_layers(original.image)
+        self.is_result = is_result
+        """Made by a job (an HDR merge): even its first step is worth exporting."""
+        self.exported: Step | None = None
+        self.view: Any = None
+        """Zoom and centre the canvas last showed this document with (None: fit)."""
 
     @property
     def current(self) -> Step:
@@ -103,30 +110,16 @@ class Document(QObject):
         return tuple(dict.fromkeys(p for p in paths if p is not None))
 
     def apply(self, step: Step) -> None:
-        """Add `step` after the current one, dropping any steps that were undone."""
-        del self.steps[self.index + 1 :]
-        self.steps.append(step)
-        self.index = len(self.steps) - 1
-        self._fit_layers()
-        self.sig_steps_changed.emit()
+        """Add `step` after the current one, as one undoable entry of the timeline."""
+        self.undo_stack.push(_StepCommand(self, step))
 
-    def go_to(self, index: int) -> None:
-        if 0 <= index < len(self.steps) and index != self.index:
-            self.index = index
-            self._fit_layers()
-            self.sig_steps_changed.emit()
+    def has_unexported_result(self) -> bool:
+        """The photo shown is a job's result that was not written to a file."""
+        is_result = self.index > 0 or self.is_result
+        return is_result and self.exported is not self.current
 
-    def can_undo(self) -> bool:
-        return self.index > 0
-
-    def can_redo(self) -> bool:
-        return self.index < len(self.steps) - 1
-
-    def undo(self) -> None:
-        self.go_to(self.index - 1)
-
-    def redo(self) -> None:
-        self.go_to(self.index + 1)
+    def mark_exported(self, step: Step) -> None:
+        self.exported = step
 
     def set_brackets(self, images: list[Image]) -> None:
         self.brackets = images
@@ -138,11 +131,47 @@ class Document(QObject):
         self.brackets[index] = Image(image.pixels, meta, image.alpha)
         self.sig_brackets_changed.emit()
 
-    def _fit_layers(self) -> None:
-        """A result of another size gets fresh, empty layers of its size."""
-        image = self.current.image
-        if (self.mask.width, self.mask.height) != (image.width, image.height):
-            self.mask.deleteLater()
-            self.hints.deleteLater()
-            self.mask = PaintLayer(image.width, image.height, MASK_COLOUR, self)
-            self.hints = PaintLayer(image.width, image.height, QColor(255, 255, 255), self)
+    def _new_layers(self, image: Image) -> tuple[PaintLayer, PaintLayer]:
+        size = image.width, image.height
+        stack = self.undo_stack
+        mask = PaintLayer(*size, MASK_COLOUR, self, undo_stack=stack, name="Mask")
+        hints = PaintLayer(*size, QColor(255, 255, 255), self, undo_stack=stack, name="Hints")
+        return mask, hints
+
+    def _show(self, index: int, layers: tuple[PaintLayer, PaintLayer]) -> None:
+        self.index = index
+        self.mask, self.hints = layers
+        self.sig_steps_changed.emit()
+
+
+class _StepCommand(QUndoCommand):
+    """A job's result on the timeline: redo shows it, undo goes back to the step before.
+
+    A result of another size gets fresh, empty layers of its size; undo brings back the old.
+    """
+
+    def __init__(self, document: Document, step: Step) -> None:
+        super().__init__(step.label)
+        self.document = document
+        self.step = step
+        self._previous = document.index
+        self._layers_before = (document.mask, document.hints)
+        same_size = (document.mask.width, document.mask.height) == (
+            step.image.width,
+            step.image.height,
+        )
+        self._layers_after = self._layers_before if same_size else document._new_layers(step.image)
+
+    def redo(self) -> None:
+        document = self.document
+        del document.steps[self._previous + 1 :]
+        document.steps.append(self.step)
+        document._show(len(document.steps) - 1, self._layers_after)
+
+    def undo(self) -> None:
+        self.document._show(self._previous, self._layers_before)
+
+
+def step_of(command: QUndoCommand | None) -> Step | None:
+    """The result a timeline entry shows (None for strokes and hints)."""
+    return command.step if isinstance(command, _StepCommand) else None

@@ -1,4 +1,4 @@
-"""The History panel: each applied operation is a step; click one to view it."""
+"""The History panel: the timeline of jobs, strokes and hints; click an entry to go back."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui.display import to_qimage
-from studio.ui.document import Document
+from studio.ui.document import Document, Step, step_of
 from studio.ui.icons import icon
 
 
 class HistoryPanel(QWidget):
-    """Steps of the current document, the current one selected; undone steps greyed."""
+    """The current document's undo timeline, the current entry selected; undone ones greyed."""
 
     sig_export_requested = Signal()
     """Export… was clicked (exports the step being viewed)."""
@@ -40,11 +40,11 @@ class HistoryPanel(QWidget):
         self.undo_button = QToolButton()
         self.undo_button.setIcon(icon("undo"))
         self.undo_button.setToolTip("Undo (Ctrl+Z)")
-        self.undo_button.clicked.connect(lambda: self.document and self.document.undo())
+        self.undo_button.clicked.connect(self._undo)
         self.redo_button = QToolButton()
         self.redo_button.setIcon(icon("redo"))
         self.redo_button.setToolTip("Redo (Ctrl+Shift+Z)")
-        self.redo_button.clicked.connect(lambda: self.document and self.document.redo())
+        self.redo_button.clicked.connect(self._redo)
         export = QPushButton(icon("export"), "Export…")
         export.setToolTip("Write the step you are viewing to a file (Ctrl+E)")
         export.clicked.connect(self.sig_export_requested)
@@ -61,10 +61,10 @@ class HistoryPanel(QWidget):
 
     def set_document(self, document: Document | None) -> None:
         if self.document is not None:
-            self.document.sig_steps_changed.disconnect(self.refresh)
+            self.document.sig_timeline_changed.disconnect(self.refresh)
         self.document = document
         if document is not None:
-            document.sig_steps_changed.connect(self.refresh)
+            document.sig_timeline_changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
@@ -72,26 +72,48 @@ class HistoryPanel(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         if document is not None:
-            for index, step in enumerate(document.steps):
-                item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(step.thumb))), step.label)
-                item.setToolTip(f"{step.label}\n{step.size_text}")
-                if index > document.index:
-                    item.setForeground(Qt.GlobalColor.gray)
-                self.list.addItem(item)
-            self.list.setCurrentRow(document.index)
+            stack = document.undo_stack
+            self._add(document.original, document.original.label, done=True)
+            for index in range(stack.count()):
+                command = stack.command(index)
+                self._add(step_of(command), command.text(), done=index < stack.index())
+            self.list.setCurrentRow(stack.index())
         self.list.blockSignals(False)
-        self.undo_button.setEnabled(document is not None and document.can_undo())
-        self.redo_button.setEnabled(document is not None and document.can_redo())
+        self.undo_button.setEnabled(document is not None and document.undo_stack.canUndo())
+        self.redo_button.setEnabled(document is not None and document.undo_stack.canRedo())
+
+    def _add(self, step: Step | None, label: str, done: bool) -> None:
+        if step is not None:
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(step.thumb))), label)
+            item.setToolTip(f"{label}\n{step.size_text}")
+        else:
+            item = QListWidgetItem(icon("brush"), label)
+        item.setData(Qt.ItemDataRole.UserRole, step)
+        if not done:
+            item.setForeground(Qt.GlobalColor.gray)
+        self.list.addItem(item)
+
+    def _undo(self) -> None:
+        if self.document is not None:
+            self.document.undo_stack.undo()
+
+    def _redo(self) -> None:
+        if self.document is not None:
+            self.document.undo_stack.redo()
 
     def _on_row(self, row: int) -> None:
         if self.document is not None and row >= 0:
-            self.document.go_to(row)
+            self.document.undo_stack.setIndex(row)
 
     def _context_menu(self, pos: QPoint) -> None:
         item = self.list.itemAt(pos)
         if item is None:
             return
-        row = self.list.row(item)
+        step = item.data(Qt.ItemDataRole.UserRole)
+        steps = self.document.steps if self.document is not None else []
+        row = next((i for i, shown in enumerate(steps) if shown is step), None)
+        if row is None:
+            return
         menu = QMenu(self)
         menu.addAction("Compare as A", lambda: self.sig_compare_requested.emit(row, "A"))
         menu.addAction("Compare as B", lambda: self.sig_compare_requested.emit(row, "B"))

@@ -2,7 +2,7 @@
 
 A layer is an ARGB image the size of the photo; its alpha channel is the mask value (or the
 hint's opacity). Each brush stroke, clear, invert or load is one undoable command that keeps
-only the pixels it changed.
+only the pixels it changed, pushed on the undo stack the layer is given (its document's).
 """
 
 from __future__ import annotations
@@ -23,16 +23,23 @@ class PaintLayer(QObject):
 
     sig_changed = Signal(QRect)
     """Pixels changed inside this rectangle (image coordinates)."""
-    sig_stroke_finished = Signal()
-    """A stroke, clear, invert or load was committed (or undone, or redone)."""
 
-    def __init__(self, width: int, height: int, colour: QColor, parent: QObject | None = None):
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        colour: QColor,
+        parent: QObject | None = None,
+        *,
+        undo_stack: QUndoStack | None = None,
+        name: str = "",
+    ):
         super().__init__(parent)
         self.colour = QColor(colour)
+        self.name = name
         self.image = QImage(width, height, _FORMAT)
         self.image.fill(Qt.GlobalColor.transparent)
-        self.undo_stack = QUndoStack(self)
-        self.undo_stack.indexChanged.connect(self.sig_stroke_finished)
+        self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
         self._committed = self.image.copy()
         self._stroke: _Stroke | None = None
 
@@ -129,7 +136,8 @@ class PaintLayer(QObject):
         before = self._committed.copy(rect)
         after = self.image.copy(rect)
         _blit(self._committed, after, rect.topLeft())
-        self.undo_stack.push(_PatchCommand(self, rect, before, after, label))
+        text = f"{self.name}: {label}" if self.name else label
+        self.undo_stack.push(PatchCommand(self, rect, before, after, text))
 
     def _restore(self, patch: QImage, rect: QRect) -> None:
         _blit(self.image, patch, rect.topLeft())
@@ -165,26 +173,26 @@ class _Stroke:
         self.rect = QRect()
 
 
-class _PatchCommand(QUndoCommand):
+class PatchCommand(QUndoCommand):
     """Swap the pixels of one rectangle between their states before and after an edit."""
 
     def __init__(
         self, layer: PaintLayer, rect: QRect, before: QImage, after: QImage, label: str
     ) -> None:
         super().__init__(label)
-        self._layer = layer
+        self.layer = layer
         self._rect = rect
         self._before = before
         self._after = after
         self._applied = True  # pushed after the pixels were painted
 
     def undo(self) -> None:
-        self._layer._restore(self._before, self._rect)
+        self.layer._restore(self._before, self._rect)
         self._applied = False
 
     def redo(self) -> None:
         if not self._applied:
-            self._layer._restore(self._after, self._rect)
+            self.layer._restore(self._after, self._rect)
             self._applied = True
 
 

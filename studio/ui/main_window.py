@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self.settings = window_settings()
         self.registry = Registry()
         self.last_message = ""
+        self._shown: Document | None = None
         self.background = Background(self)
         self.worker = JobWorker(device=device)
         self.jobs = JobController(self.worker, self._choices, self)
@@ -222,6 +223,9 @@ class MainWindow(QMainWindow):
         self.canvas_panel.tabs.tabCloseRequested.connect(self.close_document)
         self.canvas_panel.compare.sig_choice_changed.connect(self._update_actions)
         self.exporter.sig_message.connect(self.notify)
+        self.exporter.sig_exported.connect(
+            lambda document, step, _path: document.mark_exported(step)
+        )
         self.task_inputs.sig_message.connect(self.notify)
         self.task_inputs.sig_inputs_changed.connect(jobs.schedule_preview)
         self.task_inputs.sig_style_loaded.connect(
@@ -385,6 +389,7 @@ class MainWindow(QMainWindow):
 
     def _on_document_added(self, document: Document) -> None:
         document.sig_steps_changed.connect(lambda d=document: self._on_steps_changed(d))
+        document.sig_timeline_changed.connect(lambda d=document: self._on_timeline(d))
         document.sig_brackets_changed.connect(lambda d=document: self._on_brackets_changed(d))
         self.notify(f"Opened {document.name} · {document.current.size_text}")
         self.sig_document_opened.emit(document)
@@ -401,8 +406,27 @@ class MainWindow(QMainWindow):
             self._close(self.documents[index])
 
     def _close(self, document: Document) -> None:
+        if document.has_unexported_result() and not self._confirm_discard([document]):
+            return
         self.jobs.cancel_document(document)
         self.tabs.remove(document)
+
+    def _confirm_discard(self, documents: list[Document], jobs: int = 0) -> bool:
+        """Ask before losing unexported results (and stopping running jobs)."""
+        lines = []
+        if documents:
+            names = ", ".join(d.name for d in documents)
+            lines.append(f"Results not exported yet: {names}. They will be lost.")
+        if jobs:
+            lines.append(f"{jobs} job(s) still running will be cancelled.")
+        answer = QMessageBox.question(
+            self,
+            "Discard results?",
+            "\n".join(lines),
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Discard
 
     def _on_tab_clicked(self, index: int) -> None:
         """Clicking a tab leaves the welcome page (Help › Welcome) for the photo."""
@@ -410,6 +434,10 @@ class MainWindow(QMainWindow):
             self.canvas_panel.show_view()
 
     def _set_document(self, document: Document | None) -> None:
+        shown = self._shown
+        if shown is not None and shown in self.documents:
+            shown.view = None if self.canvas.fitted else self.canvas.view_state()
+        self._shown = document
         self.history_panel.set_document(document)
         self.canvas.set_preview(None)
         if document is None:
@@ -423,6 +451,10 @@ class MainWindow(QMainWindow):
             self._show_step(document)
             if not self.act["compare"].isChecked():
                 self.canvas_panel.show_view()
+            if document.view is None:
+                self.canvas.zoom_fit()  # a new photo opens whole, whatever the last one showed
+            else:
+                self.canvas.apply_view_state(document.view)
             self.task_inputs.show_document(document)
         self._update_actions()
 
@@ -439,6 +471,11 @@ class MainWindow(QMainWindow):
             self._show_step(document)
             self._update_actions()
             self.jobs.schedule_preview()
+
+    def _on_timeline(self, document: Document) -> None:
+        """A job, stroke or hint was done, undone or redone."""
+        if document is self.document:
+            self._on_layers_edited()
 
     def _on_brackets_changed(self, document: Document) -> None:
         if document is self.document:
@@ -548,32 +585,20 @@ class MainWindow(QMainWindow):
     # =========================================================================================
     # Undo, compare, zoom feedback
 
-    def _paint_stack_active(self) -> Any:
-        if self.document is None:
-            return None
-        tool = self.canvas.tool
-        if tool in (Tool.BRUSH, Tool.ERASER):
-            return self.document.mask.undo_stack
-        if tool is Tool.HINT:
-            return self.document.hints.undo_stack
-        return None
-
     def undo(self) -> None:
-        """Undo the last stroke while painting, else the last operation."""
-        stack = self._paint_stack_active()
+        """Undo the last job, stroke or hint of the photo, and say what was undone."""
+        stack = self.document.undo_stack if self.document is not None else None
         if stack is not None and stack.canUndo():
+            text = stack.undoText()
             stack.undo()
-            self._on_layers_edited()
-        elif self.document is not None:
-            self.document.undo()
+            self.notify(f"Undid {text}")
 
     def redo(self) -> None:
-        stack = self._paint_stack_active()
+        stack = self.document.undo_stack if self.document is not None else None
         if stack is not None and stack.canRedo():
+            text = stack.redoText()
             stack.redo()
-            self._on_layers_edited()
-        elif self.document is not None:
-            self.document.redo()
+            self.notify(f"Redid {text}")
 
     def set_before(self, on: bool) -> None:
         if on:
@@ -719,7 +744,7 @@ class MainWindow(QMainWindow):
 
     def _open_made_document(self, name: str, step: Step, source: Document) -> None:
         """A result made from a set of inputs (HDR brackets) opens as its own document."""
-        document = Document(None, step, name=name, brackets=list(source.brackets))
+        document = Document(None, step, name=name, brackets=list(source.brackets), is_result=True)
         self.tabs.add(document)
 
     def _on_partial_result(self, document: Document, image: QImage) -> None:
@@ -773,15 +798,15 @@ class MainWindow(QMainWindow):
         document = self.document
         has_doc = document is not None
         self.act.set_document_open(has_doc)
-        stack = self._paint_stack_active()
-        can_undo = (stack is not None and stack.canUndo()) or (
-            document is not None and document.can_undo()
-        )
-        can_redo = (stack is not None and stack.canRedo()) or (
-            document is not None and document.can_redo()
-        )
-        self.act["undo"].setEnabled(bool(can_undo))
-        self.act["redo"].setEnabled(bool(can_redo))
+        stack = document.undo_stack if document is not None else None
+        for name, can, text in (
+            ("undo", stack is not None and stack.canUndo(), stack and stack.undoText()),
+            ("redo", stack is not None and stack.canRedo(), stack and stack.redoText()),
+        ):
+            self.act[name].setEnabled(can)
+            self.act[name].setText(
+                f"&{name.capitalize()} {text}" if can else f"&{name.capitalize()}"
+            )
         self.act["cancel"].setEnabled(bool(self.jobs.active_ids()))
         spec = self.models_panel.current_engine()
         reason = "" if has_doc else "Open an image first"
@@ -810,25 +835,14 @@ class MainWindow(QMainWindow):
             self.open_paths(paths_)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.jobs.active_ids() and not self._confirm_quit():
+        unexported = [d for d in self.documents if d.has_unexported_result()]
+        running = len(self.jobs.active_ids())
+        if (unexported or running) and not self._confirm_discard(unexported, running):
             event.ignore()
             return
         self.save_layout()
         self.shutdown()
         super().closeEvent(event)
-
-    def _confirm_quit(self) -> bool:
-        answer = QMessageBox.question(
-            self,
-            "Jobs are running",
-            "Cancel the running jobs and close Studio? Nothing half-written is left behind.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer == QMessageBox.StandardButton.Yes:
-            self.notify("Stopping the running job…")
-            return True
-        return False
 
     def shutdown(self) -> None:
         """Stop the worker and the thread pool (idempotent)."""

@@ -95,11 +95,27 @@ def image_file(tmp_path: Path) -> Path:
     return path
 
 
+def discard_when_asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Answer 'Discard' to the window's questions (closing with unexported results);
+    returns the list the questions' texts are recorded in."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+
+    def question(parent, title, text, *args):  # type: ignore[no-untyped-def]
+        asked.append(text)
+        return QMessageBox.StandardButton.Discard
+
+    monkeypatch.setattr("studio.ui.main_window.QMessageBox.question", question)
+    return asked
+
+
 @pytest.fixture
-def window(qtbot, registry: Registry) -> Iterator:  # type: ignore[no-untyped-def]
+def window(qtbot, registry: Registry, monkeypatch: pytest.MonkeyPatch) -> Iterator:  # type: ignore[no-untyped-def]
     from studio.ui.app import create_application
     from studio.ui.main_window import MainWindow
 
+    discard_when_asked(monkeypatch)
     create_application()
     win = MainWindow(registry, describe_device=False, samples=False)
     qtbot.addWidget(win)

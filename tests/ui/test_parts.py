@@ -291,19 +291,44 @@ def test_paint_layer_strokes_undo_and_hints(qtbot) -> None:
     assert rgba[2, 2, 3] == 0.0
 
 
-def test_documents_keep_a_linear_history(qtbot) -> None:
+def test_one_undo_timeline_holds_jobs_strokes_and_hints_in_order(qtbot) -> None:
     from studio.ui.document import Document, make_step
 
     image = Image(np.zeros((8, 8, 3), np.float32), ImageMeta())
     document = Document(None, make_step("Open", image))
-    for n in (1, 2, 3):
-        document.apply(make_step(f"step {n}", image.with_pixels(image.pixels + n / 10)))
-    document.undo()
-    document.undo()
-    assert document.current.label == "step 1"
+    stack = document.undo_stack
+
+    def paint(layer) -> None:  # type: ignore[no-untyped-def]
+        layer.begin_stroke(QPointF(4, 4), 4)
+        layer.end_stroke()
+
+    document.apply(make_step("step 1", image.with_pixels(image.pixels + 0.1)))
+    paint(document.mask)
+    document.apply(make_step("step 2", image.with_pixels(image.pixels + 0.2)))
+    paint(document.hints)
+    assert [stack.text(i) for i in range(stack.count())] == [
+        "step 1",
+        "Mask: Paint",
+        "step 2",
+        "Hints: Paint",
+    ]
+    stack.undo()
+    assert document.hints.is_empty() and document.current.label == "step 2"
+    stack.undo()
+    assert document.current.label == "step 1" and not document.mask.is_empty()
+    stack.undo()
+    assert document.mask.is_empty() and document.current.label == "step 1"
     document.apply(make_step("branch", image))
     assert [s.label for s in document.steps] == ["Open", "step 1", "branch"]
-    assert not document.can_redo()
+    assert not stack.canRedo()
+    # A result of another size gets fresh layers; undoing it brings the painted ones back.
+    paint(document.mask)
+    painted = document.mask
+    document.apply(make_step("smaller", Image(np.zeros((4, 6, 3), np.float32), ImageMeta())))
+    assert document.mask is not painted and document.mask.is_empty()
+    assert (document.mask.width, document.mask.height) == (6, 4)
+    stack.undo()
+    assert document.mask is painted and not painted.is_empty()
 
 
 def test_samples_cover_every_job_and_carry_exposure_times(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from studio.engine.jobs import JobRequest, run_job
 from studio.ui.canvas import Compare, Tool
 from studio.ui.display import to_bgra
 from studio.ui.jobs import JobState
-from tests.ui.conftest import choose_engine, gradient, open_image
+from tests.ui.conftest import choose_engine, discard_when_asked, gradient, open_image
 
 DOCKS = ("canvas", "models", "inspector", "progress", "batch", "history")
 
@@ -320,7 +320,7 @@ def test_mask_brush_paints_and_undoes_per_stroke(qtbot, window, image_file: Path
     QtBot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=end)
     mask = document.mask.alpha()
     assert mask[20, 20] > 0.5 and mask[70, 100] > 0.5 and mask[90, 5] == 0
-    assert document.mask.undo_stack.count() == 1
+    assert document.undo_stack.count() == 1 and document.undo_stack.undoText() == "Mask: Paint"
     window.undo()
     assert document.mask.is_empty()
     window.redo()
@@ -420,8 +420,10 @@ def test_export_writes_the_viewed_step_and_never_the_original(
     assert read_image(source).meta.bit_depth == 16
 
 
-def test_no_top_level_widgets_leak(qtbot, registry, image_file: Path) -> None:
+def test_no_top_level_widgets_leak(qtbot, registry, image_file: Path, monkeypatch) -> None:
     from studio.ui.main_window import MainWindow
+
+    discard_when_asked(monkeypatch)
 
     before = set(map(id, QApplication.topLevelWidgets()))
     win = MainWindow(registry, describe_device=False, samples=False)
@@ -441,3 +443,101 @@ def test_no_top_level_widgets_leak(qtbot, registry, image_file: Path) -> None:
     QApplication.sendPostedEvents(None, 0)
     leaked = [w for w in QApplication.topLevelWidgets() if id(w) not in before]
     assert leaked == [], [type(w).__name__ for w in leaked]
+
+
+def _pixel_shown(window, x: int, y: int) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    shown = window.canvas.grab().toImage()
+    colour = shown.pixelColor(window.canvas.mapFromScene(QPointF(x + 0.5, y + 0.5)))
+    return colour.blue(), colour.green(), colour.red()
+
+
+def test_ctrl_z_undoes_strokes_and_jobs_in_order_and_restores_the_picture(
+    qtbot, window, image_file: Path
+) -> None:
+    document = open_image(qtbot, window, image_file)
+    original = to_bgra(document.current.image)[48, 64, :3]
+    assert _pixel_shown(window, 64, 48) == pytest.approx(tuple(original), abs=2)
+    choose_engine(window, "denoise", "test-slow")
+    window.inspector.set_values({"steps": 1, "delay": 0.0})
+    _, how = run_to_end(qtbot, window)  # the negative: easy to tell apart
+    assert how == "done"
+    negative = to_bgra(document.current.image)[48, 64, :3]
+    assert _pixel_shown(window, 64, 48) == pytest.approx(tuple(negative), abs=2)
+    document.mask.begin_stroke(QPointF(10, 10), 6)
+    document.mask.end_stroke()
+    assert window.act["undo"].text() == "&Undo Mask: Paint"
+    window.activateWindow()
+    qtbot.waitActive(window)
+
+    def ctrl_z() -> None:
+        qtbot.keyClick(window.canvas.viewport(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+
+    ctrl_z()  # the stroke first: it came last
+    assert document.mask.is_empty() and document.index == 1
+    assert window.last_message == "Undid Mask: Paint"
+    ctrl_z()  # then the job
+    assert document.index == 0 and len(document.steps) == 2
+    assert "Undid Slow test engine" in window.last_message or "Undid Denoise" in window.last_message
+    assert _pixel_shown(window, 64, 48) == pytest.approx(tuple(original), abs=2)
+    assert window.history_panel.list.currentRow() == 0
+    assert not window.act["undo"].isEnabled() and window.act["redo"].isEnabled()
+
+
+def test_quitting_or_closing_with_unexported_results_asks_first(
+    qtbot, window, image_file: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    answers = [QMessageBox.StandardButton.Cancel]
+    asked: list[str] = []
+
+    def question(parent, title, text, *args):  # type: ignore[no-untyped-def]
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr("studio.ui.main_window.QMessageBox.question", question)
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "denoise", "gaussian")
+    run_to_end(qtbot, window)
+    assert not window.close()  # Ctrl+Q, answered Cancel
+    assert len(asked) == 1 and "photo.png" in asked[0] and window.isVisible()
+    answers.append(QMessageBox.StandardButton.Cancel)
+    window.close_document()
+    assert len(asked) == 2 and window.documents == [document]
+    window.export_step(document.current, tmp_path / "out.png", 8)
+    qtbot.waitUntil(lambda: "Exported" in window.last_message, timeout=10_000)
+    window.close_document()  # exported: closes without asking
+    assert len(asked) == 2 and window.documents == []
+    open_image(qtbot, window, image_file)
+    assert window.close()  # nothing done to it: no question
+    assert len(asked) == 2 and not window.isVisible()
+
+
+def test_every_failed_open_is_listed_in_the_progress_log(
+    qtbot, window, image_file: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.png"
+    with qtbot.waitSignal(window.sig_document_opened, timeout=10_000):
+        window.open_paths([image_file, empty, missing])
+    qtbot.waitUntil(lambda: window.loading == 0, timeout=10_000)
+    assert [d.name for d in window.documents] == ["photo.png"]
+    failed = [r for r in window.progress_panel.records.values() if r.state is JobState.FAILED]
+    assert sorted(r.engine for r in failed) == ["empty.jpg", "missing.png"]
+    for record in failed:
+        assert record.engine in record.error
+        assert window.progress_panel.row(record.id).message.text() == record.error
+    assert window.docks["progress"].isVisible()
+
+
+def test_a_new_tab_opens_fitted_and_each_tab_keeps_its_own_zoom(
+    qtbot, window, image_file: Path
+) -> None:
+    first = open_image(qtbot, window, image_file)
+    window.canvas.set_zoom(2.0)
+    second = open_image(qtbot, window, image_file)
+    assert window.document is second and window.canvas.fitted
+    assert window.canvas.zoom() == pytest.approx(window.canvas.fit_zoom()) != 2.0
+    window.canvas_panel.tabs.setCurrentIndex(0)
+    assert window.document is first and window.canvas.zoom() == pytest.approx(2.0)
