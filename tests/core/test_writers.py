@@ -51,7 +51,9 @@ def test_png_one_pixel_wide_and_16_bit_is_bit_exact(tmp_path):
 @pytest.mark.parametrize(
     ("name", "width", "height", "message"),
     [("wide.webp", 16384, 1, "at most 16383"), ("tall.jpg", 1, 65536, "at most 65535"),
-     ("x.bmp", 10, 10, "use one of"), ("empty.png", 0, 10, "no pixels")],
+     ("x.bmp", 10, 10, "use one of"), ("empty.png", 0, 10, "no pixels"),
+     ("strip.heic", 1, 5000, "HEIC cannot store a strip"),
+     ("strip.heic", 4217, 16, "HEIC cannot store a strip")],
 )  # fmt: skip
 def test_check_writable_refuses_before_any_computing(tmp_path, name, width, height, message):
     with pytest.raises(UsageError, match=message):
@@ -63,6 +65,8 @@ def test_check_writable_accepts_what_the_writers_write(tmp_path):
     check_writable(tmp_path / "column.png", 1, 100_000, 4, np.uint16)
     check_writable(tmp_path / "new" / "folder" / "wide.webp", 16383, 1)
     check_writable(tmp_path / "x.tif", 10, 10, 1, np.float32, bit_depth=32)
+    check_writable(tmp_path / "strip.heic", 4216, 16)
+    check_writable(tmp_path / "strip.heic", 32, 33000)
     with pytest.raises(UsageError, match="JPEG stores 8-bit"):
         check_writable(tmp_path / "x.jpg", 10, 10, 3, np.uint16, bit_depth=16)
 
@@ -155,3 +159,10 @@ def test_openexr_reads_back_channels_and_history(tmp_path):
     rgb = np.stack([channels["R"], channels["G"], channels["B"]], axis=-1)
     np.testing.assert_array_equal(rgb, image.pixels)
     np.testing.assert_array_equal(channels["A"], image.alpha)
+
+
+@pytest.mark.parametrize(("width", "height"), [(4216, 16), (16, 4216)])
+def test_the_thinnest_heic_check_writable_allows_is_written(tmp_path, width, height):
+    check_writable(tmp_path / "strip.heic", width, height)
+    back = read_image(write_image(_image((height, width, 3)), tmp_path / "strip.heic"))
+    assert (back.width, back.height) == (width, height)

@@ -78,6 +78,9 @@ _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b
 _JXL_STARTS = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")
 SNIFF_BYTES = 64
 MAX_SIDE = {"jpeg": 65535, "webp": 16383}
+# x265 (pillow-heif's encoder) refuses pictures under 32 px on one side and over 4216 on the
+# other (measured: 16x4216 encodes, 16x4217 and 1x8000 do not; 32x33000 encodes).
+_HEIF_THIN, _HEIF_LONG = 32, 4216
 
 
 def notice(message: str) -> None:
@@ -189,6 +192,11 @@ def check_writable(
         raise UsageError(
             f"{fmt.upper()} images can be at most {side} pixels a side, this one is "
             f"{width}x{height}: choose PNG or TIFF"
+        )
+    if fmt == "heif" and min(width, height) < _HEIF_THIN and max(width, height) > _HEIF_LONG:
+        raise UsageError(
+            f"HEIC cannot store a strip as thin as {width}x{height} (the HEVC encoder refuses "
+            "it): choose PNG or TIFF"
         )
     _check_folder(target)
 
