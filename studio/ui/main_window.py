@@ -235,6 +235,7 @@ class MainWindow(QMainWindow):
         self.models_panel.sig_import_requested.connect(self.choose_model_file)
         self.models_panel.sig_manage_requested.connect(self.manage_models)
         self.models_panel.sig_model_file_requested.connect(self.choose_model_file_to_run)
+        self.models_panel.sig_models_changed.connect(self._reload_registry)
         self.inspector.sig_values_changed.connect(jobs.schedule_preview)
         self.inspector.sig_run_requested.connect(self.run_current)
         self.history_panel.sig_export_requested.connect(self.export_current)
@@ -245,6 +246,7 @@ class MainWindow(QMainWindow):
         self.welcome.sig_sample_requested.connect(self.open_sample)
         self.welcome.sig_import_requested.connect(self.choose_model_file)
         self.welcome.sig_manage_requested.connect(self.manage_models)
+        self.welcome.sig_models_changed.connect(self._reload_registry)
 
     # =========================================================================================
     # Layout

@@ -42,11 +42,17 @@ def format_size(size: int | None) -> str:
 
 
 class _Relay(QObject):
-    sig_progressed = Signal(int, object)
-    """Download progress from the worker thread: (bytes done, total bytes or None)."""
+    sig_progressed = Signal(float, float)
+    """Download progress from the worker thread: (bytes done, total bytes or -1 when unknown).
+
+    Floats, not None: PySide6 loses a reference to None on each cross-thread emit, and a Qt
+    int overflows past 2 GB."""
+
+    def forward(self, done: int, total: int | None) -> None:
+        self.sig_progressed.emit(float(done), float(total or -1))
 
 
-MODEL_FILES = "Model files (*.pth *.pt *.ckpt *.safetensors *.bin *.model);;All files (*)"
+MODEL_FILES = "Model files (*.pth *.pt *.ckpt *.safetensors *.bin *.model *.zip);;All files (*)"
 
 
 def ask_model_file(parent: QWidget, title: str = "Import a model") -> Path | None:
@@ -238,16 +244,17 @@ class ModelsDialog(QDialog):
         self._background.call(
             models.download,
             row["id"],
-            self._relay.sig_progressed.emit,
+            self._relay.forward,
             on_done=self._imported,
             on_error=self._failed,
         )
 
-    def _on_download_progress(self, done: int, total: int | None) -> None:
-        if total:
+    def _on_download_progress(self, done: float, total: float) -> None:
+        if total > 0:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(done / total * 1000))
-        self.status.setText(f"Downloading… {format_size(done)} of {format_size(total)}")
+        known = format_size(int(total)) if total > 0 else None
+        self.status.setText(f"Downloading… {format_size(int(done))} of {known or '?'}")
 
     def _open_folder(self) -> None:
         folder = paths.models_dir()

@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
 
 from studio.core.protocol import Availability, EngineSpec, Kind, RunContext
 from studio.core.registry import Registry
+from studio.engine.models.defaults import pin_default
 from studio.ui.icons import icon, task_icon, task_title
+from studio.ui.recommended import RecommendedOffer
 
 TASK_COLUMNS = 4
 
@@ -47,6 +49,8 @@ class EngineRow(QWidget):
     def __init__(self, spec: EngineSpec, status: Availability) -> None:
         super().__init__()
         name = QLabel(spec.name + ("  (default)" if spec.default else ""))
+        if spec.default and spec.default_reason:
+            name.setToolTip(f"Default: {spec.default_reason}")
         name.setObjectName("engineName")
         description = QLabel(spec.description)
         description.setObjectName("engineDescription")
@@ -93,6 +97,8 @@ class ModelsPanel(QWidget):
     """Manage models… was clicked."""
     sig_model_file_requested = Signal()
     """Model file… was clicked (run a checkpoint without installing it)."""
+    sig_models_changed = Signal()
+    """Models were installed or the default engine changed: the registry should be rebuilt."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -125,14 +131,29 @@ class ModelsPanel(QWidget):
         self.model_file_label.setObjectName("dimText")
         self.model_file_label.setWordWrap(True)
         self.model_file_label.hide()
+        self.default_note = QLabel()
+        self.default_note.setObjectName("dimText")
+        self.default_note.setWordWrap(True)
+        self.make_default_button = QPushButton(icon("star-outline"), "Make default")
+        self.make_default_button.setToolTip(
+            "Use the selected engine for this task whenever you do not pick one"
+        )
+        self.make_default_button.clicked.connect(self._make_default)
+        self.recommended = RecommendedOffer(task=None)
+        self.recommended.sig_models_changed.connect(self.sig_models_changed)
         buttons = QHBoxLayout()
         buttons.addWidget(import_button)
         buttons.addWidget(manage_button)
         buttons.addWidget(self.model_file_button)
+        default_row = QHBoxLayout()
+        default_row.addWidget(self.default_note, 1)
+        default_row.addWidget(self.make_default_button, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(self._task_grid)
         layout.addWidget(self.engine_list, 1)
+        layout.addLayout(default_row)
+        layout.addWidget(self.recommended)
         layout.addWidget(self.model_file_label)
         layout.addLayout(buttons)
 
@@ -146,7 +167,9 @@ class ModelsPanel(QWidget):
         current = self.current_engine()
         tasks = registry.tasks()
         task = self.task if self.task in tasks else (tasks[0] if tasks else "")
-        self.set_task(task, current.id if current is not None else None)
+        # An engine the user picked stays picked; one that was only the default follows it.
+        kept = current.id if current is not None and not current.default else None
+        self.set_task(task, kept)
 
     def set_model_file(self, path: Path | None) -> None:
         """The checkpoint the 'Model file' engines run (None: none chosen)."""
@@ -208,10 +231,36 @@ class ModelsPanel(QWidget):
             if status.ok and (choice is None or spec.id == engine_id):
                 choice = item
         self.engine_list.blockSignals(False)
+        self._show_default(task)
+        self.recommended.set_task(task or None)
         if choice is not None:
             self.engine_list.setCurrentItem(choice)
         else:
             self.sig_engine_chosen.emit(None)
+
+    def _show_default(self, task: str) -> None:
+        default = (
+            next((s for s in self.registry.engines(task) if s.default), None) if task else None
+        )
+        if default is None:
+            self.default_note.setText("")
+            return
+        why = (
+            default.default_reason
+            or "Studio's built-in choice; a ranked model you install leads instead"
+        )
+        self.default_note.setText(f"Default: {default.name} ({why})")
+        self._update_default_button()
+
+    def _update_default_button(self) -> None:
+        spec = self.current_engine()
+        self.make_default_button.setEnabled(spec is not None and not spec.default)
+
+    def _make_default(self) -> None:
+        spec = self.current_engine()
+        if spec is not None:
+            pin_default(spec.task, spec.id)
+            self.sig_models_changed.emit()
 
     def select_engine(self, engine_id: str) -> bool:
         for index in range(self.engine_list.count()):
@@ -231,4 +280,5 @@ class ModelsPanel(QWidget):
         return self._status.get((spec.task, spec.id), Availability(True))
 
     def _on_engine_item(self, item: QListWidgetItem | None, _previous: object) -> None:
+        self._update_default_button()
         self.sig_engine_chosen.emit(item.data(Qt.ItemDataRole.UserRole) if item else None)

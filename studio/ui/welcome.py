@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from studio.core.protocol import Availability, EngineSpec, Kind
 from studio.core.registry import Registry
 from studio.ui.icons import icon, task_icon, task_title
+from studio.ui.recommended import RecommendedOffer
 from studio.ui.resources import resource_path
 from studio.ui.samples import Sample
 
@@ -31,9 +32,10 @@ LEAD = (
     "machine, your originals are never overwritten, and 16-bit and float images stay that way."
 )
 HOW_TO_ADD = (
-    "Neural engines light up when their checkpoint is installed. Import a file (.pth, "
-    ".safetensors…) or a whole folder, or download a catalogued model when you are online. "
-    "Models are kept in {folder}."
+    "Neural engines light up when their checkpoint is installed, and the best installed one "
+    "becomes its task's default. Get the recommended models above, import a file (.pth, "
+    ".safetensors, .pt…) or a whole folder, or download another catalogued model in Manage "
+    "models. Nothing is downloaded unless you ask. Models are kept in {folder}."
 )
 
 
@@ -92,10 +94,14 @@ class WelcomePage(QWidget):
     """Import model… was clicked."""
     sig_manage_requested = Signal()
     """Manage models… was clicked."""
+    sig_models_changed = Signal()
+    """The recommended models were installed: the engines should be listed again."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("welcomePage")
+        self.recommended = RecommendedOffer()
+        self.recommended.sig_models_changed.connect(self.sig_models_changed)
         logo = QLabel()
         logo.setPixmap(QIcon(str(resource_path("studio.svg"))).pixmap(72, 72))
         title = QLabel("Welcome to Studio")
@@ -145,6 +151,9 @@ class WelcomePage(QWidget):
         model_buttons.addStretch(1)
         models_layout = QVBoxLayout()
         models_layout.addLayout(self.models_box)
+        models_layout.addSpacing(6)
+        models_layout.addWidget(_subheading("Recommended for every task"))
+        models_layout.addWidget(self.recommended)
         models_layout.addSpacing(6)
         models_layout.addWidget(self.how_to_add)
         models_layout.addLayout(model_buttons)
@@ -197,6 +206,7 @@ class WelcomePage(QWidget):
             self.engines_box.addLayout(row)
 
     def set_models(self, names: Sequence[str], folder: Path, error: str = "") -> None:
+        self.recommended.refresh()
         _clear(self.models_box)
         if error:
             label = QLabel(error)
@@ -250,6 +260,12 @@ def _card(title: str, content: QVBoxLayout | QGridLayout) -> QFrame:
     layout.addLayout(content)
     layout.addStretch(1)
     return frame
+
+
+def _subheading(text: str) -> QLabel:
+    label = QLabel(f"<b>{text}</b>")
+    label.setTextFormat(Qt.TextFormat.RichText)
+    return label
 
 
 def _heading(text: str) -> QLabel:

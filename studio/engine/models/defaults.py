@@ -66,9 +66,9 @@ def default_choice(task: str, engine_ids: list[str]) -> DefaultChoice | None:
 
     try:
         records = [r for r in installed_models() if r.task == task and r.id in engine_ids]
+        by_catalog_id = {r.catalog_id: r for r in records if r.catalog_id}
     except Exception:  # a damaged model store must not keep the registry from building
         return None
-    by_catalog_id = {r.catalog_id: r for r in records if r.catalog_id}
     best = best_rank(list(by_catalog_id), task)
     if best is None:
         return None

@@ -35,7 +35,7 @@ from studio.engine.ops.upscale import enlarged_size
 from studio.engine.psf import PsfShape
 
 MODEL_TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style", "upscale")
-NEEDS_MODEL = "needs a model file: install one with `studio models import`"
+NEEDS_MODEL = "needs a model file: import one into your models, or choose a model file to run"
 
 
 class DenoiseModelParams(Params):
@@ -202,8 +202,8 @@ def _installed_spec(record: Any) -> EngineSpec | None:
 
 PRIOR_ARCHITECTURES = ("FFDNet", "DRUNet", "DnCNN")
 NEEDS_DENOISER = (
-    "needs a Gaussian denoiser (FFDNet, DRUNet or DnCNN): install one with `studio models "
-    "import`, or give one with --model"
+    "needs a Gaussian denoiser (FFDNet, DRUNet or DnCNN): import one into your models, or "
+    "choose one as the model file to run"
 )
 
 

@@ -113,7 +113,8 @@ def test_second_job_reuses_the_loaded_model(
 def test_model_engine_needs_a_model_file() -> None:
     spec = build_registry().get("denoise", "model")
     availability = spec.available(RunContext())
-    assert not availability.ok and "studio models import" in availability.reason
+    assert not availability.ok and "import one into your models" in availability.reason
+    assert "studio " not in availability.reason and "--" not in availability.reason
     request = jobs.JobRequest(
         task="denoise", inputs=_inputs(np.random.default_rng(5), 1), engine="model"
     )

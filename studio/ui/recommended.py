@@ -1,0 +1,176 @@
+""" "Get the recommended models": the set, its size and licences, a progress bar and Cancel.
+
+Shown on the first-run page (every task) and in the Models panel (the current task). The
+download runs on a worker thread; the GUI thread only shows its progress.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from studio.engine.models import CatalogEntry, recommendations
+from studio.engine.models.recommended import (
+    DownloadCancelled,
+    download_recommended,
+    missing_recommended,
+    set_size,
+)
+from studio.ui.background import Background
+from studio.ui.icons import icon, task_title
+
+
+def size_text(known: int, unknown: int) -> str:
+    text = f"{known / 2**20:.0f} MB" if known else ""
+    if unknown:
+        text += (" + " if text else "") + f"{unknown} of unknown size"
+    return text
+
+
+class _Relay(QObject):
+    sig_progressed = Signal(str, float, float)
+    """From the worker thread: (model name, bytes done, bytes in all or -1 when unknown).
+
+    Floats, not None: PySide6 loses a reference to None on each cross-thread emit."""
+
+    def forward(self, name: str, done: int, total: int | None) -> None:
+        self.sig_progressed.emit(name, float(done), float(total or -1))
+
+
+class RecommendedOffer(QWidget):
+    """The recommended models not installed yet, with the button that gets them."""
+
+    sig_models_changed = Signal()
+    """Recommended models were installed: the engines should be listed again."""
+
+    def __init__(self, task: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.task = task
+        self._background = Background(self, workers=1)
+        self._cancel = threading.Event()
+        self._relay = _Relay(self)
+        self._relay.sig_progressed.connect(self._on_progress)
+        self.get_button = QPushButton(icon("download"), "Get the recommended models")
+        self.get_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.hide()
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.progress = QProgressBar()
+        self.progress.setFixedHeight(8)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.status = QLabel()
+        self.status.setObjectName("dimText")
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.get_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.details)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self.refresh()
+
+    def set_task(self, task: str | None) -> None:
+        if task != self.task and not self.cancel_button.isVisible():
+            self.task = task
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read the catalog and the installed models off the GUI thread, then show the offer."""
+        if self.cancel_button.isVisible():
+            return  # a download is running: it refreshes when it ends
+        self._background.call(_offer, self.task, on_done=self._show, on_error=self._failed)
+
+    def start(self) -> None:
+        self._cancel.clear()
+        self.get_button.setEnabled(False)
+        self.cancel_button.show()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText("Starting the download…")
+        self._background.call(
+            download_recommended,
+            self.task,
+            self._relay.forward,
+            self._cancel.is_set,
+            on_done=self._finished,
+            on_error=self._failed,
+        )
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.status.setText("Cancelling…")
+
+    def shutdown(self) -> None:
+        """Stop a running download (it resumes next time) and the worker thread."""
+        self._cancel.set()
+        self._background.shutdown()
+
+    def _show(self, offer: tuple[list[CatalogEntry], list[str]]) -> None:
+        missing, unavailable = offer
+        lines = [_line(entry) for entry in missing] + unavailable
+        self.details.setText("<br>".join(lines))
+        self.details.setVisible(bool(lines))
+        known, unknown = set_size(missing)
+        noun = "model" if len(missing) == 1 else "models"
+        self.get_button.setText(f"Get the recommended {noun} ({size_text(known, unknown)})")
+        self.get_button.setVisible(bool(missing))
+        self.get_button.setEnabled(True)
+        if not missing:
+            self.status.setText("The recommended models are installed." if not unavailable else "")
+
+    def _on_progress(self, name: str, done: float, total: float) -> None:
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(done / total * 1000))
+        self.status.setText(f"Getting {name}… {done / 2**20:.0f} MB")
+
+    def _finished(self, installed: list[Any]) -> None:
+        self._idle(f"Installed {', '.join(model.name for model in installed)}.")
+        self.sig_models_changed.emit()
+        self.refresh()
+
+    def _failed(self, error: BaseException) -> None:
+        if isinstance(error, DownloadCancelled):
+            self._idle(
+                "Cancelled. What was already fetched is kept and the download resumes next time."
+            )
+        else:
+            text = getattr(error, "window_text", str(error))
+            self._idle(f"Could not get the recommended models: {text}")
+        self.refresh()
+
+    def _idle(self, message: str) -> None:
+        self.cancel_button.hide()
+        self.progress.hide()
+        self.get_button.setEnabled(True)
+        self.status.setText(message)
+
+
+def _offer(task: str | None) -> tuple[list[CatalogEntry], list[str]]:
+    """The missing recommended models, and one line per task that has none."""
+    missing = missing_recommended(task)
+    none = [
+        f"<i>No recommended {task_title(r.task).lower()} model: {r.reason}</i>"
+        for r in recommendations(task)
+        if r.entry is None
+    ]
+    return missing, none if task is not None else []
+
+
+def _line(entry: CatalogEntry) -> str:
+    size = f", {entry.size / 2**20:.0f} MB" if entry.size else ""
+    return f"<b>{task_title(entry.task)}</b>: {entry.name} — licence {entry.licence}{size}"
