@@ -14,6 +14,7 @@ from studio.core.image import Image, ImageMeta, luminance
 from studio.core.protocol import JobInputs, RunContext
 from studio.engine.jobs import JobRequest, run_job
 from studio.engine.registry import build_registry
+from tests.engine.baselines import best_hint_spread
 from tests.helpers import psnr
 
 
@@ -52,9 +53,12 @@ def _colorize(grey: np.ndarray, hints: np.ndarray | None, **params: Any) -> np.n
 def test_one_percent_hints_restore_colour_and_keep_luminance() -> None:
     truth = _photo("chelsea", 128)
     grey = luminance(truth)[..., None]
-    result = _colorize(grey, _hints(truth, 0.01))
+    hints = _hints(truth, 0.01)
+    result = _colorize(grey, hints)
     assert psnr(np.repeat(grey, 3, axis=2), truth) <= 23.0
-    assert psnr(result, truth) >= 33.0
+    # measured 33.05 dB; the best Gaussian spread of the same hints (any sigma) 32.90, the
+    # audit's crude spread 32.63: thin on this smooth-chroma photo, see test_beats_trivial
+    assert psnr(result, truth) > best_hint_spread(grey, hints, truth) + 0.1
     inside = np.all((result > 1e-4) & (result < 1 - 1e-4), axis=2)
     assert np.abs(luminance(result) - grey[..., 0])[inside].max() < 1e-5
 

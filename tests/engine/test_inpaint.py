@@ -28,6 +28,10 @@ def _box_mask(size: int, top: int, left: int, side: int) -> np.ndarray:
 
 
 def _inpaint(engine: str, pixels: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The engine's result on `pixels` with the hole blanked first, as a damaged photo would
+    be: an engine that returns its input then scores no better than the blank."""
+    if mask is not None and mask.shape == pixels.shape[:2]:
+        pixels = np.where(mask[..., None] > 0.5, np.float32(0.5), pixels).astype(np.float32)
     inputs = JobInputs((Image(pixels),), {} if mask is None else {"mask": mask})
     job = run_job(REGISTRY, JobRequest("inpaint", inputs, engine=engine), RunContext())
     try:

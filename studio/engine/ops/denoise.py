@@ -21,9 +21,13 @@ BM3D_TILE = 384
 BM3D_OVERLAP = 24
 NLM_TILE = 1024
 NLM_OVERLAP = 16
-NLM_TEMPLATE = 7
-NLM_SEARCH = 21
-NLM_H = 0.9
+NLM_TEMPLATE = 3
+NLM_SEARCH = 11
+NLM_H = 1.0
+"""OpenCV weighs a patch by exp(-d^2 / h^2) without subtracting the noise's own 2 sigma^2, so
+large templates and windows drown each pixel in dissimilar patches: 7 px / 21 px / 0.9 sigma lost
+0.6 dB to a Gaussian blur at sigma 25 on skimage's astronaut; 3 px / 11 px / 1.0 sigma gains
+0.4-1.0 dB over the best Gaussian at sigma 10-25 (below it by 0.2-0.35 dB at sigma 50)."""
 GAUSSIAN_RADIUS_PER_SIGMA = 0.03
 GAUSSIAN_MIN_RADIUS = 0.3
 
