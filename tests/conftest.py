@@ -1,9 +1,10 @@
-"""Shared fixtures: seeded RNGs and a private STUDIO_HOME per test."""
+"""Shared fixtures: seeded RNGs (Python, numpy, torch) and a private STUDIO_HOME per test."""
 
 from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +16,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     random.seed(0)
     np.random.seed(0)
+    torch = sys.modules.get("torch")  # seeded when loaded; never imported here for the UI's sake
+    if torch is not None:
+        torch.manual_seed(0)
     home = tmp_path_factory.mktemp("studio_home")
     monkeypatch.setenv("STUDIO_HOME", str(home))
     monkeypatch.delenv("STUDIO_MODELS_DIR", raising=False)

@@ -1,12 +1,13 @@
 """Interrupting the real `python -m studio` process: SIGKILL then --resume, and Ctrl-C (SIGINT).
 
-The work is made long enough to interrupt by its size (a strong blur on a few hundred
-kilopixels per image); the tests wait for the process's own JSON events, never for a time.
+SIGKILL interrupts real work made long by its size; SIGINT interrupts a test engine whose jobs
+run until interrupted. The tests wait for the process's own JSON events, never for a time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -40,10 +41,14 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def studio(*args: str) -> subprocess.Popen[str]:
+def studio(*args: str, finish_first: int | None = None) -> subprocess.Popen[str]:
+    """The studio command; with `finish_first`, with the `held` engine whose jobs after the
+    first `finish_first` run until interrupted (tests/cli/held_studio.py)."""
+    module = "studio" if finish_first is None else "tests.cli.held_studio"
     return subprocess.Popen(
-        [sys.executable, "-m", "studio", *args, "--json"],
+        [sys.executable, "-m", module, *args, "--json"],
         cwd=REPO,
+        env={**os.environ, "STUDIO_TEST_FINISH_FIRST": str(finish_first or 0)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -109,15 +114,18 @@ def test_sigint_stops_the_batch_with_exit_130_and_no_partial_output(
     shoot: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    proc = studio("batch", "denoise", str(shoot), "-o", str(out), *SLOW)
+    proc = studio(
+        "batch", "denoise", str(shoot), "-o", str(out), "--engine", "held", finish_first=3
+    )
     wait_for(proc, "finished", 3)
+    wait_for(proc, "progress", 1)  # the fourth image is being worked on, and never ends
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "studio: Cancelled"
     outputs = [p for p in out.iterdir() if p.name != MANIFEST_NAME]
     assert all(p.name in expected_names() for p in outputs), "temporary files left"
-    assert 3 <= len(outputs) < COUNT
+    assert len(outputs) == 3
     for path in outputs:
         assert_complete(path)
 
@@ -125,13 +133,13 @@ def test_sigint_stops_the_batch_with_exit_130_and_no_partial_output(
 def test_sigint_during_run_exits_130_and_writes_nothing(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     photo = tmp_path / "big.png"
-    PILImage.fromarray(rng.integers(0, 256, (1600, 2000, 3), dtype=np.uint8)).save(
+    PILImage.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(
         photo, compress_level=1
     )
     before = photo.read_bytes()
     out = tmp_path / "out" / "big_clean.png"
-    proc = studio("run", "denoise", str(photo), "-o", str(out), "--param", "sigma=20")
-    wait_for(proc, "progress", 1)  # the blur has started
+    proc = studio("run", "denoise", str(photo), "-o", str(out), "--engine", "held", finish_first=0)
+    wait_for(proc, "progress", 1)  # the job has started, and never ends
     proc.send_signal(signal.SIGINT)
     stdout, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

@@ -5,6 +5,7 @@ runs: through `run_job`, the batch runner, the command and the window's worker t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import json
@@ -45,7 +46,9 @@ def _engine(engine_id: str, make: Callable[[Image], Image]) -> EngineSpec:
 
 def _raise(error: BaseException) -> Callable[[Image], Image]:
     def make(image: Image) -> Image:
-        raise error
+        # a fresh copy each time: re-raising one instance would chain every earlier traceback,
+        # and the pictures in its frames, onto it
+        raise copy.copy(error).with_traceback(None)
 
     return make
 

@@ -1,8 +1,8 @@
 """The window's worker thread under faults and a long run (pytest-qt).
 
 Whatever a job throws fails that job only, with a one-line message and the traceback as details;
-the next job runs. Two hundred jobs in a row (built-in and neural, some failing) leave host
-memory where it was after warm-up.
+the next job runs. Two hundred jobs in a row (built-in and neural, some failing) leave no
+picture alive.
 """
 
 from __future__ import annotations
@@ -145,25 +145,18 @@ def test_every_fault_fails_only_its_job(
     assert np.isfinite(outcomes.finished[neural_id].pixels).all()
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    pytest.skip("no /proc/self/status here")
-
-
-def _settled_rss() -> int:
+def _live_images() -> int:
+    """Images still reachable after a full collection: kept inputs or results show here, on
+    any machine and under any load (a resident-memory figure would depend on both)."""
     gc.collect()
-    return _rss_bytes()
+    return sum(isinstance(o, Image) for o in gc.get_objects())
 
 
 SOAK_JOBS = 200
 WARM_UP_JOBS = 50
 FAIL_EVERY = 25  # a failure costs the worker a full garbage collection
 NEURAL_EVERY = 8
-# Built-in jobs are big enough (0.75 MiB a picture) that keeping every input or result alive
-# would grow memory far past 5 %; neural ones are small, as a CPU runs them slowly.
+# Neural jobs are small, as a CPU runs them slowly.
 BUILT_IN_SIDE = 256
 NEURAL_SIDE = 48
 
@@ -202,23 +195,19 @@ def _run_all(qtbot: Any, worker: Any, jobs: list[Any]) -> Outcomes:
     return outcomes
 
 
-def test_two_hundred_jobs_leave_host_memory_flat(qtbot: Any, worker: Any, dncnn_file: Path) -> None:
+def test_two_hundred_jobs_keep_no_picture_alive(qtbot: Any, worker: Any, dncnn_file: Path) -> None:
     registry = build_registry()
     registry.register(FAULTY["raises"])
 
     warm = _run_all(qtbot, worker, _soak_jobs(registry, WARM_UP_JOBS, dncnn_file))
     assert len(warm.failed) == WARM_UP_JOBS // FAIL_EVERY
     del warm
-    before = _settled_rss()
+    before = _live_images()
 
     soak = _run_all(qtbot, worker, _soak_jobs(registry, SOAK_JOBS, dncnn_file))
     assert len(soak.finished) == SOAK_JOBS - SOAK_JOBS // FAIL_EVERY and not soak.cancelled
     del soak
-    after = _settled_rss()
-
-    growth = (after - before) / before
-    print(f"RSS after warm-up {before / 2**20:.1f} MiB, after {SOAK_JOBS} jobs {after / 2**20:.1f}")
-    assert growth <= 0.05, f"host memory grew {growth:.1%}: {before >> 20} -> {after >> 20} MiB"
+    assert _live_images() <= before
 
 
 @pytest.mark.gpu

@@ -31,9 +31,11 @@ class Tiny:
     published_key: str
 
 
-def _randomised(module: torch.nn.Module) -> State:
-    """The module's state with BatchNorm/InstanceNorm statistics made non-trivial."""
+def _randomised(build: Callable[[], torch.nn.Module]) -> State:
+    """The state of the module `build` makes, seeded first so its weights are the same every
+    run, with BatchNorm/InstanceNorm statistics made non-trivial."""
     torch.manual_seed(0)
+    module = build()
     state = {k: v.clone() for k, v in module.state_dict().items()}
     for key, value in state.items():
         if key.endswith("running_var"):
@@ -56,97 +58,99 @@ def _with_stale_instance_norm_stats(state: State) -> State:
 def _spandrel_dncnn() -> State:
     from spandrel.architectures.DnCNN import DnCNN
 
-    return _randomised(DnCNN(in_nc=1, out_nc=1, nc=8, nb=8, act_mode="R"))
+    return _randomised(lambda: DnCNN(in_nc=1, out_nc=1, nc=8, nb=8, act_mode="R"))
 
 
 def _spandrel_drunet() -> State:
     from spandrel.architectures.DRUNet import DRUNet
 
-    return _randomised(DRUNet(in_nc=4, out_nc=3, nc=[8, 16, 32, 64], nb=2))
+    return _randomised(lambda: DRUNet(in_nc=4, out_nc=3, nc=[8, 16, 32, 64], nb=2))
 
 
 def _spandrel_nafnet() -> State:
     from spandrel.architectures.NAFNet import NAFNet
 
-    module = NAFNet(
-        img_channel=3, width=8, middle_blk_num=1, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]
+    return _randomised(
+        lambda: NAFNet(
+            img_channel=3, width=8, middle_blk_num=1, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]
+        )
     )
-    return _randomised(module)
 
 
 def _spandrel_scunet() -> State:
     from spandrel.architectures.SCUNet import SCUNet
 
-    return _randomised(SCUNet(in_nc=3, config=[1, 1, 1, 1, 1, 1, 1], dim=64))
+    return _randomised(lambda: SCUNet(in_nc=3, config=[1, 1, 1, 1, 1, 1, 1], dim=64))
 
 
 def _spandrel_lama() -> State:
     from spandrel.architectures.LaMa import LaMa
 
-    return _randomised(LaMa())
+    return _randomised(LaMa)
 
 
 def _spandrel_compact_sr() -> State:
     from spandrel.architectures.Compact import Compact
 
-    return _randomised(Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2))
+    return _randomised(
+        lambda: Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2)
+    )
 
 
 def _adain_bundle() -> State:
-    module = AdaIN(base=4)
     return {
-        **_prefixed(_randomised(module.decoder), "decoder."),
-        **_prefixed(_randomised(module.vgg), "vgg."),
+        **_prefixed(_randomised(lambda: AdaIN(base=4).decoder), "decoder."),
+        **_prefixed(_randomised(lambda: AdaIN(base=4).vgg), "vgg."),
     }
 
 
 TINY: dict[str, Tiny] = {
     "ffdnet_kair": Tiny(
-        lambda: _randomised(KairFFDNet(3, 8, 4)), "FFDNet", "denoise", "model.6.bias"
+        lambda: _randomised(lambda: KairFFDNet(3, 8, 4)), "FFDNet", "denoise", "model.6.bias"
     ),
     "ffdnet_ipol": Tiny(
-        lambda: _prefixed(_randomised(IpolFFDNet(1, 8, 4)), "module."),
+        lambda: _prefixed(_randomised(lambda: IpolFFDNet(1, 8, 4)), "module."),
         "FFDNet",
         "denoise",
         "module.intermediate_dncnn.itermediate_dncnn.3.running_var",
     ),
     "dncnn_saoyan": Tiny(
-        lambda: _prefixed(_randomised(ResidualDnCNN(1, 8, 5)), "module."),
+        lambda: _prefixed(_randomised(lambda: ResidualDnCNN(1, 8, 5)), "module."),
         "DnCNN",
         "denoise",
         "module.dncnn.3.running_mean",
     ),
     "transformer_net": Tiny(
-        lambda: _with_stale_instance_norm_stats(_randomised(TransformerNet(width=4))),
+        lambda: _with_stale_instance_norm_stats(_randomised(lambda: TransformerNet(width=4))),
         "TransformerNet",
         "style",
         "res5.conv2.conv2d.weight",
     ),
     "transformer_mobilenet": Tiny(
-        lambda: _randomised(TransformerMobileNet(width=4)),
+        lambda: _randomised(lambda: TransformerMobileNet(width=4)),
         "TransformerMobileNet",
         "style",
         "upconv2.conv1.conv3.weight",
     ),
     "adain": Tiny(_adain_bundle, "AdaIN", "style", "decoder.28.weight"),
     "cyclegan": Tiny(
-        lambda: _randomised(CycleGANGenerator(3, 3, 4, 3)),
+        lambda: _randomised(lambda: CycleGANGenerator(3, 3, 4, 3)),
         "CycleGAN",
         "style",
         "model.10.conv_block.5.weight",
     ),
     "eccv16": Tiny(
-        lambda: _randomised(ECCVGenerator(4, 16)), "ECCV16", "colorize", "model8.6.weight"
+        lambda: _randomised(lambda: ECCVGenerator(4, 16)), "ECCV16", "colorize", "model8.6.weight"
     ),
     "siggraph17": Tiny(
-        lambda: _randomised(SIGGRAPHGenerator(4, 8)),
+        lambda: _randomised(lambda: SIGGRAPHGenerator(4, 8)),
         "SIGGRAPH17",
         "colorize",
         "model1short10.0.weight",
     ),
-    "zero_dce": Tiny(lambda: _randomised(ZeroDCE(4)), "Zero-DCE", "hdr", "e_conv7.bias"),
+    "zero_dce": Tiny(lambda: _randomised(lambda: ZeroDCE(4)), "Zero-DCE", "hdr", "e_conv7.bias"),
     "unet_colorizer": Tiny(
-        lambda: _randomised(UNetColorizer(1, 4, 3)),
+        lambda: _randomised(lambda: UNetColorizer(1, 4, 3)),
         "UNetColorizer",
         "colorize",
         "dec2.1.running_var",
