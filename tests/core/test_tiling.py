@@ -136,3 +136,28 @@ def test_tiles_cover_the_image_and_weights_are_positive(height, width, tile, ove
         weights[t.y0 : t.y1, t.x0 : t.x1] += w
     assert covered.min() >= 1
     assert weights.min() > 0
+
+
+def test_run_tiled_reports_every_tile_then_the_end() -> None:
+    pixels = np.zeros((100, 90, 1), np.float32)
+    out, steps = _drain(run_tiled(pixels, lambda t: t + 1, tile=64, overlap=8, message="Work"))
+    count = len(tile_grid(100, 90, 64, 8))
+    assert count > 1
+    assert [(p.done, p.total) for p in steps] == [(i, count) for i in range(count + 1)]
+    assert [p.message for p in steps[:-1]] == [
+        f"Work: tile {i}/{count}" for i in range(1, count + 1)
+    ]
+    assert steps[-1].message == "Work"
+    np.testing.assert_allclose(out, 1.0, atol=1e-6)
+
+
+def test_run_tiled_hands_a_small_image_over_whole() -> None:
+    pixels = np.zeros((40, 30, 3), np.float32)
+    seen: list[tuple[int, ...]] = []
+    out, steps = _drain(run_tiled(pixels, lambda t: seen.append(t.shape) or t, tile=80))
+    assert seen == [(40, 30, 3)]
+    assert [(p.done, p.total, p.message) for p in steps] == [
+        (0, 1, "Processing"),
+        (1, 1, "Processing"),
+    ]
+    assert out.dtype == np.float32

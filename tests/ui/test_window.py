@@ -252,13 +252,15 @@ def test_hdr_brackets_with_exposure_times_merge_from_the_window(
         write_image(Image(exposed, ImageMeta(bit_depth=8)), path)
         paths.append(path)
     document = open_image(qtbot, window, paths[0])
-    choose_engine(window, "hdr", "fusion")
+    choose_engine(window, "hdr", "merge")
     assert window.brackets.isVisibleTo(window.inspector)
     window.task_inputs.load_brackets(document, paths[1:])
     qtbot.waitUntil(lambda: len(document.brackets) == 3, timeout=10_000)
     assert window.brackets.table.rowCount() == 3
-    window.brackets.table.item(1, 1).setText("1/50")
-    assert document.brackets[1].meta.exposure_time == pytest.approx(1 / 50)
+    for row, typed in enumerate(("1/200", "1/50", "0.08")):
+        window.brackets.table.item(row, 1).setText(typed)
+    times = [bracket.meta.exposure_time for bracket in document.brackets]
+    assert times == pytest.approx([1 / 200, 1 / 50, 0.08])
     document.mask.set_alpha(np.ones((48, 64), np.float32), "Paint")  # must not follow
     with qtbot.waitSignal(window.sig_document_opened, timeout=20_000) as opened:
         _, how = run_to_end(qtbot, window)
@@ -270,7 +272,11 @@ def test_hdr_brackets_with_exposure_times_merge_from_the_window(
     assert [d.name for d in window.documents] == ["bracket0.png", "bracket0–bracket2"]
     assert len(document.steps) == 1
     np.testing.assert_array_equal(document.current.image.pixels, read_image(paths[0]).pixels)
-    assert merged.current.image.pixels.shape[:2] == (48, 64)
+    radiance = merged.current.image
+    assert radiance.pixels.shape[:2] == (48, 64) and radiance.meta.is_float
+    # radiance follows the scene: the brightest scene pixels are the brightest merged ones
+    order = np.corrcoef(radiance.pixels.mean(axis=2).ravel(), scene.mean(axis=2).ravel())[0, 1]
+    assert order > 0.95
     assert "HDR" in merged.current.label
     assert merged.mask.is_empty() and not document.mask.is_empty()
     assert set(merged.source_paths()) == set(paths)
