@@ -147,3 +147,20 @@ def _task_name_comparisons(folder: Path) -> list[str]:
 @pytest.mark.parametrize("layer", ["ui", "cli"])
 def test_the_window_and_the_cli_never_compare_a_task_name(layer: str) -> None:
     assert _task_name_comparisons(REPO / "studio" / layer) == []
+
+
+def test_colorize_from_a_reference_photo_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+    grey = _png(tmp_path / "grey.png", np.dstack([texture] * 3))
+    colour = np.dstack([texture, texture // 2, texture // 4])  # orange, of the same texture
+    reference = _png(tmp_path / "reference.png", colour)
+    out = tmp_path / "out.png"
+    assert main(["run", "colorize", str(grey), "-o", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert all(flag in error for flag in ("--hints FILE", "--reference FILE", "--model FILE"))
+    assert main(["run", "colorize", str(grey), "-o", str(out), "--reference", str(reference)]) == 0
+    red, green, blue = (_load(out)[..., c].astype(float).mean() for c in range(3))
+    assert red > green + 20 and green > blue + 10

@@ -1,4 +1,5 @@
-"""Colorize (Levin et al.): colour from 1 % hints, luminance kept exactly, clear errors."""
+"""Colorize (Levin et al.): colour from 1 % hints or from a reference photo, luminance kept
+exactly, clear errors."""
 
 from __future__ import annotations
 
@@ -35,8 +36,12 @@ def _hints(truth: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
     return hints
 
 
-def _colorize(grey: np.ndarray, hints: np.ndarray | None, **params: Any) -> np.ndarray:
-    extras = {} if hints is None else {"hints": hints}
+def _colorize(
+    grey: np.ndarray, hints: np.ndarray | None, reference: np.ndarray | None = None, **params: Any
+) -> np.ndarray:
+    extras: dict[str, Any] = {} if hints is None else {"hints": hints}
+    if reference is not None:
+        extras["reference"] = Image(reference)
     inputs = JobInputs((Image(grey, ImageMeta(bit_depth=8)),), extras)
     gen = run_job(build_registry(), JobRequest("colorize", inputs, "levin", params), RunContext())
     steps = 0
@@ -83,9 +88,37 @@ def test_out_of_gamut_hints_keep_luminance_by_reducing_chroma() -> None:
 
 def test_missing_or_mismatched_hints_are_clear_errors() -> None:
     grey = np.full((16, 16, 1), 0.5, np.float32)
-    with pytest.raises(MissingInputError, match="--hints FILE"):
-        _colorize(grey, None)
-    with pytest.raises(BadInputError, match="all transparent"):
-        _colorize(grey, np.zeros((16, 16, 4), np.float32))
+    for hints in (None, np.zeros((16, 16, 4), np.float32)):  # none, or all transparent
+        with pytest.raises(MissingInputError) as missing:
+            _colorize(grey, hints)
+        cli, window = str(missing.value), missing.value.window_text
+        assert all(flag in cli for flag in ("--hints FILE", "--reference FILE", "--model FILE"))
+        assert "--" not in window
+        assert all(way in window for way in ("hint tool", "reference", "Models panel"))
+    with pytest.raises(BadInputError, match="no colour"):
+        _colorize(grey, None, np.full((16, 16, 3), 0.4, np.float32))
     with pytest.raises(BadInputError, match="paint the hints on this photo"):
         _colorize(grey, np.ones((8, 16, 4), np.float32))
+
+
+@pytest.mark.parametrize("name", ["chelsea", "coffee"])
+def test_a_reference_photo_of_the_same_scene_gives_its_colours(name: str) -> None:
+    """The left half of a colour photo colours the grey right half."""
+    photo = _photo(name, 160)
+    half = photo.shape[1] // 2
+    reference, truth = photo[:, :half], photo[:, half:]
+    grey = luminance(truth)[..., None]
+    result = _colorize(grey, None, reference)
+    assert psnr(result, truth) >= psnr(np.repeat(grey, 3, axis=2), truth) + 3.0
+    inside = np.all((result > 1e-4) & (result < 1 - 1e-4), axis=2)
+    assert np.abs(luminance(result) - grey[..., 0])[inside].max() < 1e-5
+
+
+def test_painted_hints_win_over_the_reference() -> None:
+    truth = _photo("chelsea", 96)
+    grey = luminance(truth)[..., None]
+    hints = np.zeros((*truth.shape[:2], 4), np.float32)
+    hints[40:44, 40:44] = (0.9, 0.1, 0.1, 1.0)  # red, where the cat is not red
+    result = _colorize(grey, hints, truth)
+    patch = result[41:43, 41:43]
+    assert np.all(patch[..., 0] > patch[..., 1] + 0.1) and np.all(patch[..., 0] > patch[..., 2])

@@ -1,5 +1,6 @@
 """Built-in colorize engine: optimisation colorization from colour hints (Levin, Lischinski &
-Weiss 2004).
+Weiss 2004), painted or taken from a colour reference photo of a similar scene (matching
+brightness and texture, see `_colorize_reference`).
 
 Colours spread from the hint pixels to neighbours of similar brightness: each pixel's chroma
 is the affinity-weighted mean of its 3x3 neighbours', a sparse linear system solved once for
@@ -19,25 +20,38 @@ import scipy.sparse as sp
 from pydantic import Field
 from scipy.sparse.linalg import cg, spsolve
 
-from studio.core.errors import BadInputError
-from studio.core.image import FloatArray, luminance
+from studio.core.errors import BadInputError, MissingInputError
+from studio.core.image import FloatArray, as_rgb, luminance
 from studio.core.protocol import (
     HINTS,
+    REFERENCE,
     EngineInput,
     EngineSpec,
     JobInputs,
+    Missing,
     OpRun,
     Params,
     Progress,
     RunContext,
 )
+from studio.engine.ops._colorize_reference import reference_hints
 from studio.engine.tiling import run_tiled
 
-NO_HINTS = "The colour hints are all transparent: paint some opaque colours"
+NEEDS_COLOURS = Missing(
+    window="Colorize needs colours to start from: paint a few colour hints with the hint tool "
+    "(I), choose a colour photo of a similar scene as the reference, or pick a colorization "
+    "model in the Models panel",
+    cli="give colour hints (--hints FILE, an RGBA image), a colour photo of a similar scene "
+    "(--reference FILE), or a colorization model (--model FILE)",
+)
+NAME = "Colour hints or reference photo"
+GREY_REFERENCE = "The reference photo has no colour: choose a colour photo of a similar scene"
 _R, _G, _B = 0.2126, 0.7152, 0.0722
 _OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 _GUIDE_TILE = 2048
 _DIRECT_PIXELS = 40_000
+_REFERENCE_SPACING = 6
+_SEED = 0
 
 
 class LevinParams(Params):
@@ -181,19 +195,47 @@ def guided_upsample(y: FloatArray, chroma: FloatArray, radius: int) -> FloatArra
 
 
 def _hints_of(inputs: JobInputs) -> tuple[np.ndarray, FloatArray]:
-    """The hint mask (H, W) bool and the hints' chroma (H, W, 2)."""
+    """The painted hints' mask (H, W) bool and chroma (H, W, 2); none without hints."""
     image = inputs.image
     hints = inputs.hints
-    assert hints is not None, "check_inputs ensures the hints"
+    if hints is None:
+        return np.zeros(image.pixels.shape[:2], bool), np.zeros(
+            (*image.pixels.shape[:2], 2), np.float32
+        )
     if hints.shape != (image.height, image.width, 4):
         raise BadInputError(
             f"The colour hints are {hints.shape[1]}x{hints.shape[0]} pixels but the photo is "
             f"{image.width}x{image.height}: paint the hints on this photo"
         )
     mask = hints[..., 3] > 0.5
-    if not mask.any():
-        raise BadInputError(NO_HINTS)
     return mask, to_chroma(np.clip(hints[..., :3], 0.0, 1.0))
+
+
+def _with_reference_hints(
+    y: FloatArray, mask: np.ndarray, chroma: FloatArray, inputs: JobInputs
+) -> tuple[np.ndarray, FloatArray]:
+    """The painted hints, plus hints matched from the reference photo where none is painted."""
+    if inputs.reference is None:
+        return mask, chroma
+    reference = np.clip(as_rgb(inputs.reference.pixels), 0.0, 1.0)
+    reference = _scaled_to(reference, y.size)
+    reference_chroma = to_chroma(reference)
+    if float(np.abs(reference_chroma).max()) < 0.02:
+        raise BadInputError(GREY_REFERENCE)
+    matched, matched_chroma = reference_hints(
+        y, luminance(reference), reference_chroma, _REFERENCE_SPACING, _SEED
+    )
+    matched &= ~mask
+    return mask | matched, np.where(matched[..., None], matched_chroma, chroma)
+
+
+def _scaled_to(pixels: FloatArray, size: int) -> FloatArray:
+    """`pixels` shrunk to about `size` pixels (never enlarged)."""
+    factor = math.sqrt(size / (pixels.shape[0] * pixels.shape[1]))
+    if factor >= 1.0:
+        return pixels
+    shape = (max(1, round(pixels.shape[1] * factor)), max(1, round(pixels.shape[0] * factor)))
+    return np.asarray(cv2.resize(pixels, shape, interpolation=cv2.INTER_AREA), np.float32)
 
 
 def _shrink(
@@ -224,8 +266,14 @@ def run_levin(inputs: JobInputs, params: LevinParams, ctx: RunContext) -> OpRun:
     small_y, small_mask, small_hints = _shrink(y, mask, hint_chroma, params.working_megapixels)
     if small_y.shape != y.shape:
         ctx.log(f"Solving colours at {small_y.shape[1]}x{small_y.shape[0]}")
+    if inputs.reference is not None:
+        yield Progress(0, 3, "Matching the reference photo")
+    small_y = np.clip(small_y, 0.0, 1.0)
+    small_mask, small_hints = _with_reference_hints(small_y, small_mask, small_hints, inputs)
+    if not small_mask.any():
+        raise MissingInputError(NEEDS_COLOURS.window, f"{NAME}: {NEEDS_COLOURS.cli}")
     yield Progress(1, 3, "Spreading the colours")
-    chroma = solve_chroma(np.clip(small_y, 0.0, 1.0), small_mask, small_hints, params.sigma_floor)
+    chroma = solve_chroma(small_y, small_mask, small_hints, params.sigma_floor)
     yield Progress(2, 3, "Composing")
     if small_y.shape != y.shape:
         radius = max(2, math.ceil(2 * y.shape[0] / small_y.shape[0]))
@@ -248,12 +296,14 @@ ENGINES: list[EngineSpec] = [
     EngineSpec(
         task="colorize",
         id="levin",
-        name="Colour hints (optimisation)",
+        name=NAME,
         params=LevinParams,
         run=run_levin,
-        description="Spreads the colours you paint to neighbouring pixels of similar "
-        "brightness (Levin, Lischinski & Weiss 2004); keeps the photo's brightness.",
+        description="Spreads the colours you paint, or those of a colour photo of a similar "
+        "scene, to neighbouring pixels of similar brightness (Levin, Lischinski & Weiss 2004; "
+        "Welsh et al. 2002); keeps the photo's brightness.",
         default=True,
-        inputs=(EngineInput(HINTS, required=True),),
+        inputs=(EngineInput(HINTS), EngineInput(REFERENCE)),
+        needs_any_input=NEEDS_COLOURS,
     )
 ]
