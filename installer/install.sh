@@ -27,11 +27,11 @@ Options:
   --models ID...        download these catalog models after installing (needs network);
                         the id "recommended" downloads the recommended model of every task
   --models-from DIR     copy and verify the model files in DIR into the models folder (repeatable)
-  --torch BUILD         auto (default: the package index's build, which carries CUDA on Linux
-                        and uses an NVIDIA GPU when there is one), cuda, or cpu: the smaller
-                        CPU-only build from the PyTorch wheel index (needs that index reachable)
-  --cpu-torch URL       the CPU-only wheel index for --torch cpu
-                        (default: https://download.pytorch.org/whl/cpu)
+  --torch BUILD         auto (default): with an NVIDIA GPU, the package index's build (with
+                        CUDA); without one, the smaller CPU-only build from the PyTorch wheel
+                        index when it is reachable, else the package index's build (it says so);
+                        cuda: always the package index's build; cpu: always the CPU-only build
+  --cpu-torch URL       the CPU-only wheel index (default: https://download.pytorch.org/whl/cpu)
   --prefix DIR          where the environment goes (default: ~/.local/share/studio)
   --python EXE          the Python 3.11+ interpreter to use
   --no-desktop          do not register a desktop entry or launcher
@@ -50,7 +50,7 @@ say() { echo "==> $*"; }
 run() { if [[ $DRY_RUN == 1 ]]; then echo "+ $*"; else "$@"; fi; }
 
 DEV=0 OFFLINE="" MODELS=() MODEL_DIRS=() TORCH=auto CPU_TORCH="" DESKTOP=1 NO_DEPS=0 DRY_RUN=0
-UNINSTALL=0 REMOVE_MODELS=0 MODEL_FAILURES=0 BUNDLE="" UNPACKED=""
+UNINSTALL=0 REMOVE_MODELS=0 MODEL_FAILURES=0 BUNDLE="" UNPACKED="" STAGED=""
 
 parse_args() {
     while [[ $# -gt 0 ]]; do
@@ -106,7 +106,26 @@ find_python() {
     die "Python 3.11 or newer is needed: install it, or pass --python EXE"
 }
 
-has_nvidia_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
+# An NVIDIA driver answers (nvidia-smi) or is loaded (/proc/driver/nvidia).
+has_nvidia_gpu() {
+    if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L >/dev/null 2>&1; return; fi
+    [[ -d "${STUDIO_NVIDIA_PROC:-/proc/driver/nvidia}" ]]
+}
+
+# Whether the wheel index at $1 answers for torch (a file:// index: whether it is a folder).
+index_reachable() {
+    "$(find_python)" - "$1" <<'PY'
+import os, sys, urllib.parse, urllib.request
+url = sys.argv[1]
+if url.startswith("file:"):
+    sys.exit(not os.path.isdir(urllib.parse.urlparse(url).path))
+try:
+    with urllib.request.urlopen(url.rstrip("/") + "/torch/", timeout=15):
+        pass
+except Exception:
+    sys.exit(1)
+PY
+}
 
 # Remember what the installer added, once each, for `uninstall` (kept across re-runs).
 record() {
@@ -128,22 +147,38 @@ create_venv() {
 
 pip_install() { run "$VENV/bin/python" -m pip install --disable-pip-version-check "$@"; }
 
-# The CPU-only build of torch when asked for; otherwise the package index's own build, which
-# on Linux carries CUDA (used when an NVIDIA GPU is present, harmless on the CPU).
+# The CPU-only build of torch when asked for, or when no NVIDIA GPU is found and its index
+# answers; otherwise the package index's own build, which on Linux carries several GB of CUDA.
 install_cpu_torch() {
-    if [[ $TORCH != cpu ]]; then
-        if has_nvidia_gpu; then say "NVIDIA GPU found: torch will run on it"; fi
-        return 0
-    fi
     local index="${CPU_TORCH:-$CPU_TORCH_INDEX}"
+    if [[ $TORCH == cuda ]]; then return 0; fi
+    if [[ $TORCH == auto ]]; then
+        if has_nvidia_gpu; then say "NVIDIA GPU found: torch will run on it"; return 0; fi
+        if ! index_reachable "$index"; then
+            say "No NVIDIA GPU found, but the CPU-only torch index $index cannot be reached:" \
+                "installing the default torch build (larger, with CUDA libraries) instead"
+            return 0
+        fi
+        say "No NVIDIA GPU found: installing the smaller CPU-only build of torch"
+    fi
     say "Installing the CPU build of torch from $index"
     pip_install -c "$HERE/constraints.txt" --index-url "$index" torch torchvision ||
         die "the CPU build of torch could not be installed from $index"
 }
 
+# A copy of the checkout to build from, so that no build/ or *.egg-info is left in it.
+stage_source() {
+    STAGED="$(mktemp -d)"
+    trap 'rm -rf "$STAGED"' EXIT
+    say "Copying the source to $STAGED to build it there"
+    tar -C "$SOURCE" --exclude=./.git --exclude=./.venv --exclude=./venv --exclude=./build \
+        --exclude='./*.egg-info' --exclude=__pycache__ -cf - . | tar -C "$STAGED" -xf -
+}
+
 install_online() {
     local target="$SOURCE" extras="" args=(-c "$HERE/constraints.txt")
     [[ $DEV == 1 ]] && extras="[dev]"
+    if [[ $DEV == 0 ]]; then stage_source; target="$STAGED"; fi
     [[ $NO_DEPS == 1 ]] || install_cpu_torch
     if [[ $DEV == 1 ]]; then args+=(-e); fi
     [[ $NO_DEPS == 1 ]] && args=(--no-deps "${args[@]}")

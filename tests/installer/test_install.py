@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -130,27 +131,57 @@ def _fake_nvidia_smi(folder: Path, *, gpu: bool) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("gpu", "args", "index"),
+    ("gpu", "args", "cpu_index"),
     [
-        (False, [], None),
-        (False, ["--torch", "cpu", "--cpu-torch", "file:///srv/t"], "file:///srv/t"),
-        (False, ["--torch", "cuda"], None),
-        (True, [], None),
-        (True, ["--torch", "cpu"], CPU_INDEX),
+        (False, [], True),  # no GPU and the CPU index answers: the CPU build
+        (False, ["--cpu-torch", "file:///no/such/index"], False),  # it does not: the default
+        (False, ["--torch", "cuda"], False),
+        (False, ["--torch", "cpu"], True),
+        (True, [], False),
+        (True, ["--torch", "cpu"], True),
     ],
 )
-def test_the_cpu_only_torch_index_is_used_only_when_asked(
-    tmp_path: Path, gpu: bool, args: list[str], index: str | None
+def test_the_cpu_only_torch_build_is_chosen_without_an_nvidia_gpu(
+    tmp_path: Path, gpu: bool, args: list[str], cpu_index: bool
 ) -> None:
-    env = {**_env(tmp_path), **_fake_nvidia_smi(tmp_path / "tools", gpu=gpu)}
-    result = _install("--dry-run", "--prefix", str(tmp_path / "prefix"), *args, env=env)
+    index = tmp_path / "cpu-index"
+    index.mkdir()
+    env = {
+        **_env(tmp_path),
+        **_fake_nvidia_smi(tmp_path / "tools", gpu=gpu),
+        "STUDIO_NVIDIA_PROC": str(tmp_path / "no-driver"),
+    }
+    prefix = ["--dry-run", "--prefix", str(tmp_path / "prefix"), "--cpu-torch", index.as_uri()]
+    result = _install(*prefix, *args, env=env)
     assert result.returncode == 0, result.stderr
     torch_lines = [line for line in result.stdout.splitlines() if "torch torchvision" in line]
-    if index is None:
-        assert torch_lines == []
+    used = args[args.index("--cpu-torch") + 1] if "--cpu-torch" in args else index.as_uri()
+    if cpu_index:
+        assert len(torch_lines) == 1 and f"--index-url {used}" in torch_lines[0]
     else:
-        assert len(torch_lines) == 1 and f"--index-url {index}" in torch_lines[0]
-    assert ("NVIDIA GPU found" in result.stdout) == (gpu and "--torch" not in args)
+        assert torch_lines == []
+    assert ("==> NVIDIA GPU found" in result.stdout) == (gpu and "--torch" not in args)
+    assert ("==> No NVIDIA GPU found" in result.stdout) == (not gpu and "--torch" not in args)
+    assert ("cannot be reached" in result.stdout) == ("file:///no/such/index" in args)
+
+
+def test_a_loaded_nvidia_driver_counts_as_a_gpu_without_nvidia_smi(tmp_path: Path) -> None:
+    driver = tmp_path / "driver"
+    driver.mkdir()
+    env = {**_env(tmp_path), "STUDIO_NVIDIA_PROC": str(driver), "PATH": "/usr/bin:/bin"}
+    result = _install("--dry-run", "--prefix", str(tmp_path / "prefix"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "==> NVIDIA GPU found" in result.stdout
+
+
+def test_the_install_builds_outside_the_checkout(tmp_path: Path) -> None:
+    env = {**_env(tmp_path), **_fake_nvidia_smi(tmp_path / "tools", gpu=True)}
+    result = _install("--dry-run", "--prefix", str(tmp_path / "prefix"), env=env)
+    assert result.returncode == 0, result.stderr
+    installs = [line for line in result.stdout.splitlines() if " pip install " in line]
+    assert len(installs) == 1 and str(ROOT) not in installs[0].split(" -c ")[1].split()[1:]
+    staged = Path(installs[0].split()[-1])
+    assert staged.parent == Path(tempfile.gettempdir()) and not staged.exists()  # removed after
 
 
 # ---------------------------------------------------------------- bundles
