@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -134,12 +135,14 @@ class ModelsPanel(QWidget):
         self.default_note = QLabel()
         self.default_note.setObjectName("dimText")
         self.default_note.setWordWrap(True)
+        # Long names must not widen the dock: the label clips, its tooltip has it all.
+        self.default_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.make_default_button = QPushButton(icon("star-outline"), "Make default")
         self.make_default_button.setToolTip(
             "Use the selected engine for this task whenever you do not pick one"
         )
         self.make_default_button.clicked.connect(self._make_default)
-        self.recommended = RecommendedOffer(task=None)
+        self.recommended = RecommendedOffer(task=None, compact=True)
         self.recommended.sig_models_changed.connect(self.sig_models_changed)
         buttons = QHBoxLayout()
         buttons.addWidget(import_button)
@@ -245,11 +248,10 @@ class ModelsPanel(QWidget):
         if default is None:
             self.default_note.setText("")
             return
-        why = (
-            default.default_reason
-            or "Studio's built-in choice; a ranked model you install leads instead"
-        )
-        self.default_note.setText(f"Default: {default.name} ({why})")
+        why = default.default_reason or "Studio's built-in choice: a ranked model you install leads"
+        short = default.default_reason.split(" (", 1)[0] if default.default_reason else "built-in"
+        self.default_note.setText(f"Default: {default.name} — {short}")
+        self.default_note.setToolTip(why)
         self._update_default_button()
 
     def _update_default_button(self) -> None:

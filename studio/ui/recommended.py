@@ -10,9 +10,17 @@ import threading
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
-from studio.engine.models import CatalogEntry, recommendations
+from studio.engine.models import CatalogEntry, Recommendation, recommendations
 from studio.engine.models.recommended import (
     DownloadCancelled,
     download_recommended,
@@ -46,9 +54,12 @@ class RecommendedOffer(QWidget):
     sig_models_changed = Signal()
     """Recommended models were installed: the engines should be listed again."""
 
-    def __init__(self, task: str | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, task: str | None = None, parent: QWidget | None = None, *, compact: bool = False
+    ) -> None:
         super().__init__(parent)
         self.task = task
+        self.compact = compact
         self._background = Background(self, workers=1)
         self._cancel = threading.Event()
         self._relay = _Relay(self)
@@ -69,12 +80,17 @@ class RecommendedOffer(QWidget):
         self.status.setObjectName("dimText")
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()
+        if compact:  # one line: what, then the button beside it; clipped, never widening
+            self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            buttons.addWidget(self.details, 1)
         buttons.addWidget(self.get_button)
         buttons.addWidget(self.cancel_button)
-        buttons.addStretch(1)
+        if not compact:
+            buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.details)
+        if not compact:
+            layout.addWidget(self.details)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -119,18 +135,29 @@ class RecommendedOffer(QWidget):
         self._cancel.set()
         self._background.shutdown()
 
-    def _show(self, offer: tuple[list[CatalogEntry], list[str]]) -> None:
+    def _show(self, offer: tuple[list[CatalogEntry], list[Recommendation]]) -> None:
         missing, unavailable = offer
-        lines = [_line(entry) for entry in missing] + unavailable
+        line = _short_line if self.compact else _line
+        lines = [line(entry) for entry in missing]
+        if unavailable:
+            tasks = ", ".join(task_title(r.task) for r in unavailable)
+            lines.append(f"<i>No model qualifies yet for {tasks}</i>")
         self.details.setText("<br>".join(lines))
+        self.details.setToolTip("\n".join(f"{task_title(r.task)}: {r.reason}" for r in unavailable))
         self.details.setVisible(bool(lines))
         known, unknown = set_size(missing)
         noun = "model" if len(missing) == 1 else "models"
-        self.get_button.setText(f"Get the recommended {noun} ({size_text(known, unknown)})")
+        size = size_text(known, unknown)
+        self.get_button.setText(
+            f"Get it ({size})" if self.compact else f"Get the recommended {noun} ({size})"
+        )
+        self.get_button.setToolTip(f"Download, verify and install the recommended {noun}")
         self.get_button.setVisible(bool(missing))
         self.get_button.setEnabled(True)
         if not missing:
-            self.status.setText("The recommended models are installed." if not unavailable else "")
+            self.status.setText(
+                "" if unavailable or self.compact else "The recommended models are installed."
+            )
 
     def _on_progress(self, name: str, done: float, total: float) -> None:
         if total > 0:
@@ -160,15 +187,14 @@ class RecommendedOffer(QWidget):
         self.status.setText(message)
 
 
-def _offer(task: str | None) -> tuple[list[CatalogEntry], list[str]]:
-    """The missing recommended models, and one line per task that has none."""
+def _offer(task: str | None) -> tuple[list[CatalogEntry], list[Recommendation]]:
+    """The missing recommended models, and the tasks for which none qualifies."""
     missing = missing_recommended(task)
-    none = [
-        f"<i>No recommended {task_title(r.task).lower()} model: {r.reason}</i>"
-        for r in recommendations(task)
-        if r.entry is None
-    ]
-    return missing, none if task is not None else []
+    return missing, [r for r in recommendations(task) if r.entry is None]
+
+
+def _short_line(entry: CatalogEntry) -> str:
+    return f"Recommended: {entry.name} — licence {entry.licence}"
 
 
 def _line(entry: CatalogEntry) -> str:

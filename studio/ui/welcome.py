@@ -152,7 +152,7 @@ class WelcomePage(QWidget):
         models_layout = QVBoxLayout()
         models_layout.addLayout(self.models_box)
         models_layout.addSpacing(6)
-        models_layout.addWidget(_subheading("Recommended for every task"))
+        models_layout.addWidget(_subheading("Recommended models"))
         models_layout.addWidget(self.recommended)
         models_layout.addSpacing(6)
         models_layout.addWidget(self.how_to_add)

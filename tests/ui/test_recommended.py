@@ -123,8 +123,12 @@ def test_models_panel_offers_the_tasks_model_shows_why_and_pins_a_default(
     assert pinned_defaults() == {"denoise": "nlm"}
     panel.set_registry(build_registry())
     assert "you made it the default" in panel.default_note.text()
+    assert panel.default_note.text().startswith("Default: Non-local means")
     panel.set_task("inpaint")
-    qtbot.waitUntil(lambda: "No recommended inpaint model" in panel.recommended.details.text())
+    qtbot.waitUntil(
+        lambda: "No model qualifies yet for Inpaint" in panel.recommended.details.text()
+    )
+    assert panel.recommended.details.toolTip() == "Inpaint: no model in the catalog for this task"
     panel.recommended.shutdown()
 
 
