@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -17,6 +19,7 @@ from studio import __version__
 from studio.cli import commands
 from studio.cli.report import JsonReporter, Reporter
 from studio.core.errors import CancelledError, StudioError
+from studio.core.paths import log_dir
 from studio.core.protocol import INPUT_KINDS, PRECISIONS, TASKS, InputForm
 from studio.engine.batch import DEFAULT_TEMPLATE
 
@@ -31,6 +34,9 @@ examples:
   studio batch --recipe recipe.toml shoot/ -o out/ --resume
   studio engines --json
 """
+
+
+_LIBRARY_LOGGERS = ("py.warnings", "tifffile")
 
 
 def _models_cli() -> ModuleType | None:
@@ -189,8 +195,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _library_warnings_to_log() -> None:
+    """Send third-party warnings (Python warnings of Pillow, numpy...; tifffile's log) to
+    studio.log in the log folder, not to the terminal; OpenCV's console only shows errors."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    logging.captureWarnings(True)
+    loggers = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
+    if loggers[0].handlers:
+        return
+    try:
+        log_dir().mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(
+            log_dir() / "studio.log", delay=True, encoding="utf-8"
+        )
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for logger in loggers:
+        logger.propagate = False
+        logger.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `studio` command with `argv` (default: the process's arguments)."""
+    _library_warnings_to_log()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

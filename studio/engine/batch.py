@@ -734,7 +734,7 @@ class _Manifest:
             and entry.get("status") == ItemStatus.DONE.value
             and entry.get("signature") == signature
             and entry.get("inputs") == _stamps(item.inputs)
-            and item.output.is_file()
+            and _intact(item.output, entry.get("written"))
         )
 
     def record(self, item: BatchItem, signature: str, status: ItemStatus, reason: str = "") -> None:
@@ -744,6 +744,8 @@ class _Manifest:
             "signature": signature,
             "inputs": _stamps(item.inputs),
         }
+        if status is ItemStatus.DONE:
+            entry["written"] = _stamps([item.output])[0][1:]
         if reason:
             entry["reason"] = reason
         with self.lock, self._translating_os_errors():
@@ -805,6 +807,20 @@ def _is_stale(name: str, outputs: set[str], *, manifest: bool) -> bool:
     if name.startswith(".") and name.endswith(_PARTIAL_SUFFIX):
         return name[1 : -len(_PARTIAL_SUFFIX)].rsplit(".", 1)[0] in outputs
     return False
+
+
+def _intact(output: Path, written: Any) -> bool:
+    """Whether `output` is as it was `written` ([size, mtime]) or, changed since, still decodes
+    (a truncated or damaged output is redone; one retouched elsewhere is kept)."""
+    if not output.is_file():
+        return False
+    if written == _stamps([output])[0][1:]:
+        return True
+    try:
+        read_image(output)
+    except StudioError:
+        return False
+    return True
 
 
 def _stamps(paths: Sequence[Path]) -> list[list[Any]]:

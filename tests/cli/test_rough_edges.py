@@ -5,14 +5,18 @@ third-party warnings on stderr.
 
 from __future__ import annotations
 
+import io
+import json
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image as PILImage
 
 from studio.cli.main import main
-from tests.reliability.helpers import error_line, read_png
+from tests.reliability.helpers import error_line, read_png, studio_process
 
 SIZE = (24, 32)
 
@@ -102,3 +106,52 @@ def test_a_mask_the_task_ignores_gets_a_notice(
     batch = ["batch", "denoise", str(photo), "-o", str(tmp_path / "b"), "--mask", str(mask)]
     assert main([*batch, "--engine", "gaussian"]) == 0
     assert "Ignoring the mask" in capsys.readouterr().err
+
+
+def test_resume_redoes_a_truncated_output_and_keeps_a_sound_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for seed, name in enumerate("ab"):
+        _photo(shoot / f"{name}.png", seed)
+    out = tmp_path / "out"
+    argv = ["batch", "denoise", str(shoot), "-o", str(out), "--engine", "gaussian", "--json"]
+    assert main(argv) == 0
+    truncated, sound = out / "a_denoise.png", out / "b_denoise.png"
+    whole = truncated.read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2])
+    capsys.readouterr()
+
+    assert main([*argv, "--resume"]) == 0
+
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_input = {Path(e["input"]).name: e["event"] for e in events if "input" in e}
+    assert by_input == {"a.png": "finished", "b.png": "skipped"}
+    assert truncated.read_bytes() == whole and sound.is_file()
+
+
+def _tiff_with_a_bad_next_page(path: Path) -> Path:
+    """A sound one-page TIFF whose pointer to a next page points past the end (tifffile warns)."""
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.zeros((*SIZE, 3), np.uint8), photometric="rgb")
+    data = bytearray(buffer.getvalue())
+    first = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[first : first + 2])[0]
+    following = first + 2 + 12 * entries
+    data[following : following + 4] = struct.pack("<I", 0x7FFF0000)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_third_party_warnings_go_to_the_log_not_the_terminal(tmp_path: Path) -> None:
+    photo = _tiff_with_a_bad_next_page(tmp_path / "scan.tif")
+    out = tmp_path / "out.png"
+    home = tmp_path / "home"
+    argv = ["run", "denoise", str(photo), "-o", str(out), "--engine", "gaussian"]
+
+    done = studio_process(argv, env={"STUDIO_HOME": str(home)})
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "", "a library wrote to the terminal"
+    assert "invalid page offset" in (home / "log" / "studio.log").read_text()
