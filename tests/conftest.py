@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import random
 import sys
@@ -27,3 +29,18 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def available_devices() -> list[str]:
+    """The CPU, and CUDA when this machine has a GPU."""
+    if importlib.util.find_spec("torch") is None:
+        return ["cpu"]
+    torch = importlib.import_module("torch")
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+@pytest.fixture(params=available_devices())
+def device(request: pytest.FixtureRequest) -> str:
+    """Each engine test that takes it runs on every device available (CPU always)."""
+    name: str = request.param
+    return name

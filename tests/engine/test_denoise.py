@@ -17,10 +17,12 @@ from tests.helpers import finish, psnr
 from tests.shared import shared_file
 
 
-def run(engine: str, pixels: np.ndarray, bit_depth: int = 8, **params: object) -> np.ndarray:
+def run(
+    engine: str, pixels: np.ndarray, bit_depth: int = 8, device: str = "cpu", **params: object
+) -> np.ndarray:
     image = Image(pixels.astype(np.float32), ImageMeta(bit_depth=bit_depth))
     request = JobRequest("denoise", JobInputs((image,)), engine=engine, params=params)
-    return finish(run_job(build_registry(), request, RunContext(device="cpu"))).pixels
+    return finish(run_job(build_registry(), request, RunContext(device=device))).pixels
 
 
 def add_noise(clean: np.ndarray, sigma255: float, seed: int = 1) -> np.ndarray:
@@ -65,17 +67,19 @@ def test_noise_estimate_on_cbsd68() -> None:
         assert estimate_sigma(add_noise(clean, 25)) * 255 == pytest.approx(25, rel=0.08)
 
 
-def test_default_beats_nlm_and_gaussian_on_colour(astronaut: np.ndarray) -> None:
+def test_default_beats_nlm_and_gaussian_on_colour(astronaut: np.ndarray, device: str) -> None:
     noisy = add_noise(astronaut, 25)
-    scores = {e: psnr(run(e, noisy), astronaut) for e in ("cbm3d", "nlm", "gaussian")}
+    scores = {
+        e: psnr(run(e, noisy, device=device), astronaut) for e in ("cbm3d", "nlm", "gaussian")
+    }
     assert scores["cbm3d"] > scores["nlm"] + 0.7
     assert scores["cbm3d"] > scores["gaussian"] + 1.0
     assert scores["gaussian"] > psnr(noisy, astronaut) + 3.0
 
 
-def test_default_on_grey(camera: np.ndarray) -> None:
+def test_default_on_grey(camera: np.ndarray, device: str) -> None:
     noisy = add_noise(camera, 25)
-    result = run("cbm3d", noisy)
+    result = run("cbm3d", noisy, device=device)
     assert result.shape == camera.shape
     assert psnr(result, camera) > psnr(run("gaussian", noisy), camera) + 1.0
 
@@ -91,11 +95,11 @@ def test_default_beats_nlm_on_cbsd68_crops() -> None:
     assert min(gains) > 0.5
 
 
-def test_float_input_keeps_its_scale(astronaut: np.ndarray) -> None:
+def test_float_input_keeps_its_scale(astronaut: np.ndarray, device: str) -> None:
     scale = 4.0
     clean = astronaut * scale
     noisy = add_noise(astronaut, 20) * scale
-    result = run("cbm3d", noisy, bit_depth=32)
+    result = run("cbm3d", noisy, bit_depth=32, device=device)
     assert result.max() > 1.5
     assert psnr(result, clean, peak=scale) > psnr(noisy, clean, peak=scale) + 5.0
 

@@ -166,16 +166,20 @@ def test_a_style_image_is_required(engine: str) -> None:
         _run(engine, _content(32), None)
 
 
-def _paint(content: np.ndarray, style: np.ndarray, **params: Any) -> tuple[Image, list[Progress]]:
+def _paint(
+    content: np.ndarray, style: np.ndarray, device: str = "cpu", **params: Any
+) -> tuple[Image, list[Progress]]:
     inputs = JobInputs((Image(content),), {"style": Image(style)})
     values = {"working_size": 96, "iterations": 1, **params}
     request = JobRequest("style", inputs, "painterly", values)
-    return _finish(run_job(build_registry(), request, RunContext(device="cpu")))
+    return _finish(run_job(build_registry(), request, RunContext(device=device)))
 
 
-def test_painterly_keeps_structure_and_moves_colour_and_texture_to_the_style() -> None:
+def test_painterly_keeps_structure_and_moves_colour_and_texture_to_the_style(
+    device: str,
+) -> None:
     content, style = _content(), _style()
-    out, steps = _paint(content, style)
+    out, steps = _paint(content, style, device)
     pixels = out.pixels
     assert pixels.shape == content.shape
     # far closer to the content's structure than the style image itself is

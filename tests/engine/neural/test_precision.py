@@ -190,7 +190,7 @@ def test_float32_runs_without_tf32_for_16_bit_and_float_outputs(
 
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_float_photo_keeps_its_range_through_every_model(
-    tiny_paths: dict[str, Path], name: str
+    tiny_paths: dict[str, Path], name: str, device: str
 ) -> None:
     """A linear float photo with values up to 5.5 comes back at 5.5x the result for the
     same photo in [0, 1], instead of clipped to 1."""
@@ -207,7 +207,7 @@ def test_float_photo_keeps_its_range_through_every_model(
         inputs = JobInputs((image,), {"style": style, "mask": mask})
         params = {"sigma": 10 * scale} if task == "denoise" else {}
         request = jobs.JobRequest(task=task, inputs=inputs, engine="model", params=params)
-        ctx = RunContext(device="cpu", model_path=tiny_paths[name])
+        ctx = RunContext(device=device, model_path=tiny_paths[name])
         result, _ = drain(jobs.run_job(build_registry(), request, ctx))
         return np.asarray(result.pixels)
 

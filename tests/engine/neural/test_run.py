@@ -57,10 +57,12 @@ def _inputs(rng: np.random.Generator, channels: int) -> JobInputs:
 
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_runs_through_run_job(tiny_paths: dict[str, Path], name: str, channels: int) -> None:
+def test_runs_through_run_job(
+    tiny_paths: dict[str, Path], name: str, channels: int, device: str
+) -> None:
     rng = np.random.default_rng(1)
     task = TINY[name].task
-    ctx = RunContext(device="cpu", model_path=tiny_paths[name])
+    ctx = RunContext(device=device, model_path=tiny_paths[name])
     request = jobs.JobRequest(task=task, inputs=_inputs(rng, channels), engine="model")
     result, steps = drain(jobs.run_job(build_registry(), request, ctx))
     expected_channels = 3 if task in ("colorize", "style") else channels
