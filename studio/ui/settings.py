@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from studio.core import paths
+from studio.core.protocol import PRECISIONS
 
 SETTINGS_FILE = "studio-window.ini"
 RECENT_LIMIT = 10
@@ -17,6 +18,12 @@ def window_settings() -> QSettings:
     folder = paths.config_dir()
     folder.mkdir(parents=True, exist_ok=True)
     return QSettings(str(folder / SETTINGS_FILE), QSettings.Format.IniFormat)
+
+
+def precision_setting() -> str:
+    """`compute/precision` in the settings file: auto, fp32, fp16 or bf16 (as `--precision`)."""
+    value = window_settings().value("compute/precision", "auto")
+    return value if value in PRECISIONS else "auto"
 
 
 def recent_paths(settings: QSettings, key: str) -> list[Path]:

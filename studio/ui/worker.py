@@ -23,6 +23,7 @@ from PySide6.QtCore import QThread, Signal
 
 from studio.core.errors import CancelledError, DeviceError, StudioError
 from studio.core.protocol import Progress, RunContext
+from studio.ui.settings import precision_setting
 from studio.ui.warmup import describe_compute_device
 
 JobGenerator = Generator[Any, None, Any]
@@ -80,7 +81,7 @@ class JobWorker(QThread):
     def __init__(self, device: str = "auto") -> None:
         super().__init__()
         self.setObjectName("studio-worker")
-        self.context = RunContext(device=device)
+        self.context = RunContext(device=device, precision=precision_setting())
         self._warm_up_requested = False
         self._queue: deque[WorkerJob] = deque()
         self._condition = threading.Condition()
