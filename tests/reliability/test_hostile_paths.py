@@ -19,6 +19,7 @@ import pytest
 from PIL import Image as PILImage
 
 from studio.cli.main import main
+from studio.core.imageio import reading
 from tests.reliability.helpers import error_line, fifo_watchdog, leftovers
 from tests.reliability.inputs import digest
 
@@ -211,3 +212,24 @@ def test_a_fifo_in_a_batch_fails_alone_and_the_others_are_done(
         leftovers(out, keep=lambda p: p.suffix == ".png" or p.name.startswith(".studio-batch"))
         == []
     )
+
+
+@pytest.mark.parametrize("error", [ValueError(0), OSError(0), KeyError(0), IndexError(0)])
+def test_a_decoder_failing_without_words_gives_a_reason_in_words(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    """Issue 16 met "Cannot read ...: 0" in a batch: a decoder's bare number is no reason."""
+
+    def fail(path: Path, limit: int) -> None:
+        raise error
+
+    monkeypatch.setitem(reading.DECODERS, "png", fail)
+    photo = _picture(tmp_path / "photo.png", 1)
+    argv = ["batch", "denoise", str(photo), "-o", str(tmp_path / "out"), "--json"]
+    assert main([*argv, "--engine", "gaussian"]) == 3
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    reason = next(e["reason"] for e in events if e["event"] == "failed")
+    assert reason.endswith("the PNG file is damaged or stored in a way Studio cannot decode")

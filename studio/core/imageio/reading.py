@@ -52,11 +52,13 @@ def read_image(path: PathLike, max_pixels: int | None = None) -> Image:
 
 
 def _reason(error: BaseException, fmt: str = "") -> str:
-    if not isinstance(error, _DESCRIPTIVE_ERRORS):
-        return f"the {fmt.upper()} file is damaged or stored in a way Studio cannot decode"
     text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    wordy = lines and any(character.isalpha() for character in lines[0])
+    if not isinstance(error, _DESCRIPTIVE_ERRORS) or not wordy:  # e.g. "0": no reason at all
+        kind = f"{fmt.upper()} file" if fmt else "file"
+        return f"the {kind} is damaged or stored in a way Studio cannot decode"
+    return lines[0]
 
 
 def _detect_format(path: Path) -> str:
