@@ -40,6 +40,10 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
         "studio/engine/neural/executor.py",
         ["tests/engine/neural/test_run.py", "tests/engine/neural/test_reference.py"],
     ),
+    "inference": (
+        "studio/engine/neural/inference.py",
+        ["tests/engine/neural/test_run.py", "tests/engine/neural/test_reference.py"],
+    ),
     "safeload": ("studio/engine/neural/safeload.py", ["tests/engine/neural/test_loader.py"]),
     "denoise": (
         "studio/engine/ops/denoise.py",

@@ -86,6 +86,30 @@ def test_region_of_the_wrong_size_is_refused() -> None:
         finish(run_job(_registry(), _request(region=np.ones((5, 5))), RunContext()))
 
 
+@pytest.mark.parametrize("opacity", [-0.1, 1.2])
+def test_opacity_outside_zero_to_one_is_refused(opacity: float) -> None:
+    with pytest.raises(BadInputError, match="Opacity must be between 0 and 1"):
+        finish(run_job(_registry(), _request(opacity=opacity), RunContext()))
+
+
+def test_region_with_one_channel_and_out_of_range_values_is_accepted_and_clipped() -> None:
+    region = np.zeros((4, 6, 1), dtype=np.float32)
+    region[:, :3] = 2.0
+    region[:, 3:] = -1.0
+    result = finish(run_job(_registry(), _request(region=region), RunContext()))
+    np.testing.assert_allclose(result.pixels[:, :3], 0.75)
+    np.testing.assert_allclose(result.pixels[:, 3:], 0.25)
+
+
+def test_region_of_booleans_is_accepted_and_of_text_refused() -> None:
+    region = np.zeros((4, 6), dtype=bool)
+    region[:, :3] = True
+    result = finish(run_job(_registry(), _request(region=region), RunContext()))
+    np.testing.assert_allclose(result.pixels[:, :3], 0.75)
+    with pytest.raises(BadInputError, match="Region mask must hold numbers"):
+        finish(run_job(_registry(), _request(region=np.full((4, 6), "a")), RunContext()))
+
+
 def test_non_finite_result_is_refused() -> None:
     with pytest.raises(StudioError, match="invalid pixels"):
         finish(run_job(_registry(run=_nan), _request(), RunContext()))

@@ -1,0 +1,127 @@
+"""The audit's planted bugs, one at a time: does the suite catch each?
+
+    python -m benchmarks.planted [--without-shared] [--bugs nlm-identity,...] [--timeout 900]
+
+Each bug is planted in a private copy of the repository and the tests of its module run there.
+With --without-shared the tests see no ../shared (STUDIO_TEST_SHARED names a missing folder),
+as on CI. Prints caught/missed per bug; a missed bug is a hole in the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.mutants import _copy_repository, _run_tests
+
+
+@dataclass(frozen=True)
+class Bug:
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+_UNCHANGED = (
+    "def _unchanged():\n            yield Progress(0, 1, 'x')\n            return crop\n\n"
+    "        return _unchanged()"
+)
+_SPREAD = (
+    "chroma = np.stack([cv2.GaussianBlur(small_hints[..., c] * small_mask, (0, 0), 4.0) "
+    "for c in range(2)], -1) / np.maximum(cv2.GaussianBlur(small_mask.astype(np.float32), "
+    "(0, 0), 4.0), 1e-12)[..., None]"
+)
+BUGS = {
+    "patchmatch-identity": Bug(
+        "studio/engine/ops/inpaint.py",
+        "return fill_hole(crop, hole, patch=patch, seed=params.seed)",
+        _UNCHANGED,
+        ("tests/engine/test_inpaint.py", "tests/engine/test_beats_trivial.py"),
+    ),
+    "navier-stokes-identity": Bug(
+        "studio/engine/ops/inpaint.py",
+        "return (yield from _inpaint(inputs, _opencv(cv2.INPAINT_NS, params.radius)))",
+        "yield Progress(0, 1, 'x')\n    return inputs.image",
+        ("tests/engine/test_inpaint.py", "tests/engine/test_beats_trivial.py"),
+    ),
+    "nlm-identity": Bug(
+        "studio/engine/ops/denoise.py",
+        "return _finish(image, out * scale + low)",
+        "return _finish(image, image.pixels.copy())",
+        ("tests/engine/test_denoise.py", "tests/engine/test_beats_trivial.py"),
+    ),
+    "wiener-identity": Bug(
+        "studio/engine/ops/deblur.py",
+        'return (yield from _run_solver(inputs, params, ctx, "wiener"))',
+        "yield Progress(0, 1, 'x')\n    return inputs.image",
+        ("tests/engine/test_deblur.py", "tests/engine/test_beats_trivial.py"),
+    ),
+    "colorize-gaussian-spread": Bug(
+        "studio/engine/ops/colorize.py",
+        "chroma = solve_chroma(np.clip(small_y, 0.0, 1.0), small_mask, small_hints, "
+        "params.sigma_floor)",
+        _SPREAD,
+        ("tests/engine/test_colorize.py", "tests/engine/test_beats_trivial.py"),
+    ),
+    "ffdnet-sigma-times-255": Bug(
+        "studio/engine/neural/runner.py",
+        'Extras(sigma=float(getattr(params, "sigma", 0.0)) / 255.0)',
+        'Extras(sigma=float(getattr(params, "sigma", 0.0)))',
+        ("tests/engine/neural/test_reference.py",),
+    ),
+    "tiles-without-overlap": Bug(
+        "studio/engine/neural/executor.py",
+        "return min(model.tile_overlap, tile // 4)",
+        "return 0",
+        ("tests/engine/neural/test_reference.py", "tests/engine/neural/test_run.py"),
+    ),
+    "wrong-normalisation": Bug(
+        "studio/engine/neural/inference.py",
+        "x = _to_model_channels(x, model, run.batch_channels)",
+        "x = _to_model_channels(x * 2 - 1, model, run.batch_channels)",
+        ("tests/engine/neural/test_reference.py",),
+    ),
+}
+
+
+def check(name: str, root: Path, timeout: float) -> str:
+    bug = BUGS[name]
+    path = root / bug.path
+    source = path.read_text(encoding="utf-8")
+    if bug.old not in source:
+        return "not plantable (code changed)"
+    path.write_text(source.replace(bug.old, bug.new, 1), encoding="utf-8")
+    try:
+        status = _run_tests(root, list(bug.tests), timeout)
+    finally:
+        path.write_text(source, encoding="utf-8")
+    return {"failed": "caught", "timeout": "caught (timeout)", "passed": "MISSED"}[status]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bugs", default=",".join(BUGS))
+    parser.add_argument("--without-shared", action="store_true")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    args = parser.parse_args(argv)
+    missed = 0
+    with tempfile.TemporaryDirectory(prefix="studio-planted-") as folder:
+        root = Path(folder) / "repo"
+        root.mkdir()
+        _copy_repository(root)
+        if args.without_shared:
+            os.environ["STUDIO_TEST_SHARED"] = str(Path(folder) / "no-shared")
+        for name in args.bugs.split(","):
+            result = check(name, root, args.timeout)
+            missed += result == "MISSED"
+            print(f"{name:<28}{result}", flush=True)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
