@@ -123,7 +123,9 @@ def test_default_gains_with_motion_kernel(astronaut: np.ndarray) -> None:
         e: psnr(run(e, blurred, psf="motion", length=11, angle=30), truth) - base for e in ENGINES
     }
     assert gains["hyper_laplacian"] > 1.0
-    assert gains["hyper_laplacian"] > gains["wiener"]
+    # No ranking of hyper_laplacian over wiener: their PSNR differs by -0.2 to +0.2 dB with
+    # this kernel (astronaut, chelsea; noise 1-3 %), a snapshot, not a property. Each must beat
+    # the best unsharp mask instead: test_beats_trivial.
     assert min(gains.values()) > -0.2
 
 
