@@ -22,6 +22,8 @@ from studio.ui.icons import icon, task_icon, task_title
 from studio.ui.jobs import FINISHED_STATES, JobRecord, JobState
 
 _NO_JOBS = "No jobs yet. Choose a task and press Run."
+LOG_LIMIT = 2000
+"""Lines kept per job (progress steps and the engine's own log lines)."""
 
 
 def format_duration(seconds: float) -> str:
@@ -127,8 +129,6 @@ class JobRow(QFrame):
             if record.state is JobState.FAILED:
                 _restyle(self.message, objectName="errorText")
             self.cancel_button.setVisible(record.state not in FINISHED_STATES)
-        busy = record.state is JobState.RUNNING and record.fraction <= 0.0
-        self.bar.setRange(0, 0 if busy else 1000)  # an empty range animates: working
         self.bar.setValue(int(record.fraction * 1000))
         text = record.error if record.state is JobState.FAILED else record.message
         if self.message.text() != text:
@@ -234,6 +234,8 @@ class ProgressPanel(QWidget):
         if record is None:
             return
         record.fraction = fraction
+        if message and message != record.message and len(record.log) < LOG_LIMIT:
+            record.log.append(f"{format_seconds(record.elapsed())}  {message}")
         record.message = message
         self._rows[job_id].refresh()
 
@@ -261,6 +263,7 @@ class ProgressPanel(QWidget):
         if state is JobState.DONE:
             record.fraction = 1.0
             record.message = f"Done in {format_duration(record.elapsed())}"
+            record.log.append(record.message)
         elif state is JobState.CANCELLED:
             record.message = "Cancelled"
         record.error, record.details = error, details

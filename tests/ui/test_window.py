@@ -153,6 +153,11 @@ def test_run_a_job_and_see_the_result_on_the_canvas(
     wanted = to_bgra(expected)[48, 64]
     assert (pixel.blue(), pixel.green(), pixel.red()) == pytest.approx(tuple(wanted[:3]), abs=2)
     assert "Gaussian" in window.history_panel.list.item(1).text()
+    row = window.progress_panel.row(job_id)
+    row.details_button.click()
+    details = row.details.toPlainText().splitlines()
+    assert details[0].endswith("Noise level 2 (given)")  # the radius was not given
+    assert details[-1].startswith("Done in")
 
 
 def test_cancel_a_running_job(qtbot, window, image_file: Path) -> None:

@@ -77,6 +77,11 @@ def noise_of(image: Image, params: _NoiseParams) -> float:
     return max(estimate_sigma(image.pixels), NOISE_FLOOR * max(white, 1e-6))
 
 
+def noise_step(params: _NoiseParams) -> str:
+    """What the first step does: estimate the noise, unless the user gave its level."""
+    return "Estimating noise" if params.noise is None else f"Noise level {params.noise:g} (given)"
+
+
 Solver = Callable[[FloatArray, FloatArray], FloatArray]
 
 
@@ -99,7 +104,7 @@ def _run_solver(inputs: JobInputs, params: PsfParams, ctx: RunContext, name: str
     solver = getattr(_deblur_solvers, name)
     image = inputs.image
     kernel = kernel_from(params)
-    yield Progress(0, 1, "Estimating noise")
+    yield Progress(0, 1, noise_step(params))
     sigma = noise_of(image, params)
     device = resolve_device(ctx.device)
     return (
@@ -125,7 +130,7 @@ def run_richardson_lucy(inputs: JobInputs, params: RichardsonLucyParams, ctx: Ru
 
     image = inputs.image
     kernel = kernel_from(params)
-    yield Progress(0, 1, "Estimating noise")
+    yield Progress(0, 1, noise_step(params))
     sigma = noise_of(image, params) * params.smoothing
     device = resolve_device(ctx.device)
     return (
@@ -143,7 +148,7 @@ def run_auto(inputs: JobInputs, params: AutoParams, ctx: RunContext) -> OpRun:
     from studio.engine.ops._deblur_solvers import hyper_laplacian, prepare
 
     image = inputs.image
-    yield Progress(0, 1, "Estimating noise")
+    yield Progress(0, 1, noise_step(params))
     sigma = noise_of(image, params)
     device = resolve_device(ctx.device)
     yield Progress(0, 1, "Estimating the blur")
