@@ -275,7 +275,14 @@ def batch(args: argparse.Namespace, reporter: Reporter) -> int:
     total = len(plan.items)
     finished = 0
     labels = {index: item.label for index, item in enumerate(plan.items)}
-    events = run_batch(registry, plan, settings, ctx)
+    if args.ship and not args.cluster:
+        raise UsageError("--ship sends files to a cluster's workers: give --cluster ADDRESS too")
+    if args.cluster:
+        from studio.engine.cluster import run_batch_on_cluster
+
+        events = run_batch_on_cluster(registry, plan, settings, ctx, args.cluster, args.ship)
+    else:
+        events = run_batch(registry, plan, settings, ctx)
     try:
         while True:
             try:
@@ -351,7 +358,8 @@ def _report_batch_event(
         if not reporter.machine:
             reporter.progress(finished, total, labels[event.index], unit="image")
     elif isinstance(event, ItemFinished):
-        reporter.event("finished", "", elapsed_s=round(event.elapsed_s, 3), **fields)
+        node = {"node": event.node} if event.node else {}
+        reporter.event("finished", "", elapsed_s=round(event.elapsed_s, 3), **node, **fields)
     elif isinstance(event, ItemSkipped):
         reporter.event("skipped", "", reason=event.reason, **fields)
     elif isinstance(event, ItemFailed):

@@ -184,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="output name from {stem}, {task}, {engine} (default: %(default)s)",
     )
     batch.add_argument("--format", metavar="EXT", help="output format, e.g. png, jpg, tif")
+    batch.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run on a Ray cluster (e.g. 10.0.0.5:6379 or ray://host:10001; 'local' starts Ray "
+        "here); the nodes must see the same paths unless --ship is given",
+    )
+    batch.add_argument(
+        "--ship",
+        action="store_true",
+        help="with --cluster: send each item's files to the workers and write the results here",
+    )
 
     engines = sub.add_parser("engines", help="list tasks, engines and their availability")
     engines.add_argument("task", nargs="?", choices=TASKS, metavar="TASK", help="only this task")

@@ -326,7 +326,7 @@ def _key(path: Path) -> str:
 
 def _collect(sources: Sequence[Path], out_dir: Path, recursive: bool) -> list[tuple[Path, Path]]:
     """(root, file) pairs, de-duplicated, in the order given, folders sorted inside."""
-    previous_outputs = {_key(out_dir / rel) for rel in _Manifest.load(out_dir).entries}
+    previous_outputs = {_key(out_dir / rel) for rel in Manifest.load(out_dir).entries}
     seen: set[Path] = set()
     found = []
     for source in sources:
@@ -395,6 +395,7 @@ class ItemFinished:
     index: int
     item: BatchItem
     elapsed_s: float
+    node: str = ""  # the cluster node that did it
 
 
 @dataclass(frozen=True)
@@ -465,24 +466,30 @@ class BatchSettings:
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_batch(
-    registry: Registry, plan: BatchPlan, settings: BatchSettings, ctx: RunContext
-) -> Generator[BatchEvent, None, BatchSummary]:
-    """Run `settings.recipe` over the plan, yielding events; returns the summary.
+@dataclass
+class BatchStart:
+    """A batch checked and ready: its steps, the other files it reads, its journal, and the
+    items left to do (those a resumed run already finished are skipped)."""
 
-    The recipe is checked before anything runs (raising `StudioError`). Item failures become
-    `ItemFailed` events. Closing the generator cancels: the running job stops at its next
-    progress step and only an output already being written is finished (atomically).
-    """
+    steps: list[PreparedStep]
+    others: list[tuple[str, Path]]
+    signature: str
+    manifest: Manifest
+    states: list[ItemState]
+    todo: list[int]
+
+
+def begin_batch(
+    registry: Registry, plan: BatchPlan, settings: BatchSettings, ctx: RunContext
+) -> Generator[BatchEvent, None, BatchStart]:
+    """Check the recipe and its files (raising `StudioError`), tidy the journal and skip the
+    items already done when resuming, yielding `ItemSkipped` for each."""
     steps = prepare_recipe(registry, settings.recipe, ctx, given=settings.extras)
     others = settings.files_read(steps)
     for role, path in others:
         require_regular_file(path, role)
-    kinds = input_kinds(steps)
-    shared = read_shared_inputs(settings, kinds)
-    started = time.perf_counter()
     signature = settings.signature(ctx)
-    manifest = _Manifest.load(plan.out_dir)
+    manifest = Manifest.load(plan.out_dir)
     manifest.remove_stale_temporaries(item.output for item in plan.items)
     manifest.compact()
     states = [ItemState(item) for item in plan.items]
@@ -494,6 +501,23 @@ def run_batch(
             yield ItemSkipped(index, state.item, state.reason)
         else:
             todo.append(index)
+    return BatchStart(steps, others, signature, manifest, states, todo)
+
+
+def run_batch(
+    registry: Registry, plan: BatchPlan, settings: BatchSettings, ctx: RunContext
+) -> Generator[BatchEvent, None, BatchSummary]:
+    """Run `settings.recipe` over the plan, yielding events; returns the summary.
+
+    The recipe is checked before anything runs (raising `StudioError`). Item failures become
+    `ItemFailed` events. Closing the generator cancels: the running job stops at its next
+    progress step and only an output already being written is finished (atomically).
+    """
+    start = yield from begin_batch(registry, plan, settings, ctx)
+    steps, others, signature, manifest = start.steps, start.others, start.signature, start.manifest
+    states, todo, started = start.states, start.todo, time.perf_counter()
+    kinds = input_kinds(steps)
+    shared = read_shared_inputs(settings, kinds)
 
     def load(item: BatchItem) -> tuple[JobInputs, FloatArray | None]:
         return read_item_inputs(item.inputs, settings, kinds, shared)
@@ -539,7 +563,7 @@ def run_batch(
                             yield _finish(pending, states, manifest, signature)
                             pending = None
             except Exception as err:  # one bad item must not stop the batch
-                yield _fail(index, states, err, manifest, signature)
+                yield fail_item(index, states, err, manifest, signature)
                 continue
             if pending:
                 yield _finish(pending, states, manifest, signature)
@@ -659,21 +683,22 @@ class _PendingWrite:
 
 
 def _finish(
-    pending: _PendingWrite, states: list[ItemState], manifest: _Manifest, signature: str
+    pending: _PendingWrite, states: list[ItemState], manifest: Manifest, signature: str
 ) -> BatchEvent:
     try:
         pending.future.result()
     except Exception as err:
-        return _fail(pending.index, states, err, manifest, signature)
+        return fail_item(pending.index, states, err, manifest, signature)
     state = states[pending.index]
     state.status = ItemStatus.DONE
     state.elapsed_s = time.perf_counter() - pending.started
     return ItemFinished(pending.index, state.item, state.elapsed_s)
 
 
-def _fail(
-    index: int, states: list[ItemState], err: Exception, manifest: _Manifest, signature: str
+def fail_item(
+    index: int, states: list[ItemState], err: Exception, manifest: Manifest, signature: str
 ) -> ItemFailed:
+    """Mark item `index` failed with `err`'s message and exit code, in the state and journal."""
     state = states[index]
     state.status = ItemStatus.FAILED
     if isinstance(err, StudioError):
@@ -690,7 +715,7 @@ def _fail(
 
 
 @dataclass
-class _Manifest:
+class Manifest:
     """A journal of what batches produced in one output folder: one JSON line per item.
 
     A line is appended and synced as each item ends; for the same output the last line wins.
@@ -707,7 +732,7 @@ class _Manifest:
         return self.out_dir / MANIFEST_NAME
 
     @classmethod
-    def load(cls, out_dir: Path) -> _Manifest:
+    def load(cls, out_dir: Path) -> Manifest:
         """The manifest in `out_dir`; empty when absent (resume then redoes everything)."""
         manifest = cls(out_dir)
         try:
@@ -842,6 +867,7 @@ __all__ = [
     "BatchItem",
     "BatchPlan",
     "BatchSettings",
+    "BatchStart",
     "BatchSummary",
     "ItemFailed",
     "ItemFinished",
@@ -850,15 +876,20 @@ __all__ = [
     "ItemStarted",
     "ItemState",
     "ItemStatus",
+    "Manifest",
     "PreparedStep",
     "Recipe",
     "RecipeStep",
+    "begin_batch",
     "check_result_fits",
     "check_template",
+    "fail_item",
+    "input_kinds",
     "load_recipe",
     "plan_batch",
     "prepare_recipe",
     "read_item_inputs",
+    "read_shared_inputs",
     "run_batch",
     "run_steps",
     "save_recipe",

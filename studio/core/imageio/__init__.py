@@ -25,7 +25,7 @@ from studio.core.imageio.reading import (
     read_mask,
     repair_non_finite,
 )
-from studio.core.imageio.writing import write_image
+from studio.core.imageio.writing import write_file_atomically, write_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -41,5 +41,6 @@ __all__ = [
     "read_mask",
     "repair_non_finite",
     "srgb_profile",
+    "write_file_atomically",
     "write_image",
 ]

@@ -88,6 +88,12 @@ def _refuse_inputs(target: Path, inputs: Iterable[PathLike]) -> None:
             )
 
 
+def write_file_atomically(target: Path, data: bytes) -> None:
+    """Write `data` as `target` all at once: a failure leaves any earlier file as it was."""
+    with _replace_when_done(target) as temporary:
+        temporary.write_bytes(data)
+
+
 @contextlib.contextmanager
 def _replace_when_done(target: Path) -> Iterator[Path]:
     """A fresh temporary path beside `target` that replaces it on success, vanishes on failure.
