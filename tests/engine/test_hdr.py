@@ -270,3 +270,20 @@ def test_memorial_swapped_times_are_detected() -> None:
     times[5], times[6] = times[6], times[5]
     with pytest.raises(BadInputError, match="contradict"):
         _run("merge", images, times=times)
+
+
+@pytest.mark.parametrize("weights", [(1.0, 1.0, 1.0), (0.5, 2.0, 0.0), (0.0, 0.0, 1.0)])
+def test_fusion_agrees_with_opencvs_mertens_while_holding_one_bracket_at_a_time(
+    weights: tuple[float, float, float],
+) -> None:
+    """The built-in fusion streams the brackets; OpenCV's MergeMertens is the reference."""
+    images = _brackets(_scene(height=75, width=101))[:3]
+    contrast, saturation, exposure = weights
+    params = {"align": False, "contrast_weight": contrast}
+    params |= {"saturation_weight": saturation, "exposure_weight": exposure}
+    fused = _run("fusion", images, **params).pixels
+    mertens = cv2.createMergeMertens(contrast, saturation, exposure)
+    reference = mertens.process([np.ascontiguousarray(i.pixels * 255) for i in images])
+    assert fused.shape == reference.shape
+    error = np.abs(fused - np.clip(reference, 0.0, 1.0))
+    assert error.max() < 0.1 / 255 and error.mean() < 1e-5  # float32 rounding only

@@ -10,11 +10,11 @@ such a radiance image into a display image.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field, field_validator
@@ -32,6 +32,7 @@ from studio.core.protocol import (
     RunContext,
 )
 from studio.engine.ops import _hdr_brackets as brackets
+from studio.engine.ops import _hdr_fusion as fusion
 from studio.engine.ops import _hdr_merge as merge
 from studio.engine.ops import _hdr_response as response
 from studio.engine.ops import _hdr_tonemap as tonemap
@@ -201,12 +202,12 @@ def _response_method(
     return "srgb" if all(image.meta.source_format == "raw" for image in images) else "debevec"
 
 
-def _moved_0_255(image: Image, shift: brackets.Shift) -> FloatArray:
-    """RGB pixels moved by `shift` (edges repeated), on OpenCV's 0-255 scale for Mertens."""
+def _moved_rgb(image: Image, shift: brackets.Shift) -> FloatArray:
+    """RGB pixels moved by `shift` (edges repeated)."""
     pixels = image.pixels
     if shift != (0, 0):
         pixels = brackets.shifted_rows(pixels, shift, 0, image.height)[0]
-    return np.asarray(as_rgb(pixels) * np.float32(255.0), dtype=np.float32)
+    return as_rgb(pixels)
 
 
 def run_fusion(inputs: JobInputs, params: FusionParams, ctx: RunContext) -> OpRun:
@@ -217,12 +218,14 @@ def run_fusion(inputs: JobInputs, params: FusionParams, ctx: RunContext) -> OpRu
     brightness = np.array([float(p.mean()) for p in previews])
     reference = brackets.reference_index(previews, brightness)
     shifts = _shifts(images, brightness, reference, params, ctx)
-    aligned = [_moved_0_255(image, shift) for image, shift in zip(images, shifts, strict=True)]
+    aligned = [
+        functools.partial(_moved_rgb, image, shift)
+        for image, shift in zip(images, shifts, strict=True)
+    ]
     yield Progress(1, 2, "Fusing exposures")
-    fuse = cv2.createMergeMertens(
-        params.contrast_weight, params.saturation_weight, params.exposure_weight
-    )
-    fused = np.clip(np.asarray(fuse.process(aligned), dtype=np.float32), 0.0, 1.0)
+    weights = (params.contrast_weight, params.saturation_weight, params.exposure_weight)
+    fused = fusion.fuse(aligned, *weights)
+    np.clip(fused, 0.0, 1.0, out=fused)
     yield Progress(2, 2, "Fused")
     return Image(_channels_like(images, fused), _output_meta(images[reference], DISPLAY_BIT_DEPTH))
 
