@@ -63,8 +63,7 @@ BUGS = {
     ),
     "colorize-gaussian-spread": Bug(
         "studio/engine/ops/colorize.py",
-        "chroma = solve_chroma(np.clip(small_y, 0.0, 1.0), small_mask, small_hints, "
-        "params.sigma_floor)",
+        "chroma = solve_chroma(small_y, small_mask, small_hints, params.sigma_floor)",
         _SPREAD,
         ("tests/engine/test_colorize.py", "tests/engine/test_beats_trivial.py"),
     ),
@@ -87,6 +86,56 @@ BUGS = {
         ("tests/engine/neural/test_reference.py",),
     ),
 }
+
+
+def _returns_input(module: str, function: str, params: str, tests: tuple[str, ...]) -> Bug:
+    """The engine's run function returning its (first) input unchanged."""
+    signature = f"def {function}(inputs: JobInputs, params: {params}, ctx: RunContext) -> OpRun:\n"
+    body = "    yield Progress(0, 1, 'x')\n    return inputs.image\n"
+    return Bug(f"studio/engine/ops/{module}.py", signature, signature + body, tests)
+
+
+_TRIVIAL = ("tests/engine/test_beats_trivial.py",)
+_IDENTITIES = {
+    "cbm3d": ("denoise", "run_cbm3d", "NoiseParams", ("tests/engine/test_denoise.py", *_TRIVIAL)),
+    "gaussian": (
+        "denoise",
+        "run_gaussian",
+        "GaussianParams",
+        ("tests/engine/test_denoise.py", *_TRIVIAL),
+    ),
+    "hyper-laplacian": (
+        "deblur",
+        "run_hyper_laplacian",
+        "PsfParams",
+        ("tests/engine/test_deblur.py", *_TRIVIAL),
+    ),
+    "richardson-lucy": (
+        "deblur",
+        "run_richardson_lucy",
+        "RichardsonLucyParams",
+        ("tests/engine/test_deblur.py", *_TRIVIAL),
+    ),
+    "auto-deblur": ("deblur", "run_auto", "AutoParams", ("tests/engine/test_deblur.py",)),
+    "telea": (
+        "inpaint",
+        "run_telea",
+        "DiffusionParams",
+        ("tests/engine/test_inpaint.py", *_TRIVIAL),
+    ),
+    "merge": ("hdr", "run_merge", "MergeParams", ("tests/engine/test_hdr.py",)),
+    "fusion": ("hdr", "run_fusion", "FusionParams", ("tests/engine/test_hdr.py",)),
+    "tonemap": ("hdr", "run_tonemap", "TonemapParams", ("tests/engine/test_hdr.py",)),
+    "colour-transfer": (
+        "style",
+        "run_color_transfer",
+        "ColourParams",
+        ("tests/engine/test_style.py",),
+    ),
+    "histogram": ("style", "run_histogram", "ColourParams", ("tests/engine/test_style.py",)),
+    "painterly": ("style", "run_painterly", "PainterlyParams", ("tests/engine/test_style.py",)),
+}
+BUGS.update({f"{name}-identity": _returns_input(*args) for name, args in _IDENTITIES.items()})
 
 
 def check(name: str, root: Path, timeout: float) -> str:
