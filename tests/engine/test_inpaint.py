@@ -96,6 +96,11 @@ def test_patchmatch_is_repeatable_and_cancellable() -> None:
         _inpaint("patchmatch", pixels, mask), _inpaint("patchmatch", pixels, mask)
     )
     inputs = JobInputs((Image(pixels),), {"mask": mask})
+    steps = list(run_job(REGISTRY, JobRequest("inpaint", inputs), RunContext()))
+    assert len(steps) >= 4, "a cancel can only land between progress reports"
     job = run_job(REGISTRY, JobRequest("inpaint", inputs), RunContext())
-    next(job)
-    job.close()
+    first = next(job)
+    job.close()  # what the worker does on Cancel: no further step runs, no result comes
+    assert first == steps[0] and job.gi_frame is None
+    with pytest.raises(StopIteration):
+        next(job)
