@@ -161,3 +161,9 @@ def test_run_tiled_hands_a_small_image_over_whole() -> None:
         (1, 1, "Processing"),
     ]
     assert out.dtype == np.float32
+
+
+def test_run_tiled_raises_a_small_tile_to_four_overlaps() -> None:
+    pixels = np.zeros((130, 130, 1), np.float32)
+    _, steps = _drain(run_tiled(pixels, lambda t: t, tile=20, overlap=10))
+    assert steps[0].total == len(tile_grid(130, 130, 40, 10)) == 16
