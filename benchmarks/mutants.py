@@ -34,7 +34,10 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
     "imageio": ("studio/core/imageio.py", ["tests/core/test_imageio.py"]),
     "exif": ("studio/core/exif.py", ["tests/core/test_imageio.py"]),
     "core_tiling": ("studio/core/tiling.py", ["tests/core/test_tiling.py"]),
-    "tiling": ("studio/engine/tiling.py", ["tests/core/test_tiling.py"]),
+    "tiling": (
+        "studio/engine/tiling.py",
+        ["tests/core/test_tiling.py", "tests/engine/test_device_tiling.py"],
+    ),
     "jobs": ("studio/engine/jobs.py", ["tests/engine/test_jobs.py"]),
     "executor": (
         "studio/engine/neural/executor.py",
