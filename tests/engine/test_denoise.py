@@ -155,3 +155,13 @@ def test_block_matching_finds_itself_and_a_copy() -> None:
     matches = bm3d.match_blocks(guide, bm3d.Stage(block=8, step=1, radius=25, group=2))
     width = 40 - 8 + 1
     assert set(matches[3].tolist()) == {3, 20 * width + 23}
+
+
+def test_nlm_on_a_float_photo_is_the_same_filter_on_its_range() -> None:
+    """A float photo is filtered on its own range, scaled in place and back (no copies)."""
+    rng = np.random.default_rng(3)
+    pixels = np.clip(rng.normal(0.5, 0.1, (40, 48, 3)), 0.0, 1.0).astype(np.float32)
+    pixels[0, 0], pixels[-1, -1] = 0.0, 1.0  # the range is exactly [0, 1]
+    unit = run("nlm", pixels, sigma=10.0)
+    wide = run("nlm", pixels * 4.0 - 1.0, bit_depth=32, sigma=40.0)
+    np.testing.assert_allclose(wide, unit * 4.0 - 1.0, atol=1e-5)

@@ -110,7 +110,10 @@ def run_nlm(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
         low, high = float(image.pixels.min()), float(image.pixels.max())
     scale = max(high - low, 1e-6)
     h = float(sigma / scale * 255.0)
-    normalised = (image.pixels - low) / scale
+    normalised = image.pixels  # in [0, 1] already unless float: no copy of a 100-MP photo
+    if (low, high) != (0.0, 1.0):
+        normalised = image.pixels - np.float32(low)
+        normalised /= np.float32(scale)
     out = yield from run_tiled(
         normalised,
         lambda tile: _nlm_tile(tile, h),
@@ -118,7 +121,11 @@ def run_nlm(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
         overlap=NLM_OVERLAP,
         message="Non-local means",
     )
-    return _finish(image, out * scale + low)
+    del normalised
+    if (low, high) != (0.0, 1.0):
+        out *= np.float32(scale)
+        out += np.float32(low)
+    return _finish(image, out)
 
 
 def run_cbm3d(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
