@@ -24,7 +24,7 @@ from studio.core.paths import (
     require_regular_file,
     require_short_name,
 )
-from studio.core.protocol import INPUT_KINDS, TASKS, EngineSpec, RunContext
+from studio.core.protocol import INPUT_KINDS, TASKS, EngineSpec, RunContext, Session
 from studio.core.registry import Registry
 from studio.engine import registry as engine_registry
 from studio.engine.batch import (
@@ -135,11 +135,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def _context(args: argparse.Namespace) -> RunContext:
-    """`--model` takes a file, an installed model's id or an installed catalog id."""
+    """The job's context in a session of the options; `--model` takes a file, an installed
+    model's id or an installed catalog id."""
     model = model_file(args.model) if args.model else None
-    return RunContext(
-        device=args.device, tile=args.tile, precision=args.precision, model_path=model
-    )
+    return Session(device=args.device, tile=args.tile, precision=args.precision).context(model)
 
 
 def _prepare(

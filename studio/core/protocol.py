@@ -189,9 +189,14 @@ class JobInputs:
         return self.picture(REFERENCE)
 
 
-@dataclass
+def _no_log(message: str) -> None:
+    """Where a job's log lines go when nobody reads them."""
+
+
+@dataclass(frozen=True)
 class RunContext:
-    """How to run: device choice, tiling, the model file, and a cache shared between jobs.
+    """One job's context: its session's device choice, tile size, precision and cache (see
+    `Session`), and its own model file and log.
 
     `precision` is 'auto' (half precision on a GPU only where it is safe for the output) or
     'fp32', 'fp16', 'bf16' to force one.
@@ -202,7 +207,23 @@ class RunContext:
     precision: str = "auto"
     model_path: Path | None = None
     cache: dict[Any, Any] = field(default_factory=dict)
-    log: Callable[[str], None] = lambda message: None
+    log: Callable[[str], None] = _no_log
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the jobs of one session share: the device choice, tile size, precision and a cache
+    (of loaded models...). Each job runs with its own `RunContext` from `context`."""
+
+    device: str = "auto"
+    tile: int | None = None
+    precision: str = "auto"
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def context(
+        self, model_path: Path | None = None, log: Callable[[str], None] = _no_log
+    ) -> RunContext:
+        return RunContext(self.device, self.tile, self.precision, model_path, self.cache, log)
 
 
 class Kind(StrEnum):

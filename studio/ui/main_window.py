@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar
 from studio.core import paths
 from studio.core.errors import StudioError
 from studio.core.imageio import read_mask
-from studio.core.protocol import MASK, STYLE, EngineSpec, RunContext
+from studio.core.protocol import MASK, STYLE, EngineSpec
 from studio.core.registry import Registry
 from studio.engine.batch import BatchPlan, BatchSettings, BatchSummary, Recipe, RecipeStep
 from studio.ui.actions import MAIN_TOOLBAR, MASK_OPTIONS, MENUS, TOOL_ACTIONS, TOOL_OPTIONS, Actions
@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
                 )
             )
         self._build_panels()
-        self.models_panel.context = RunContext(device=device)
+        self.models_panel.device = device
         self.docks = Docks(
             self,
             {
@@ -285,7 +285,7 @@ class MainWindow(QMainWindow):
     def set_registry(self, registry: Registry) -> None:
         self.registry = registry
         self.jobs.registry = registry
-        self.models_panel.set_registry(registry, self.models_panel.context)
+        self.models_panel.set_registry(registry)
         self.welcome.set_engines(registry, self.models_panel._status)
         self._refresh_installed_models()
         self.sig_registry_ready.emit()
@@ -676,7 +676,7 @@ class MainWindow(QMainWindow):
             only_in_mask=self.inspector.only_in_mask(),
             params_valid=self.inspector.is_valid(),
             unavailable_reason=status.reason if status is not None and not status.ok else "",
-            model_path=self.models_panel.context.model_path,
+            model_path=self.models_panel.model_path,
             preview_rect=self.preview_rect(),
         )
 
@@ -721,7 +721,7 @@ class MainWindow(QMainWindow):
         return Recipe(steps=[step])
 
     def start_batch(self, plan: BatchPlan, settings: BatchSettings) -> int:
-        return self.jobs.start_batch(plan, settings, self.models_panel.context.model_path)
+        return self.jobs.start_batch(plan, settings, self.models_panel.model_path)
 
     def _on_job_queued(self, record: JobRecord) -> None:
         self.progress_panel.add(record)

@@ -104,7 +104,9 @@ class ModelsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.registry = Registry()
-        self.context = RunContext()
+        self.device = "auto"
+        self.model_path: Path | None = None
+        """The checkpoint the 'Model file' engines run; each job carries it to the worker."""
         self.task = ""
         self._status: dict[tuple[str, str], Availability] = {}
         self._task_buttons = QButtonGroup(self)
@@ -160,11 +162,14 @@ class ModelsPanel(QWidget):
         layout.addWidget(self.model_file_label)
         layout.addLayout(buttons)
 
-    def set_registry(self, registry: Registry, context: RunContext | None = None) -> None:
+    @property
+    def context(self) -> RunContext:
+        """A job's context with the chosen model file, to ask engines whether they can run."""
+        return RunContext(device=self.device, model_path=self.model_path)
+
+    def set_registry(self, registry: Registry) -> None:
         """Show `registry`'s tasks and engines, keeping the current task and engine if present."""
         self.registry = registry
-        if context is not None:
-            self.context = context
         self._check_availability()
         self._build_task_buttons()
         current = self.current_engine()
@@ -176,7 +181,7 @@ class ModelsPanel(QWidget):
 
     def set_model_file(self, path: Path | None) -> None:
         """The checkpoint the 'Model file' engines run (None: none chosen)."""
-        self.context.model_path = path
+        self.model_path = path
         self.model_file_label.setText(f"Model file: {path.name}" if path else "")
         self.model_file_label.setToolTip(str(path) if path else "")
         self.model_file_label.setVisible(path is not None)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from PySide6.QtCore import QThread, Signal
 
 from studio.core.errors import CancelledError, DeviceError, StudioError
-from studio.core.protocol import Progress, RunContext
+from studio.core.protocol import Progress, RunContext, Session
 from studio.ui.settings import precision_setting
 from studio.ui.warmup import describe_compute_device
 
@@ -81,7 +81,7 @@ class JobWorker(QThread):
     def __init__(self, device: str = "auto") -> None:
         super().__init__()
         self.setObjectName("studio-worker")
-        self.context = RunContext(device=device, precision=precision_setting())
+        self.session = Session(device=device, precision=precision_setting())
         self._warm_up_requested = False
         self._queue: deque[WorkerJob] = deque()
         self._condition = threading.Condition()
@@ -160,7 +160,7 @@ class JobWorker(QThread):
 
     def _emit_device(self) -> None:
         try:
-            description = describe_compute_device(self.context.device)
+            description = describe_compute_device(self.session.device)
         except Exception as err:  # a broken torch install must not stop the worker
             description = f"CPU (device check failed: {err})"
         self.sig_device_described.emit(description)
@@ -180,12 +180,13 @@ class JobWorker(QThread):
     def _run(self, job: WorkerJob) -> None:
         started = time.perf_counter()
         self.sig_job_started.emit(job.id)
-        self.context.log = lambda line: self.sig_job_logged.emit(job.id, line)
-        self.context.model_path = job.model_path
+        ctx = self.session.context(
+            job.model_path, lambda line: self.sig_job_logged.emit(job.id, line)
+        )
         failure: tuple[str, str] | None = None
         device_failed = False
         try:
-            finished, result = self._drive(job)
+            finished, result = self._drive(job, ctx)
             if not finished:
                 self.sig_job_cancelled.emit(job.id)
                 return
@@ -197,20 +198,17 @@ class JobWorker(QThread):
         else:
             job.ran_s = time.perf_counter() - started
             self.sig_job_finished.emit(job.id, payload)
-        finally:
-            self.context.log = lambda line: None
-            self.context.model_path = None
         if failure is not None:
             _recover_memory()  # after the except block, whose traceback held the job's memory
             self.sig_job_failed.emit(job.id, *failure)
         if device_failed:  # the GPU was set aside: the window shows the CPU now
             self._emit_device()
 
-    def _drive(self, job: WorkerJob) -> tuple[bool, Any]:
+    def _drive(self, job: WorkerJob, ctx: RunContext) -> tuple[bool, Any]:
         """Run the generator to its end, or close it at the first yield after a cancel."""
         if job.cancel_requested.is_set():
             return False, None
-        generator = job.start(self.context)
+        generator = job.start(ctx)
         last_progress = last_preview = 0.0
         try:
             while True:

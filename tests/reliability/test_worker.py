@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,18 +77,9 @@ def _photo(seed: int = 0, side: int = 64) -> Image:
 
 
 def _job(registry: Any, engine: str, image: Image, model: Path | None = None, **params: Any) -> Any:
+    """A job on the worker's session (its device and model cache), with its own model file."""
     request = JobRequest("denoise", JobInputs((image,)), engine, params)
-    return WorkerJob(start=_starter(registry, request, model))
-
-
-def _starter(registry: Any, request: JobRequest, model: Path | None) -> Callable[[RunContext], Any]:
-    """The job's generator on the worker's context (its device and model cache)."""
-
-    def start(ctx: RunContext) -> Any:
-        ctx.model_path = model
-        return run_job(registry, request, ctx)
-
-    return start
+    return WorkerJob(start=lambda ctx: run_job(registry, request, ctx), model_path=model)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +119,7 @@ def test_every_fault_fails_only_its_job(
             _job(registry, "model", big, dncnn_file, sigma=0.0)
         )
         qtbot.waitUntil(lambda: outcomes.ended() == len(faulty_ids), timeout=60_000)
-    worker.context.cache.clear()  # drop the faulty model: the next job loads the real one
+    worker.session.cache.clear()  # drop the faulty model: the next job loads the real one
     good_id = worker.submit(_job(registry, "inverted", image))
     neural_id = worker.submit(_job(registry, "model", image, dncnn_file, sigma=0.0))
     qtbot.waitUntil(lambda: {good_id, neural_id} <= set(outcomes.finished), timeout=60_000)
@@ -168,9 +158,9 @@ def _lazy_job(
 
     def start(ctx: RunContext) -> Any:
         request = JobRequest("denoise", JobInputs((_photo(seed, side),)), engine, params)
-        return _starter(registry, request, model)(ctx)
+        return run_job(registry, request, ctx)
 
-    return WorkerJob(start=start)
+    return WorkerJob(start=start, model_path=model)
 
 
 def _soak_jobs(registry: Any, count: int, model: Path) -> list[Any]:

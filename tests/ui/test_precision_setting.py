@@ -17,4 +17,4 @@ def test_worker_runs_jobs_at_the_stored_precision(
         settings = window_settings()
         settings.setValue("compute/precision", stored)
         settings.sync()
-    assert JobWorker().context.precision == used
+    assert JobWorker().session.precision == used

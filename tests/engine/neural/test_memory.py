@@ -89,9 +89,10 @@ def test_memory_is_released_after_the_failed_tile_is_gone(monkeypatch: pytest.Mo
 
 def test_first_out_of_memory_unloads_the_other_cached_models() -> None:
     model, other = _model(70), _model(10_000)
-    ctx = RunContext(device="cpu", cache={CACHE_KEY: OrderedDict(a=other, b=model)})
     logs: list[str] = []
-    ctx.log = logs.append
+    ctx = RunContext(
+        device="cpu", cache={CACHE_KEY: OrderedDict(a=other, b=model)}, log=logs.append
+    )
     drain(run_model(model, _pixels(), ctx))
     assert list(ctx.cache[CACHE_KEY].values()) == [model]
     assert any("unloaded 1 other cached model" in line for line in logs)
