@@ -9,6 +9,9 @@
   for a CPU taken by other programs; "raw" is the plain wall-clock figure.
 - Cancel: from pressing Cancel a third of the way through a job to the worker reporting it
   cancelled; bounded by how often the engine reports progress (the next tile or iteration).
+- GUI vs CLI: one job (--compare, the default denoise engine) on the sample photo, from
+  pressing Run to the result shown, against `studio run` on the same photo (its own reported
+  time, reading and writing included; process start-up left out). They should match within 10 %.
 
 Uses Xvfb's display when DISPLAY is set, the offscreen platform otherwise. Prints a table and
 writes bench-results/ui.json.
@@ -31,6 +34,7 @@ from typing import Any
 
 RESULTS = Path("bench-results")
 DEFAULT_ENGINES = "denoise/nlm,deblur/wiener,hdr/tonemap,denoise/cbm3d"
+DEFAULT_COMPARE = "denoise/cbm3d"
 _MARKER = "STUDIO_WINDOW_SHOWN"
 
 
@@ -92,7 +96,52 @@ def _spin(app: Any, until: Callable[[], bool], timeout_s: float) -> bool:
     return until()
 
 
-def measure_window(engines: list[tuple[str, str]], home: Path) -> dict[str, Any]:
+def measure_cli(task: str, engine: str, photo: Path, home: Path) -> float | None:
+    """Seconds `studio run` reports for the job (read, run, write), or None if it failed."""
+    env = {**os.environ, "STUDIO_HOME": str(home)}
+    with tempfile.TemporaryDirectory(prefix="studio-cli-") as tmp:
+        command = [sys.executable, "-m", "studio", "run", task, str(photo), "--engine", engine]
+        result = subprocess.run(
+            [*command, "-o", str(Path(tmp) / f"out{photo.suffix}"), "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    done = [json.loads(line) for line in result.stdout.splitlines() if '"done"' in line]
+    if result.returncode != 0 or not done:
+        return None
+    return float(done[-1]["elapsed_s"])
+
+
+def measure_gui_vs_cli(
+    app: Any, window: Any, ended: dict[int, str], task: str, engine: str, photo: Path, home: Path
+) -> dict[str, Any]:
+    """The same job from the window (Run pressed to result shown) and from the CLI, twice each,
+    alternating so that a change in the machine's load hits both alike; the best of each."""
+    row: dict[str, Any] = {"engine": f"{task}/{engine}", "photo": photo.name}
+    window.models_panel.set_task(task)
+    if not window.models_panel.select_engine(engine):
+        return {**row, "error": "not available on this machine"}
+    gui, cli = [], []
+    for _ in range(2):
+        pressed = time.perf_counter()
+        job_id = window.run_current()
+        if job_id is None:
+            return {**row, "error": window.last_message}
+        _spin(app, _in(ended, job_id), 1800)
+        gui.append(time.perf_counter() - pressed)
+        window.undo()
+        cli.append(measure_cli(task, engine, photo, home))
+    if None in cli:
+        return {**row, "error": "studio run failed"}
+    best_gui, best_cli = min(gui), min(c for c in cli if c is not None)
+    return {**row, "gui_s": round(best_gui, 2), "cli_s": round(best_cli, 2),
+            "ratio": round(best_gui / best_cli, 2)}  # fmt: skip
+
+
+def measure_window(
+    engines: list[tuple[str, str]], home: Path, compare: tuple[str, str] | None = None
+) -> dict[str, Any]:
     """Stall and cancel figures, in this process, on a real window with the real engines."""
     os.environ["STUDIO_HOME"] = str(home)
     os.environ.setdefault("QT_QPA_PLATFORM", _platform())
@@ -156,6 +205,8 @@ def measure_window(engines: list[tuple[str, str]], home: Path) -> dict[str, Any]
         window.undo()
         row.update(_cancel_latency(app, window, ended, row["job_s"]))
     out["jobs"] = results
+    if compare is not None:
+        out["gui_vs_cli"] = measure_gui_vs_cli(app, window, ended, *compare, photo, home)
     window.shutdown()  # no close: it would ask about the unexported results
     return out
 
@@ -219,6 +270,17 @@ def table(result: dict[str, Any]) -> str:
             f"{row['engine']:<24}{row['job_s']:>8.2f}{row['stall_own_ms']:>14.1f}"
             f"{row['stall_ms']:>14.1f}{cancel if cancel is not None else '-':>11}"
         )
+    versus = window.get("gui_vs_cli")
+    if versus is not None:
+        lines.append("")
+        if "error" in versus:
+            lines.append(f"GUI vs CLI, {versus['engine']}: {versus['error']}")
+        else:
+            lines.append(
+                f"GUI vs CLI, {versus['engine']} on {versus['photo']}: window {versus['gui_s']} s "
+                f"(Run to result shown), studio run {versus['cli_s']} s; "
+                f"ratio {versus['ratio']} (target within 1.10)"
+            )
     return "\n".join(lines)
 
 
@@ -226,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--launches", type=int, default=3)
     parser.add_argument("--engines", default=DEFAULT_ENGINES, help="task/engine,...")
+    parser.add_argument(
+        "--compare", default=DEFAULT_COMPARE, help="task/engine timed in the window and the CLI"
+    )
     args = parser.parse_args(argv)
     engines = [
         (item.split("/", 1)[0], item.split("/", 1)[-1]) for item in args.engines.split(",") if item
@@ -233,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="studio-ui-bench-") as tmp:
         home = Path(tmp)
         launches = [measure_launch(home / f"launch{i}") for i in range(args.launches)]
-        window = measure_window(engines, home / "window")
+        task, engine = args.compare.split("/", 1)
+        window = measure_window(engines, home / "window", (task, engine))
     result = {
         "platform": _platform(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",

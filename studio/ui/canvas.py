@@ -128,6 +128,8 @@ class LayerItem(QGraphicsItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
         self.setOpacity(opacity)
         self.layer: PaintLayer | None = None
+        self.tint: QColor | None = None
+        """Draw the layer's coverage in this colour (None: the layer's own colours)."""
 
     def set_layer(self, layer: PaintLayer | None) -> None:
         if self.layer is not None:
@@ -152,7 +154,16 @@ class LayerItem(QGraphicsItem):
         zoom = painter.worldTransform().m11()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, zoom < 1.0)
         area = option.exposedRect.toAlignedRect().intersected(self.layer.image.rect())
-        painter.drawImage(area, self.layer.image, area)
+        image = self.layer.image
+        if self.tint is not None:
+            image = image.copy(area)
+            tinter = QPainter(image)
+            tinter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+            tinter.fillRect(image.rect(), self.tint)
+            tinter.end()
+            painter.drawImage(area, image)
+            return
+        painter.drawImage(area, image, area)
 
 
 class CanvasView(QGraphicsView):
@@ -235,6 +246,10 @@ class CanvasView(QGraphicsView):
     def set_layers(self, mask: PaintLayer | None, hints: PaintLayer | None) -> None:
         self.mask_item.set_layer(mask)
         self.hint_item.set_layer(hints)
+
+    def set_mask_colour(self, colour: QColor) -> None:
+        self.mask_item.tint = QColor(colour)
+        self.mask_item.update()
 
     def set_mask_visible(self, visible: bool) -> None:
         self.show_mask = visible

@@ -32,6 +32,8 @@ class CanvasPanel(QWidget):
 
     sig_hint_colour_changed = Signal(QColor)
     """The colour-hint tool's colour changed."""
+    sig_mask_colour_chosen = Signal(QColor)
+    """The user chose the colour the mask is shown in."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,6 +68,12 @@ class CanvasPanel(QWidget):
         self.colour_button.setToolTip("Colour of the hints you paint (colorize)")
         self.colour_button.setIcon(swatch(self.view.hint_colour))
         self.colour_button.clicked.connect(self._choose_colour)
+        self.mask_colour_button = QToolButton()
+        self.mask_colour_button.setToolTip(
+            "Colour the mask is shown in (it changes nothing in the mask); "
+            "by default one that stands out on the photo"
+        )
+        self.mask_colour_button.clicked.connect(self._choose_mask_colour)
         self.size_label = QLabel(" Size ")
         self.hardness_label = QLabel(" Hardness ")
         self.colour_label = QLabel(" Hint colour ")
@@ -90,6 +98,20 @@ class CanvasPanel(QWidget):
             self.tool_bar.addWidget(self.colour_button),
         ]
         self.tool_bar.addSeparator()
+
+    def add_mask_colour(self) -> None:
+        """The mask colour button, after the mask actions the window added."""
+        self.tool_bar.addWidget(self.mask_colour_button)
+
+    def show_mask_colour(self, colour: QColor) -> None:
+        self.view.set_mask_colour(colour)
+        self.mask_colour_button.setIcon(swatch(colour))
+
+    def _choose_mask_colour(self) -> None:
+        colour = QColorDialog.getColor(self.view.mask_item.tint or QColor(), self, "Mask colour")
+        if colour.isValid():
+            self.show_mask_colour(colour)
+            self.sig_mask_colour_chosen.emit(colour)
 
     def set_tool(self, tool: Tool) -> None:
         self.view.set_tool(tool)

@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QPixmap, QShowEvent
+from PySide6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QImage,
+    QPixmap,
+    QShowEvent,
+)
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar
 
 from studio.core import paths
@@ -28,6 +36,7 @@ from studio.ui.batch_panel import BatchPanel
 from studio.ui.canvas import Compare, Tool
 from studio.ui.canvas_panel import CanvasPanel
 from studio.ui.dialogs import ask_open_file, ask_open_files
+from studio.ui.display import contrasting_colour
 from studio.ui.docks import Docks, scrolling
 from studio.ui.document import Document, Step
 from studio.ui.documents import DocumentTabs
@@ -175,6 +184,7 @@ class MainWindow(QMainWindow):
         self.act.add_to(options, TOOL_OPTIONS)
         self.canvas_panel.add_tool_widgets()
         self.act.add_to(options, MASK_OPTIONS)
+        self.canvas_panel.add_mask_colour()
         self.act["mask_show"].setChecked(True)
         self.set_tool(Tool.PAN)
 
@@ -222,6 +232,9 @@ class MainWindow(QMainWindow):
         self.canvas_panel.tabs.tabBarClicked.connect(self._on_tab_clicked)
         self.canvas_panel.tabs.tabCloseRequested.connect(self.close_document)
         self.canvas_panel.compare.sig_choice_changed.connect(self._update_actions)
+        self.canvas_panel.sig_mask_colour_chosen.connect(
+            lambda colour: self.settings.setValue("canvas/mask_colour", colour.name())
+        )
         self.exporter.sig_message.connect(self.notify)
         self.exporter.sig_exported.connect(
             lambda document, step, _path: document.mark_exported(step)
@@ -453,6 +466,7 @@ class MainWindow(QMainWindow):
             self._show_step(document)
             if not self.act["compare"].isChecked():
                 self.canvas_panel.show_view()
+            self._show_mask_colour(document)
             if document.view is None:
                 self.canvas.zoom_fit()  # a new photo opens whole, whatever the last one showed
             else:
@@ -466,6 +480,14 @@ class MainWindow(QMainWindow):
         self.status_image.setText(document.current.size_text)
         if self.act["compare"].isChecked():
             self._fill_compare()
+
+    def _show_mask_colour(self, document: Document) -> None:
+        """The colour the user chose for masks, else the one that stands out on this photo."""
+        chosen = self.settings.value("canvas/mask_colour", "")
+        if isinstance(chosen, str) and QColor(chosen).isValid():
+            self.canvas_panel.show_mask_colour(QColor(chosen))
+        else:
+            self.canvas_panel.show_mask_colour(QColor(*contrasting_colour(document.current.thumb)))
 
     def _on_steps_changed(self, document: Document) -> None:
         if document is self.document:

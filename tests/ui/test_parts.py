@@ -404,3 +404,16 @@ def test_inspector_offers_no_blend_for_engines_that_change_the_size(qtbot) -> No
     inspector.set_engine(UPSCALE[0])
     assert not inspector.opacity_slider.isVisible()
     assert inspector.opacity() == 1.0 and not inspector.only_in_mask()
+
+
+def test_the_mask_is_shown_in_a_colour_that_stands_out_on_the_photo(qtbot) -> None:
+    from studio.ui.display import MASK_COLOURS, contrasting_colour
+
+    red, green = MASK_COLOURS[0], MASK_COLOURS[1]
+    flower = np.zeros((20, 20, 4), np.uint8)
+    flower[...] = (40, 30, 230, 255)  # BGRA: a red subject
+    flower[:5] = (60, 160, 50, 255)  # with some green leaves
+    assert contrasting_colour(flower) not in (red, green)
+    grass = np.zeros((20, 20, 4), np.uint8)
+    grass[...] = (60, 200, 40, 255)
+    assert contrasting_colour(grass) != green
