@@ -140,7 +140,9 @@ class JobRow(QFrame):
 
     def refresh_times(self) -> None:
         record = self.record
-        if record.state is JobState.DONE:
+        if record.state is JobState.DONE or (
+            record.state in FINISHED_STATES and not record.started
+        ):
             text = ""
         elif record.started:
             text = f"Elapsed {format_seconds(record.elapsed())}"
