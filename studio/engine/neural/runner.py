@@ -13,6 +13,7 @@ from studio.core.image import FloatArray, as_rgb
 from studio.core.protocol import MASK, STYLE, InputKind, JobInputs, OpRun, Progress, RunContext
 from studio.engine.neural import crops
 from studio.engine.neural.executor import Extras, get_model, run_model
+from studio.engine.neural.inference import ValueRange
 from studio.engine.neural.model import LoadedModel
 from studio.engine.ops.upscale import enlarged
 from studio.engine.psf import kernel_from
@@ -114,12 +115,14 @@ def run_pnp(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunConte
             "needs a Gaussian denoiser (FFDNet, DRUNet, DnCNN)"
         )
     image = inputs.image
+    # A float photo is solved in the denoiser's [0, 1] and mapped back, never clipped.
+    scale = ValueRange.of(image.pixels) if image.meta.is_float else ValueRange()
+    pixels = (image.pixels - scale.low) / scale.span
     if task == "deblur":
         kernel = kernel_from(params)
-        out = yield from pnp.deblur(
-            denoiser, image.pixels, kernel, params.noise / 255.0, ctx, params.iterations
-        )
+        noise = params.noise / 255.0 / scale.span
+        out = yield from pnp.deblur(denoiser, pixels, kernel, noise, ctx, params.iterations)
     else:
         assert inputs.mask is not None, "check_inputs ensures the mask"
-        out = yield from pnp.inpaint(denoiser, image.pixels, inputs.mask, ctx, params.iterations)
-    return image.with_pixels(np.clip(out, 0.0, 1.0))
+        out = yield from pnp.inpaint(denoiser, pixels, inputs.mask, ctx, params.iterations)
+    return image.with_pixels(np.clip(out, 0.0, 1.0) * scale.span + scale.low)

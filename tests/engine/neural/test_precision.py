@@ -229,3 +229,26 @@ def test_integer_photos_are_not_rescaled() -> None:
     pixels = _pixels(7) * 1.4 - 0.2
     out, _ = drain(run_model(_model(), pixels, RunContext(device="cpu"), output_bits=8))
     np.testing.assert_allclose(out, np.clip(pixels * 0.5, 0, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("task", ["deblur", "inpaint"])
+def test_float_photo_keeps_its_range_through_plug_and_play(
+    tiny_paths: dict[str, Path], task: str
+) -> None:
+    rng = np.random.default_rng(8)
+    pixels = rng.random((40, 48, 3), dtype=np.float32)
+    pixels[0, 0] = 1.0
+    mask = np.zeros((40, 48), np.float32)
+    mask[10:20, 10:20] = 1
+
+    def run(scale: float) -> np.ndarray:
+        image = Image(pixels * scale, ImageMeta(bit_depth=32))
+        params = {"noise": 2.55 * scale, "iterations": 2} if task == "deblur" else {}
+        inputs = JobInputs((image,), {"mask": mask} if task == "inpaint" else {})
+        request = jobs.JobRequest(task=task, inputs=inputs, engine="pnp", params=params)
+        ctx = RunContext(device="cpu", model_path=tiny_paths["ffdnet_kair"])
+        result, _ = drain(jobs.run_job(build_registry(), request, ctx))
+        return np.asarray(result.pixels)
+
+    unit, wide = run(1.0), run(4.0)  # (clipped to 1, `wide` would differ wherever unit > 0.25)
+    np.testing.assert_allclose(wide, 4.0 * unit, rtol=1e-4, atol=2e-4)
