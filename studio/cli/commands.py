@@ -196,6 +196,8 @@ def _settings(args: argparse.Namespace, recipe: Recipe, resume: bool = False) ->
         quality=args.quality,
         max_pixels=args.max_pixels,
         resume=resume,
+        cluster=getattr(args, "cluster", None),
+        ship=getattr(args, "ship", False),
     )
 
 
@@ -249,6 +251,8 @@ def batch(args: argparse.Namespace, reporter: Reporter) -> int:
     registry = engine_registry.build_registry()
     ctx = _context(args)
     recipe, sources = _batch_recipe(args)
+    if args.ship and not args.cluster:
+        raise UsageError("--ship sends files to a cluster's workers: give --cluster ADDRESS too")
     settings = _settings(args, recipe, resume=args.resume)
     steps = _prepare(registry, settings, ctx, args, cli_params=args.recipe is None)
     for notice in unused_inputs(settings, steps):
@@ -274,14 +278,7 @@ def batch(args: argparse.Namespace, reporter: Reporter) -> int:
     total = len(plan.items)
     finished = 0
     labels = {index: item.label for index, item in enumerate(plan.items)}
-    if args.ship and not args.cluster:
-        raise UsageError("--ship sends files to a cluster's workers: give --cluster ADDRESS too")
-    if args.cluster:
-        from studio.engine.cluster import run_batch_on_cluster
-
-        events = run_batch_on_cluster(registry, plan, settings, ctx, args.cluster, args.ship)
-    else:
-        events = run_batch(registry, plan, settings, ctx)
+    events = run_batch(registry, plan, settings, ctx)
     try:
         while True:
             try:

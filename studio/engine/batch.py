@@ -442,6 +442,10 @@ class BatchSettings:
     quality: int = 95
     max_pixels: int | None = None
     resume: bool = False
+    cluster: str | None = None
+    """A Ray cluster's address to run the items on ('local' starts Ray here); None: here."""
+    ship: bool = False
+    """With a cluster: send the files to the workers (they do not see the same folders)."""
 
     def files_read(self, steps: Sequence[PreparedStep]) -> list[tuple[str, Path]]:
         """(role, path) of every file the job reads besides its images: mask, kernel..."""
@@ -512,7 +516,12 @@ def run_batch(
     The recipe is checked before anything runs (raising `StudioError`). Item failures become
     `ItemFailed` events. Closing the generator cancels: the running job stops at its next
     progress step and only an output already being written is finished (atomically).
+    With `settings.cluster`, the items run on that Ray cluster instead.
     """
+    if settings.cluster:
+        from studio.engine.cluster import run_batch_on_cluster
+
+        return (yield from run_batch_on_cluster(registry, plan, settings, ctx))
     start = yield from begin_batch(registry, plan, settings, ctx)
     steps, others, signature, manifest = start.steps, start.others, start.signature, start.manifest
     states, todo, started = start.states, start.todo, time.perf_counter()

@@ -113,16 +113,13 @@ class Outcome:
 
 
 def run_batch_on_cluster(
-    registry: Registry,
-    plan: BatchPlan,
-    settings: BatchSettings,
-    ctx: RunContext,
-    address: str,
-    ship: bool = False,
+    registry: Registry, plan: BatchPlan, settings: BatchSettings, ctx: RunContext
 ) -> Generator[BatchEvent, None, BatchSummary]:
-    """`run_batch` with the items spread over the Ray cluster at `address` ('local' starts
-    Ray on this machine). Closing the generator cancels the tasks not yet finished; a file
-    being written is either complete or absent."""
+    """`run_batch` with the items spread over the Ray cluster at `settings.cluster` ('local'
+    starts Ray on this machine). Closing the generator cancels the tasks not yet finished; a
+    file being written is either complete or absent."""
+    assert settings.cluster is not None
+    address, ship = settings.cluster, settings.ship
     start = yield from begin_batch(registry, plan, settings, ctx)
     states, started = start.states, time.perf_counter()
     job = _cluster_job(settings, ctx)

@@ -54,6 +54,7 @@ from studio.engine.batch import (
 )
 from studio.ui.icons import icon
 from studio.ui.progress_panel import format_seconds
+from studio.ui.settings import window_settings
 
 FORMATS = [
     ("Same format", None),
@@ -103,6 +104,8 @@ class BatchPanel(QWidget):
         self._item_fraction = 0.0
         self._running_rows: list[int] = []
         self._saving: set[int] = set()
+        self.nodes: dict[int, str] = {}
+        """The cluster node that did each finished item."""
 
         self.items = QTreeWidget()
         self.items.setColumnCount(3)
@@ -152,6 +155,22 @@ class BatchPanel(QWidget):
         self.quality.setRange(1, 100)
         self.quality.setValue(95)
         self.quality.setToolTip("JPEG and WebP quality (100 = lossless WebP)")
+        self.use_cluster = QCheckBox("Ray cluster")
+        self.use_cluster.setToolTip("Run the items on a Ray cluster instead of this computer")
+        self.cluster_address = QLineEdit()
+        self.cluster_address.setPlaceholderText("host:6379, ray://host:10001 or local")
+        self.cluster_address.setToolTip(
+            "The cluster's address; 'local' starts Ray on this computer alone"
+        )
+        self.ship = QCheckBox("Send files")
+        self.ship.setToolTip(
+            "The cluster's computers do not see these folders: send them each photo and "
+            "bring the results back here"
+        )
+        self._load_cluster_settings()
+        for box in (self.use_cluster, self.ship):
+            box.toggled.connect(self._cluster_changed)
+        self.cluster_address.editingFinished.connect(self._cluster_changed)
         self.recipe_label = QLabel("Current task, engine and parameters")
         self.recipe_label.setObjectName("dimText")
         choose_recipe = QToolButton()
@@ -203,6 +222,11 @@ class BatchPanel(QWidget):
         options.addRow("Name", self.template)
         options.addRow("Format", format_row)
         options.addRow("JPEG quality", self.quality)
+        cluster_row = QHBoxLayout()
+        cluster_row.addWidget(self.use_cluster)
+        cluster_row.addWidget(self.cluster_address, 1)
+        cluster_row.addWidget(self.ship)
+        options.addRow("Run on", cluster_row)
         buttons = QHBoxLayout()
         buttons.addWidget(self.retry_button)
         buttons.addWidget(self.resume_button)
@@ -333,7 +357,30 @@ class BatchPanel(QWidget):
             bit_depth=self.bit_depth.currentData(),
             quality=self.quality.value(),
             resume=resume,
+            cluster=self.cluster(),
+            ship=self.ship.isChecked(),
         )
+
+    def cluster(self) -> str | None:
+        """The cluster address to run on, or None for this computer."""
+        address = self.cluster_address.text().strip()
+        return address if self.use_cluster.isChecked() and address else None
+
+    def _load_cluster_settings(self) -> None:
+        stored = window_settings()
+        self.cluster_address.setText(str(stored.value("batch/cluster", "") or ""))
+        self.use_cluster.setChecked(stored.value("batch/use_cluster", False) in (True, "true"))
+        self.ship.setChecked(stored.value("batch/ship", False) in (True, "true"))
+        self._cluster_changed()
+
+    def _cluster_changed(self) -> None:
+        on = self.use_cluster.isChecked()
+        self.cluster_address.setEnabled(on)
+        self.ship.setEnabled(on)
+        stored = window_settings()
+        stored.setValue("batch/cluster", self.cluster_address.text().strip())
+        stored.setValue("batch/use_cluster", on)
+        stored.setValue("batch/ship", self.ship.isChecked())
 
     def start(self, resume: bool = False, plan: BatchPlan | None = None) -> None:
         if plan is None:
@@ -387,6 +434,8 @@ class BatchPanel(QWidget):
             self._item_fraction = 0.0
         elif isinstance(event, ItemFinished):
             self.statuses[index] = ItemStatus.DONE
+            if event.node:
+                self.nodes[index] = event.node
         elif isinstance(event, ItemFailed):
             self.statuses[index] = ItemStatus.FAILED
             self.reasons[index] = event.reason
@@ -446,7 +495,10 @@ class BatchPanel(QWidget):
             return
         status = self.statuses[index]
         row.setIcon(1, icon(_STATUS_ICONS[status]))
-        row.setText(1, "Saving" if index in self._saving else status.value.capitalize())
+        text = "Saving" if index in self._saving else status.value.capitalize()
+        if status is ItemStatus.DONE and index in self.nodes:
+            text += f" on {self.nodes[index]}"
+        row.setText(1, text)
         if index in self.reasons:
             row.setText(2, self.reasons[index])
             row.setToolTip(2, self.reasons[index])

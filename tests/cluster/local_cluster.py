@@ -59,7 +59,7 @@ class Cluster:
     def kill_node(self, name: str) -> None:
         os.killpg(self.nodes.pop(name).pid, signal.SIGKILL)
 
-    def wait_for_nodes(self, count: int, timeout: float = 120.0) -> None:
+    def wait_for_nodes(self, count: int, timeout: float = 300.0) -> None:
         alive = (
             f"import ray; ray.init(address='{self.address}', log_to_driver=False); "
             "print(sum(n['Alive'] for n in ray.nodes()))"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -126,6 +127,23 @@ def test_resume_after_the_driver_is_killed_redoes_nothing_done(cluster: Cluster)
     finished = [e for e in events if e.get("event") == "finished"]
     assert len(skipped) == done_before and len(finished) == 10 - done_before
     _outputs_complete(out, 10)
+
+
+def test_ctrl_c_cancels_the_remaining_tasks_and_leaves_no_partial_file(cluster: Cluster) -> None:
+    source = photos(cluster.base / "shared" / "cancel-in", 8, size=160, nested=False)
+    out = cluster.base / "shared" / "cancel-out"
+    driver = cluster.studio(
+        "batch", "denoise", str(source), "-o", str(out), "--cluster", cluster.address, *SLOW
+    )
+    _wait_for_done(out, 1, driver)
+    driver.send_signal(signal.SIGINT)
+    driver.communicate(timeout=300)
+    assert driver.returncode == 130
+    time.sleep(2.0)  # a cancelled task, had it gone on, would have written by now
+    done = _done_lines(out)
+    assert done < 8
+    _outputs_complete(out, len(list(out.glob("*.png"))))
+    assert not list(out.rglob(".*.part"))
 
 
 def test_a_worker_node_dying_mid_run_loses_no_item(cluster: Cluster) -> None:

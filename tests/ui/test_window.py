@@ -543,3 +543,32 @@ def test_a_new_tab_opens_fitted_and_each_tab_keeps_its_own_zoom(
     assert window.canvas.zoom() == pytest.approx(window.canvas.fit_zoom()) != 2.0
     window.canvas_panel.tabs.setCurrentIndex(0)
     assert window.document is first and window.canvas.zoom() == pytest.approx(2.0)
+
+
+def test_batch_panel_targets_a_remembered_cluster_and_shows_each_items_node(
+    qtbot, window, tmp_path: Path
+) -> None:
+    from studio.engine.batch import BatchItem, ItemFinished
+    from studio.ui.batch_panel import BatchPanel
+
+    panel = window.batch_panel
+    assert panel.settings(resume=False).cluster is None
+    panel.use_cluster.setChecked(True)
+    panel.cluster_address.setText("10.0.0.5:6379")
+    panel.cluster_address.editingFinished.emit()
+    panel.ship.setChecked(True)
+    settings = panel.settings(resume=False)
+    assert (settings.cluster, settings.ship) == ("10.0.0.5:6379", True)
+    again = BatchPanel(panel._recipe_provider, panel._registry_provider)
+    qtbot.addWidget(again)
+    assert again.cluster() == "10.0.0.5:6379" and again.ship.isChecked()
+    again.use_cluster.setChecked(False)
+    assert again.cluster() is None and not again.cluster_address.isEnabled()
+    photo = tmp_path / "a.png"
+    write_image(Image(gradient(16, 16), ImageMeta(bit_depth=8)), photo)
+    panel.add_sources([photo])
+    panel.out_dir.setText(str(tmp_path / "out"))
+    panel.replan()
+    item: BatchItem = panel.plan.items[0]
+    panel.on_event(ItemFinished(0, item, 1.0, node="node-b/1a2b3c4d"))
+    assert panel.items.topLevelItem(0).text(1) == "Done on node-b/1a2b3c4d"
