@@ -2,7 +2,7 @@
 
     python -m benchmarks [--quick]
 
-Runs `benchmarks.perf`, `benchmarks.neural` and `benchmarks.ui` one after another, each in its
+Runs `benchmarks.perf`, `benchmarks.neural`, `benchmarks.ui` and `benchmarks.soak` one after another, each in its
 own process; each prints its table and writes its JSON under bench-results/. The full run
 (1, 12 and 24 megapixels, one model per architecture, batch, 100 megapixels) takes about two
 hours on a 2-core CPU; --quick takes minutes. The quality table is separate:
@@ -21,12 +21,14 @@ QUICK = {
     "benchmarks.perf": ["--sizes", "1", "--skip-huge"],
     "benchmarks.neural": ["--megapixels", "0.25"],
     "benchmarks.ui": ["--launches", "1"],
+    "benchmarks.soak": ["--jobs", "50", "--warm-up", "10"],
 }
 FULL = {
     "benchmarks.perf": ["--neural", "--batch-engines", "cbm3d,nlm", "--batch-megapixels", "0.25"]
     + (["--huge-model", str(HUGE_MODEL)] if HUGE_MODEL.is_file() else []),
     "benchmarks.neural": [],
     "benchmarks.ui": [],
+    "benchmarks.soak": [],
 }
 
 
