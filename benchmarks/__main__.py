@@ -2,8 +2,9 @@
 
     python -m benchmarks [--quick]
 
-Runs `benchmarks.perf`, `benchmarks.neural`, `benchmarks.ui` and `benchmarks.soak` one after another, each in its
-own process; each prints its table and writes its JSON under bench-results/. The full run
+Runs `benchmarks.perf`, `benchmarks.neural`, `benchmarks.ui` and `benchmarks.soak` one after
+another, each in its own process; each prints its table and writes its JSON under
+bench-results/. The full run
 (1, 12 and 24 megapixels, one model per architecture, batch, 100 megapixels) takes about two
 hours on a 2-core CPU; --quick takes minutes. The quality table is separate:
 `python -m benchmarks.quality`.
