@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import torch
 
 TileFn = Callable[[FloatArray], FloatArray]
+TileAtFn = Callable[[FloatArray, Tile], FloatArray]
 
 
 def run_tiled(
@@ -39,11 +40,28 @@ def run_tiled(
     Progress per tile. Memory beyond the input is one output image and one weight plane.
     A `tile` too small for the `overlap` is raised to four overlaps.
     """
+    return (
+        yield from run_tiled_at(
+            pixels, lambda window, at: fn(window), tile, overlap, out_channels, message, scale
+        )
+    )
+
+
+def run_tiled_at(
+    pixels: FloatArray,
+    fn: TileAtFn,
+    tile: int,
+    overlap: int = 32,
+    out_channels: int | None = None,
+    message: str = "Processing",
+    scale: int = 1,
+) -> Generator[Progress, None, FloatArray]:
+    """`run_tiled` whose `fn` also gets the `Tile` (the region of `pixels`) it works on."""
     height, width, channels = pixels.shape
     tiles = tile_grid(height, width, max(tile, 4 * overlap), overlap)
     if len(tiles) == 1:
         yield Progress(0, 1, message)
-        out = np.asarray(fn(pixels), dtype=np.float32)
+        out = np.asarray(fn(pixels, tiles[0]), dtype=np.float32)
         yield Progress(1, 1, message)
         return out
     out_c = out_channels or channels
@@ -51,7 +69,7 @@ def run_tiled(
     weights = np.zeros((height * scale, width * scale, 1), dtype=np.float32)
     for index, t in enumerate(tiles):
         yield Progress(index, len(tiles), f"{message}: tile {index + 1}/{len(tiles)}")
-        result = fn(pixels[t.y0 : t.y1, t.x0 : t.x1])
+        result = fn(pixels[t.y0 : t.y1, t.x0 : t.x1], t)
         big = Tile(t.y0 * scale, t.y1 * scale, t.x0 * scale, t.x1 * scale)
         w = feather_weight(big, height * scale, width * scale, overlap * scale)[..., None]
         out[big.y0 : big.y1, big.x0 : big.x1] += result * w

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from studio.core.protocol import Progress
-from studio.core.tiling import feather_weight, tile_grid
-from studio.engine.tiling import run_tiled
+from studio.core.tiling import Tile, feather_weight, tile_grid
+from studio.engine.tiling import run_tiled, run_tiled_at
 
 Array = np.ndarray
 
@@ -167,3 +167,21 @@ def test_run_tiled_raises_a_small_tile_to_four_overlaps() -> None:
     pixels = np.zeros((130, 130, 1), np.float32)
     _, steps = _drain(run_tiled(pixels, lambda t: t, tile=20, overlap=10))
     assert steps[0].total == len(tile_grid(130, 130, 40, 10)) == 16
+
+
+@pytest.mark.parametrize(("tile", "overlap"), [(16, 2), (16, 8), (200, 4)])
+def test_each_tile_function_is_told_its_region(tile: int, overlap: int) -> None:
+    """Even when the tile is raised to four overlaps, and when one tile covers the image."""
+    rows, cols = np.mgrid[0:37, 0:53].astype(np.float32)
+    pixels = np.stack([rows, cols], axis=-1)
+    seen: list[Tile] = []
+
+    def where(window: Array, at: Tile) -> Array:
+        seen.append(at)
+        assert window.shape[:2] == (at.y1 - at.y0, at.x1 - at.x0)
+        assert window[0, 0, 0] == at.y0 and window[0, 0, 1] == at.x0
+        return window
+
+    out, _ = _drain(run_tiled_at(pixels, where, tile, overlap))
+    assert np.array_equal(out, pixels) and len(seen) >= 1
+    assert len({(t.y0, t.x0) for t in seen}) == len(seen)

@@ -21,7 +21,7 @@ import torch
 from studio.core.errors import DeviceError, ModelError, OutOfMemoryError
 from studio.core.image import FloatArray
 from studio.core.protocol import Progress, RunContext
-from studio.core.tiling import tile_grid
+from studio.core.tiling import Tile
 from studio.engine.device import resolve_device, set_gpu_aside
 from studio.engine.memory import (
     first_line,
@@ -35,7 +35,7 @@ from studio.engine.neural.inference import Extras as Extras
 from studio.engine.neural.inference import ValueRange, WindowRun, infer, keeps_channels
 from studio.engine.neural.loader import load_model
 from studio.engine.neural.model import LoadedModel
-from studio.engine.tiling import run_tiled
+from studio.engine.tiling import run_tiled_at
 
 CACHE_KEY = "neural.models"
 MAX_CACHED_MODELS = 2
@@ -258,18 +258,13 @@ def _tiled(
     message: str,
     scale: int,
 ) -> Generator[Progress, None, FloatArray]:
-    """run_tiled, telling the tile function where each tile sits (for spatial extras).
+    """run_tiled, telling the tile function where each tile sits (for spatial extras)."""
 
-    run_tiled calls its function once per window of `tile_grid`, in order.
-    """
-    grid = iter(tile_grid(pixels.shape[0], pixels.shape[1], tile, overlap))
-
-    def fn(window: FloatArray) -> FloatArray:
-        t = next(grid)
-        result: FloatArray = on_window(window, t.y0, t.x0)
+    def fn(window: FloatArray, at: Tile) -> FloatArray:
+        result: FloatArray = on_window(window, at.y0, at.x0)
         return result
 
-    return (yield from run_tiled(pixels, fn, tile, overlap, out_channels, message, scale))
+    return (yield from run_tiled_at(pixels, fn, tile, overlap, out_channels, message, scale))
 
 
 def _output_channels(model: LoadedModel, image_channels: int) -> int:
