@@ -23,6 +23,7 @@ import numpy as np
 
 from studio.core.image import Image, ImageMeta
 from studio.core.protocol import JobInputs, RunContext
+from tests.helpers import finish
 
 TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style")
 RESULTS = Path("bench-results")
@@ -107,7 +108,7 @@ def child(
     params = {"scale": scale} if scale else {}
     start = time.perf_counter()
     job = run_job(registry, JobRequest(task, inputs, engine=spec.id, params=params), ctx)
-    result = _finish(job)
+    result = finish(job)
     if scale:
         with tempfile.TemporaryDirectory() as folder:
             write_image(result, Path(folder, "out.tif"), bit_depth=16)
@@ -131,15 +132,6 @@ def child(
         row["peak_over_output_16bit"] = round(row["peak_rss_mb"] / output_16bit_mb, 2)
         row["job_over_output_16bit"] = round(row["rss_over_inputs_mb"] / output_16bit_mb, 2)
     return row
-
-
-def _finish(job: Any) -> Image:
-    while True:
-        try:
-            next(job)
-        except StopIteration as stop:
-            result: Image = stop.value
-            return result
 
 
 def sr_checkpoint(folder: Path) -> str:
