@@ -292,7 +292,7 @@ class _Probe(NamedTuple):
 
 def _probe(path: Path, entry: CatalogEntry | None) -> _Probe:
     """Load the file (never executing pickled code) to learn what it is and what it needs."""
-    from studio.engine.neural.loader import load_model
+    from studio.engine.neural.loader import companion_files, load_model
 
     try:
         loaded = load_model(path)
@@ -305,17 +305,7 @@ def _probe(path: Path, entry: CatalogEntry | None) -> _Probe:
     if task not in TASKS:
         raise ModelError(f"{path.name}: {loaded.architecture} serves no task Studio has ({task})")
     tasks = (task, *(t for t in loaded.tasks if t != task and t in TASKS))
-    return _Probe(task, tasks, loaded.architecture, _companion_paths(path, loaded.architecture))
-
-
-def _companion_paths(path: Path, architecture: str) -> list[Path]:
-    """Files the loader reads from beside `path`: AdaIN's decoder reads the VGG encoder."""
-    if architecture != "AdaIN":
-        return []
-    from studio.engine.neural.arches.adain import VGG_NAMES
-
-    siblings = [path.parent / name for name in VGG_NAMES]
-    return [sibling for sibling in siblings if sibling.is_file()][:1]
+    return _Probe(task, tasks, loaded.architecture, companion_files(path, loaded.architecture))
 
 
 def _place_companions(paths: list[Path]) -> dict[str, str]:

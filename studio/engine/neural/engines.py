@@ -1,14 +1,14 @@
 """Neural engines for the registry: one `model` engine per task, plus installed models.
 
 Imported when the registry is built, so it must stay torch-free: the work happens in
-`studio.engine.neural.runner`, imported when a job runs.
+`studio.engine.neural.runner`, imported when a job runs. It never imports the model store:
+the registry hands it the installed models' records.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,16 +153,8 @@ def model_engines() -> list[EngineSpec]:
     ]
 
 
-def installed_engines() -> Iterator[EngineSpec]:
-    """One engine per model installed by the model manager (none when it is absent)."""
-    try:
-        from studio.engine.models.store import installed_models
-    except ImportError:
-        return
-    try:
-        records = list(installed_models())
-    except Exception:  # a damaged model store must not keep the registry from building
-        return
+def installed_engines(records: Sequence[Any]) -> Iterator[EngineSpec]:
+    """One engine per installed model (the model store's records)."""
     for record in records:
         spec = _installed_spec(record)
         if spec is not None:
@@ -207,14 +199,8 @@ NEEDS_DENOISER = (
 )
 
 
-def installed_denoiser() -> Path | None:
+def installed_denoiser(records: Sequence[Any]) -> Path | None:
     """The installed Gaussian denoiser PnP uses when no --model is given: FFDNet first."""
-    try:
-        from studio.engine.models.store import installed_models
-
-        records = list(installed_models())
-    except Exception:  # no model manager, or a damaged store: no installed denoiser
-        return None
     for architecture in PRIOR_ARCHITECTURES:
         for record in records:
             if getattr(record, "architecture", "") == architecture and record.task == "denoise":
@@ -222,30 +208,35 @@ def installed_denoiser() -> Path | None:
     return None
 
 
-def _prior_available(ctx: RunContext) -> Availability:
-    if ctx.model_path is not None:
-        return _needs_model_file(ctx)
-    return AVAILABLE if installed_denoiser() is not None else Availability(False, NEEDS_DENOISER)
+def _prior_available(prior: Path | None) -> Callable[[RunContext], Availability]:
+    def available(ctx: RunContext) -> Availability:
+        if ctx.model_path is not None:
+            return _needs_model_file(ctx)
+        return AVAILABLE if prior is not None else Availability(False, NEEDS_DENOISER)
+
+    return available
 
 
-def _pnp_runner(task: str) -> Callable[[JobInputs, Any, RunContext], OpRun]:
+def _pnp_runner(task: str, prior: Path | None) -> Callable[[JobInputs, Any, RunContext], OpRun]:
     def run(inputs: JobInputs, params: Any, ctx: RunContext) -> OpRun:
         from studio.engine.neural.runner import run_pnp
 
-        path = ctx.model_path or installed_denoiser()
+        path = ctx.model_path or prior
         assert path is not None
         return (yield from run_pnp(task, Path(path), inputs, params, ctx))
 
     return run
 
 
-def pnp_engines() -> list[EngineSpec]:
-    """Plug-and-play deblurring and scattered-damage inpainting with a denoiser prior."""
+def pnp_engines(records: Sequence[Any]) -> list[EngineSpec]:
+    """Plug-and-play deblurring and scattered-damage inpainting with a denoiser prior: the
+    model file given, else the installed denoiser among `records`."""
+    prior = installed_denoiser(records)
     common: dict[str, Any] = {
         "kind": Kind.NEURAL,
         "uses_device": True,
         "gpu_recommended": True,
-        "available": _prior_available,
+        "available": _prior_available(prior),
     }
     return [
         EngineSpec(
@@ -253,7 +244,7 @@ def pnp_engines() -> list[EngineSpec]:
             id="pnp",
             name="Plug-and-play (denoiser prior)",
             params=PnPDeblurParams,
-            run=_pnp_runner("deblur"),
+            run=_pnp_runner("deblur", prior),
             description="Non-blind deblurring with a known blur, a denoising network as the prior",
             **common,
         ),
@@ -262,7 +253,7 @@ def pnp_engines() -> list[EngineSpec]:
             id="pnp",
             name="Plug-and-play (denoiser prior)",
             params=PnPInpaintParams,
-            run=_pnp_runner("inpaint"),
+            run=_pnp_runner("inpaint", prior),
             description="Fills scattered damage (dust, scratches, missing pixels) under the mask",
             inputs=INPUTS["inpaint"],
             **common,
@@ -285,31 +276,13 @@ def with_defaults(params: type[Params], values: Mapping[str, Any]) -> type[Param
     return create_model(params.__name__, __base__=params, **fields)
 
 
-def register_engines(registry: Registry) -> None:
-    """Add the neural engines; installed models never replace an engine already registered."""
-    for spec in [*model_engines(), *pnp_engines()]:
+def register_engines(registry: Registry, installed: Sequence[Any] = ()) -> None:
+    """Add the neural engines, `installed` being the model store's records; installed models
+    never replace an engine already registered."""
+    for spec in [*model_engines(), *pnp_engines(installed)]:
         registry.register(spec)
     taken = {(s.task, s.id) for task in MODEL_TASKS for s in registry.engines(task)}
-    for spec in installed_engines():
+    for spec in installed_engines(installed):
         if (spec.task, spec.id) not in taken:
             registry.register(spec)
             taken.add((spec.task, spec.id))
-    apply_defaults(registry)
-
-
-def apply_defaults(registry: Registry) -> None:
-    """Make each task's pinned engine, else its best-ranked installed model, the default."""
-    try:
-        from studio.engine.models.defaults import default_choice
-    except ImportError:
-        return
-    for task in registry.tasks():
-        specs = registry.engines(task)
-        choice = default_choice(task, [spec.id for spec in specs])
-        if choice is None:
-            continue
-        for spec in specs:
-            chosen = spec.id == choice.engine_id
-            if chosen or spec.default:
-                reason = choice.reason if chosen else ""
-                registry.register(dataclasses.replace(spec, default=chosen, default_reason=reason))

@@ -39,6 +39,14 @@ OWN_DETECTORS: tuple[Detector, ...] = (
 )
 
 
+def companion_files(path: Path, architecture: str) -> list[Path]:
+    """Files a model reads from beside `path` (AdaIN's decoder reads the VGG encoder)."""
+    if architecture != "AdaIN":
+        return []
+    siblings = [path.parent / name for name in adain.VGG_NAMES]
+    return [sibling for sibling in siblings if sibling.is_file()][:1]
+
+
 def load_model(path: Path) -> LoadedModel:
     """Load a `.pth/.pt/.ckpt/.model/.bin/.safetensors` checkpoint and detect what it is.
 
