@@ -60,7 +60,15 @@ def same_file(first: Path, second: Path) -> bool:
     try:
         return os.path.samefile(first, second)
     except OSError:  # one of them does not exist (yet): compare where they would be
-        return first.resolve() == second.resolve()
+        return resolved(first) == resolved(second)
+
+
+def resolved(path: Path) -> Path:
+    """`path` made absolute with its symlinks followed; as given (absolute) on a symlink loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
+        return path.absolute()
 
 
 def require_regular_file(path: Path, what: str = "") -> None:

@@ -42,7 +42,12 @@ from studio.core.imageio import (
     read_mask,
     write_image,
 )
-from studio.core.paths import refuse_output_among, require_regular_file, require_short_name
+from studio.core.paths import (
+    refuse_output_among,
+    require_regular_file,
+    require_short_name,
+    resolved,
+)
 from studio.core.protocol import (
     BRACKETS,
     INPUT_KINDS,
@@ -289,7 +294,7 @@ def plan_batch(
     `group_by_folder` (HDR brackets) each folder's images form one item named after the folder.
     """
     check_template(template)
-    out_dir = out_dir.resolve()
+    out_dir = resolved(out_dir)
     found = _collect(sources, out_dir, recursive)
     groups: list[tuple[Path, tuple[Path, ...], str]] = []
     if group_by_folder:
@@ -303,7 +308,7 @@ def plan_batch(
             groups.append((rel, tuple(paths), folder.name))
     else:
         groups = [(path.parent.relative_to(root), (path,), path.stem) for root, path in found]
-    taken = {_key(path) for _, path in found} | {_key(path.resolve()) for path in avoid}
+    taken = {_key(path) for _, path in found} | {_key(resolved(path)) for path in avoid}
     items = []
     for rel, inputs, stem in groups:
         name = template.format(stem=stem, task=task, engine=engine)
@@ -330,7 +335,7 @@ def _collect(sources: Sequence[Path], out_dir: Path, recursive: bool) -> list[tu
     seen: set[Path] = set()
     found = []
     for source in sources:
-        source = source.resolve()
+        source = resolved(source)
         if source.is_dir():
             pairs = [(source, path) for path in _scan(source, recursive, out_dir)]
             pairs = [p for p in pairs if _key(p[1]) not in previous_outputs]

@@ -1,10 +1,10 @@
 """Property-based test (hypothesis) of `studio run` and `studio batch` over random paths.
 
 Each path of a job (the photo, its mask or region, the output) is drawn from: a regular file,
-a FIFO, a folder, a symlink to a file, a dangling symlink, a missing path, and the very file
-the job reads as its photo or mask. Whatever the combination: nothing blocks (a FIFO
-watchdog unblocks and fails a job stuck on one), the exit code is 0, 2, 3 or 4, no file the
-job reads changes, no symlink is replaced, and no temporary file is left behind.
+a FIFO, a folder, a symlink to a file, a dangling symlink, a symlink to itself, a missing path,
+and the very file the job reads as its photo or mask. Whatever the combination: nothing blocks
+(a FIFO watchdog unblocks and fails a job stuck on one), the exit code is 0, 2, 3 or 4, no
+file the job reads changes, no symlink is replaced, and no temporary file is left behind.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from studio.cli.main import main
 from tests.reliability.helpers import fifo_watchdog
 
 SIZE = (10, 14)
-READ_KINDS = ["regular", "fifo", "folder", "symlink", "dangling", "missing"]
+READ_KINDS = ["regular", "fifo", "folder", "symlink", "dangling", "loop", "missing"]
 OUTPUT_KINDS = [*READ_KINDS, "new", "the-photo", "the-mask", "old-result"]
 EXIT_CODES = {0, 2, 3, 4}
 
@@ -75,6 +75,8 @@ class Scene:
             path.symlink_to(real)
         elif kind == "dangling":
             path.symlink_to(self.root / "nowhere.png")
+        elif kind == "loop":
+            path.symlink_to(path)
         elif kind == "the-photo":
             return self.photo
         elif kind == "the-mask":

@@ -25,6 +25,7 @@ from studio.core.imageio.formats import (
     output_depth,
     output_format,
 )
+from studio.core.paths import same_file
 
 
 def write_image(
@@ -73,16 +74,9 @@ def _tell_about_losses(image: Image, target: Path, fmt: str, depth: int) -> None
         notice(f"{target.name}: {fmt.upper()} has no transparency; the alpha channel is dropped")
 
 
-def _same_file(first: Path, second: Path) -> bool:
-    with contextlib.suppress(OSError):
-        if first.exists() and second.exists():
-            return os.path.samefile(first, second)
-    return first.resolve() == second.resolve()
-
-
 def _refuse_inputs(target: Path, inputs: Iterable[PathLike]) -> None:
     for source in inputs:
-        if _same_file(target, Path(source)):
+        if same_file(target, Path(source)):
             raise BadInputError(
                 f"Refusing to overwrite the input {source}: choose another output path"
             )
