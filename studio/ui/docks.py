@@ -11,6 +11,7 @@ LAYOUT_VERSION = 2
 BATCH_MIN_HEIGHT = 360
 PROGRESS_HEIGHT = 200
 SIDE_WIDTH = 440
+CANVAS_SHARE = 0.5
 _FEATURES = (
     QDockWidget.DockWidgetFeature.DockWidgetClosable
     | QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -84,6 +85,19 @@ class Docks:
             self.window.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.window.restoreState(state, LAYOUT_VERSION)
+
+    def keep_room_for_the_photo(self) -> None:
+        """Give the bottom panels back their default height when a saved layout left the
+        photo (or the welcome page) less than half the window."""
+        canvas = self["canvas"]
+        if canvas.isFloating() or canvas.height() >= self.window.height() * CANVAS_SHARE:
+            return
+        bottom = [self[name] for name in ("progress", "batch") if not self[name].isFloating()]
+        self.window.resizeDocks(
+            [canvas, *bottom[:1]],
+            [self.window.height() - PROGRESS_HEIGHT - 60, PROGRESS_HEIGHT],
+            Qt.Orientation.Vertical,
+        )
 
     def save(self, settings: QSettings) -> None:
         settings.setValue("window/geometry", self.window.saveGeometry())

@@ -271,6 +271,8 @@ class MainWindow(QMainWindow):
             self.docks.restore(self.settings)
             if not self.settings.contains("window/state"):
                 QTimer.singleShot(0, self, self.docks.remember_default)
+            else:
+                QTimer.singleShot(0, self, self.docks.keep_room_for_the_photo)
             handle = self.windowHandle()
             if handle is not None:
                 handle.installEventFilter(self)

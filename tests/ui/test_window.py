@@ -572,3 +572,32 @@ def test_batch_panel_targets_a_remembered_cluster_and_shows_each_items_node(
     item: BatchItem = panel.plan.items[0]
     panel.on_event(ItemFinished(0, item, 1.0, node="node-b/1a2b3c4d"))
     assert panel.items.topLevelItem(0).text(1) == "Done on node-b/1a2b3c4d"
+
+
+def test_a_saved_layout_with_a_tall_progress_panel_leaves_the_photo_room(qtbot, registry) -> None:
+    from studio.ui.main_window import MainWindow
+
+    first = MainWindow(registry, describe_device=False, samples=False)
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitExposed(first)
+    qtbot.wait(50)
+    first.resizeDocks(
+        [first.docks["canvas"], first.docks["progress"]], [150, 650], Qt.Orientation.Vertical
+    )
+    qtbot.waitUntil(lambda: first.docks["canvas"].height() < first.height() / 3, timeout=5_000)
+    first.close()
+
+    second = MainWindow(registry, describe_device=False, samples=False)
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    qtbot.waitUntil(lambda: second.docks["canvas"].height() >= second.height() / 2, timeout=5_000)
+    # ... and the Progress panel can be made small again.
+    canvas, progress = second.docks["canvas"], second.docks["progress"]
+    total = canvas.height() + progress.height()
+    second.resizeDocks([canvas, progress], [total - 60, 60], Qt.Orientation.Vertical)
+    qtbot.waitUntil(
+        lambda: progress.height() <= progress.minimumSizeHint().height() + 10, timeout=5_000
+    )
+    second.shutdown()
