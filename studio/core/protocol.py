@@ -242,15 +242,11 @@ AVAILABLE = Availability(True)
 
 @dataclass(frozen=True)
 class EngineInput:
-    """An input an engine reads besides the photo; `missing` overrides the kind's texts."""
+    """An input an engine reads besides the photo; when `required` and absent, the kind's
+    `missing` texts say so."""
 
     kind: InputKind
     required: bool = False
-    missing: Missing | None = None
-
-    @property
-    def missing_texts(self) -> Missing:
-        return self.missing or self.kind.missing
 
 
 @dataclass(frozen=True)

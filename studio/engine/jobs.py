@@ -71,7 +71,7 @@ def check_inputs(spec: EngineSpec, given: Collection[str]) -> None:
         raise UsageError(f"{spec.name} takes one photo, not several")
     for use in spec.inputs:
         if use.required and use.kind.name not in given:
-            raise _missing(spec, use.missing_texts)
+            raise _missing(spec, use.kind.missing)
     if spec.needs_any_input and not any(use.kind.name in given for use in spec.inputs):
         raise _missing(spec, spec.needs_any_input)
 

@@ -80,6 +80,8 @@ class Document(QObject):
         self.index = 0
         self.brackets: list[Image] = brackets if brackets is not None else [original.image]
         self.style: Image | None = None
+        self.pictures: dict[str, Image] = {}
+        """Other picture inputs (a reference photo...) by input kind name."""
         self.undo_stack = QUndoStack(self)
         self.undo_stack.indexChanged.connect(self.sig_timeline_changed)
         self.mask, self.hints = self._new_layers(original.image)

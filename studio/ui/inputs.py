@@ -137,6 +137,36 @@ class BracketList(QWidget):
             self.sig_remove_requested.emit(row)
 
 
+class PictureWell(QWidget):
+    """One picture input of an engine (a reference photo...): its label, the file chosen and a
+    button to choose one. Made from the input kind's declaration, for any kind of picture."""
+
+    sig_add_requested = Signal()
+    """The choose button was clicked."""
+
+    def __init__(self, label: str, help_text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.current = QLabel(f"No {label.lower()} chosen")
+        self.current.setObjectName("dimText")
+        self.current.setWordWrap(True)
+        self._label = label
+        add = QToolButton()
+        add.setIcon(icon("image-plus"))
+        add.setToolTip(f"Choose a {label.lower()}…: {help_text}")
+        add.clicked.connect(self.sig_add_requested)
+        head = QHBoxLayout()
+        head.addWidget(QLabel(label))
+        head.addStretch(1)
+        head.addWidget(add)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.current)
+
+    def set_chosen(self, name: str | None) -> None:
+        self.current.setText(name or f"No {self._label.lower()} chosen")
+
+
 class StyleWell(QWidget):
     """Thumbnails of the bundled and recent style images; click one to use it."""
 

@@ -206,6 +206,9 @@ class JobController(QObject):
             extras[HINTS.name] = crop(document.hints.rgba())
         if spec.takes(STYLE) and document.style is not None:
             extras[STYLE.name] = document.style
+        for name, picture in document.pictures.items():
+            if any(use.kind.name == name for use in spec.inputs):
+                extras[name] = picture
         region = None
         if choices.only_in_mask and not spec.takes(MASK):
             if document.mask.is_empty():

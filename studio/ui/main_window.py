@@ -241,6 +241,9 @@ class MainWindow(QMainWindow):
         )
         self.task_inputs.sig_message.connect(self.notify)
         self.task_inputs.sig_inputs_changed.connect(jobs.schedule_preview)
+        self.task_inputs.sig_picture_loaded.connect(
+            lambda name, path: self.batch_panel.input_files.update({name: path})
+        )
         self.task_inputs.sig_style_loaded.connect(
             lambda path: self.batch_panel.input_files.update({STYLE.name: path})
         )

@@ -12,11 +12,11 @@ from PySide6.QtWidgets import QLabel, QWidget
 from studio.core import paths
 from studio.core.image import Image
 from studio.core.imageio import read_image
-from studio.core.protocol import MASK, STYLE, EngineSpec
+from studio.core.protocol import INPUT_KINDS, MASK, STYLE, EngineSpec, InputForm, InputKind
 from studio.ui.background import Background
 from studio.ui.dialogs import ask_open_file, ask_open_files
 from studio.ui.document import Document
-from studio.ui.inputs import BracketList, StyleWell
+from studio.ui.inputs import BracketList, PictureWell, StyleWell
 from studio.ui.inspector import Inspector
 from studio.ui.samples import bundled_styles
 from studio.ui.settings import recent_paths, remember_path
@@ -31,6 +31,8 @@ class TaskInputs(QObject):
     """Brackets or the style changed (a live preview is due)."""
     sig_style_loaded = Signal(object)
     """A style image was read: (its Path)."""
+    sig_picture_loaded = Signal(str, object)
+    """Another picture input was read: (its input kind's name, its Path)."""
     sig_message = Signal(str, bool)
     """Something to tell the user: (text, is an error)."""
 
@@ -54,8 +56,10 @@ class TaskInputs(QObject):
         self.note.setObjectName("dimText")
         self.note.setWordWrap(True)
         self._parent = inspector
+        picture_kinds = [k for k in INPUT_KINDS if k.form is InputForm.IMAGE and k != STYLE]
+        self.picture_wells = {kind.name: self._picture_well(kind) for kind in picture_kinds}
         widget: QWidget
-        for widget in (self.note, self.brackets, self.style_well):
+        for widget in (self.note, self.brackets, self.style_well, *self.picture_wells.values()):
             inspector.inputs_box.addWidget(widget)
             widget.hide()
         self.brackets.sig_add_requested.connect(self.choose_brackets)
@@ -74,9 +78,15 @@ class TaskInputs(QObject):
         self.note.setVisible(bool(note))
         if spec is not None and spec.takes(STYLE):
             self.refresh_style_well()
+        for name, well in self.picture_wells.items():
+            well.setVisible(spec is not None and any(u.kind.name == name for u in spec.inputs))
 
     def show_document(self, document: Document) -> None:
         self.brackets.set_brackets(document.brackets)
+        for name, well in self.picture_wells.items():
+            picture = document.pictures.get(name)
+            source = picture.meta.source_path if picture is not None else None
+            well.set_chosen(source.name if source is not None else None)
         if self.style_well.isVisibleTo(self._parent):
             self.refresh_style_well()
 
@@ -117,6 +127,32 @@ class TaskInputs(QObject):
         document = self._document()
         if document is not None:
             document.set_exposure_time(row, seconds)
+
+    # -- other pictures (a reference photo...) -------------------------------------------------
+
+    def _picture_well(self, kind: InputKind) -> PictureWell:
+        well = PictureWell(kind.label, kind.help)
+        well.sig_add_requested.connect(lambda: self.choose_picture(kind))
+        return well
+
+    def choose_picture(self, kind: InputKind) -> None:
+        path = ask_open_file(self._parent, f"Choose a {kind.label.lower()}")
+        if path:
+            self.load_picture(kind, path)
+
+    def load_picture(self, kind: InputKind, path: Path) -> None:
+        document = self._document()
+
+        def done(image: Image) -> None:
+            if document is not None:
+                document.pictures[kind.name] = image
+                self.show_document(document)
+            self.sig_picture_loaded.emit(kind.name, path)
+            self.sig_inputs_changed.emit()
+
+        self.background.call(
+            read_image, path, on_done=done, on_error=lambda e: self.sig_message.emit(str(e), True)
+        )
 
     # -- style --------------------------------------------------------------------------------
 
