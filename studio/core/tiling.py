@@ -74,6 +74,13 @@ def feather_weight(tile: Tile, height: int, width: int, overlap: int) -> FloatAr
     within `overlap // 4` of an inner edge, so blending tiles of an operator whose receptive
     field reaches at most that far reproduces the untiled result exactly.
     """
+    return np.outer(*feather_ramps(tile, height, width, overlap))
+
+
+def feather_ramps(
+    tile: Tile, height: int, width: int, overlap: int
+) -> tuple[FloatArray, FloatArray]:
+    """The row and column factors of `feather_weight`, which is their outer product."""
     rows = _ramp(tile.y1 - tile.y0, overlap, tile.y0 > 0, tile.y1 < height)
     cols = _ramp(tile.x1 - tile.x0, overlap, tile.x0 > 0, tile.x1 < width)
-    return np.outer(rows, cols)
+    return rows, cols

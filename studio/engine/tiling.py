@@ -15,7 +15,7 @@ import numpy as np
 from studio.core.errors import OutOfMemoryError
 from studio.core.image import FloatArray
 from studio.core.protocol import Progress, RunContext
-from studio.core.tiling import Tile, feather_weight, tile_grid
+from studio.core.tiling import Tile, feather_ramps, tile_grid
 from studio.engine.memory import free_bytes, is_out_of_memory, release_memory
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 TileFn = Callable[[FloatArray], FloatArray]
 TileAtFn = Callable[[FloatArray, Tile], FloatArray]
+_NORMALISE_ROWS = 256  # rows of the tiles' weight sum made at a time when dividing by it
 
 
 def run_tiled(
@@ -37,8 +38,10 @@ def run_tiled(
     """Apply `fn` to overlapping tiles of (H, W, C) `pixels` and blend them back.
 
     `fn` maps an (h, w, C) tile to an (h * scale, w * scale, out_channels) tile. Yields
-    Progress per tile. Memory beyond the input is one output image and one weight plane.
-    A `tile` too small for the `overlap` is raised to four overlaps.
+    Progress per tile. Memory beyond the input is the output image: the tiles' weights are
+    outer products of row and column ramps over a grid of rows and columns of tiles, so their
+    sum is kept as one row and one column. A `tile` too small for the `overlap` is raised to
+    four overlaps.
     """
     return (
         yield from run_tiled_at(
@@ -66,16 +69,22 @@ def run_tiled_at(
         return out
     out_c = out_channels or channels
     out = np.zeros((height * scale, width * scale, out_c), dtype=np.float32)
-    weights = np.zeros((height * scale, width * scale, 1), dtype=np.float32)
+    row_sums = np.zeros(height * scale, dtype=np.float32)
+    column_sums = np.zeros(width * scale, dtype=np.float32)
     for index, t in enumerate(tiles):
         yield Progress(index, len(tiles), f"{message}: tile {index + 1}/{len(tiles)}")
         result = fn(pixels[t.y0 : t.y1, t.x0 : t.x1], t)
         big = Tile(t.y0 * scale, t.y1 * scale, t.x0 * scale, t.x1 * scale)
-        w = feather_weight(big, height * scale, width * scale, overlap * scale)[..., None]
-        out[big.y0 : big.y1, big.x0 : big.x1] += result * w
-        weights[big.y0 : big.y1, big.x0 : big.x1] += w
+        rows, columns = feather_ramps(big, height * scale, width * scale, overlap * scale)
+        out[big.y0 : big.y1, big.x0 : big.x1] += result * np.outer(rows, columns)[..., None]
+        if t.x0 == 0:  # once per row of tiles
+            row_sums[big.y0 : big.y1] += rows
+        if t.y0 == 0:  # once per column of tiles
+            column_sums[big.x0 : big.x1] += columns
     yield Progress(len(tiles), len(tiles), message)
-    out /= weights
+    for y0 in range(0, out.shape[0], _NORMALISE_ROWS):
+        rows_sum = row_sums[y0 : y0 + _NORMALISE_ROWS, None]
+        out[y0 : y0 + _NORMALISE_ROWS] /= (rows_sum * column_sums[None, :])[..., None]
     return out
 
 

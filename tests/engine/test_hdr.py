@@ -7,6 +7,7 @@ Synthetic brackets are made from a known radiance image through a known camera r
 from __future__ import annotations
 
 import dataclasses
+import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from studio.core.image import Image, ImageMeta, luminance
 from studio.core.imageio import read_image
 from studio.core.protocol import JobInputs, OpRun, RunContext
 from studio.engine.jobs import JobRequest, run_job
-from studio.engine.ops import _hdr_brackets, _hdr_merge, _hdr_response
+from studio.engine.ops import _hdr_brackets, _hdr_fusion, _hdr_merge, _hdr_response
 from studio.engine.registry import build_registry
 from tests.shared import shared_file
 
@@ -205,6 +206,51 @@ def test_fusion_exposes_more_pixels_well_than_any_bracket() -> None:
         return float(np.mean((y > 0.1) & (y < 0.9)))
 
     assert well_exposed(fused.pixels) > max(well_exposed(im.pixels) for im in images) + 0.1
+
+
+@pytest.mark.parametrize("preferences", [(1.0, 1.0, 1.0), (0.5, 2.0, 1.5)])
+def test_fusion_agrees_with_opencv_mertens(preferences: tuple[float, float, float]) -> None:
+    """The bracket-at-a-time fusion is OpenCV's MergeMertens blend, to float rounding (which
+    flat, 8-bit-quantised areas, where every bracket's weight is near zero, magnify)."""
+    images = _brackets(_scene(height=200, width=301, stops=12.0), times=(1 / 16, 1 / 2, 4.0))
+    fused = _run("fusion", images, **dict(zip(_PREFERENCES, preferences, strict=True)))
+    fuse = cv2.createMergeMertens(*preferences)
+    opencv = np.clip(fuse.process([im.pixels * np.float32(255) for im in images]), 0.0, 1.0)
+    difference = np.abs(fused.pixels - opencv)
+    assert difference.mean() < 2e-5 and np.percentile(difference, 99.9) < 1e-3
+    assert difference.max() < 1e-2
+
+
+_PREFERENCES = ("contrast_weight", "saturation_weight", "exposure_weight")
+
+
+def test_fusion_of_grey_brackets_weighs_them_and_stays_grey() -> None:
+    truth = _scene(stops=14.0)
+    images = _brackets(truth[..., 1:2], times=(1 / 32, 1 / 4, 2.0, 16.0))
+    fused = _run("fusion", images, align=False).pixels
+    assert fused.shape == images[0].pixels.shape
+    plain_mean = np.mean([im.pixels for im in images], axis=0)
+    opencv = cv2.createMergeMertens(1.0, 1.0, 1.0).process(
+        [im.pixels[..., 0] * np.float32(255) for im in images]
+    )
+    difference = np.abs(fused[..., 0] - np.clip(opencv, 0.0, 1.0))
+    assert difference.mean() < 1e-4 and np.percentile(difference, 99) < 1e-3
+    assert np.abs(fused - plain_mean).mean() > 0.01  # weighed, not averaged
+
+
+def test_fusion_holds_one_bracket_at_a_time() -> None:
+    """Beyond the brackets, fusing holds about three images (result pyramid, weight sum, one
+    bracket's weights and one channel's pyramid), not every bracket's pyramids."""
+    rng = np.random.default_rng(0)
+    brackets = [_hdr_fusion.Bracket(rng.random((1536, 512, 3), dtype=np.float32)) for _ in range(4)]
+    tracemalloc.start()
+    try:
+        fused = _finish(_hdr_fusion.fuse(brackets, 3, _hdr_fusion.Preferences()))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fused.shape == (1536, 512, 3)
+    assert peak < 4.0 * brackets[0].pixels.nbytes
 
 
 def _radiance_image(radiance: np.ndarray) -> Image:

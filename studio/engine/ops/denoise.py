@@ -62,11 +62,6 @@ def noise_level(image: Image, params: NoiseParams) -> float:
     return sigma * params.strength
 
 
-def noise_step(params: NoiseParams) -> str:
-    """What the first step does: estimate the noise, unless the user gave its level."""
-    return "Estimating noise" if params.sigma is None else f"Noise level {params.sigma:g} (given)"
-
-
 def _finish(image: Image, pixels: FloatArray) -> Image:
     if not image.meta.is_float:
         np.clip(pixels, 0.0, 1.0, out=pixels)  # in place: 100-MP photos have no room to spare
@@ -75,8 +70,7 @@ def _finish(image: Image, pixels: FloatArray) -> Image:
 
 def run_gaussian(inputs: JobInputs, params: GaussianParams, ctx: RunContext) -> OpRun:
     image = inputs.image
-    step = noise_step(params) if params.radius is None else f"Radius {params.radius:g} px (given)"
-    yield Progress(0, 2, step)
+    yield Progress(0, 2, "Estimating noise")
     radius = params.radius
     if radius is None:
         radius = GAUSSIAN_MIN_RADIUS + GAUSSIAN_RADIUS_PER_SIGMA * noise_level(image, params) * 255
@@ -103,28 +97,22 @@ def _nlm_tile(tile: FloatArray, h: float) -> FloatArray:
 
 def run_nlm(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
     image = inputs.image
-    yield Progress(0, 1, noise_step(params))
+    yield Progress(0, 1, "Estimating noise")
     sigma = noise_level(image, params)
     low, high = 0.0, 1.0
     if image.meta.is_float:
         low, high = float(image.pixels.min()), float(image.pixels.max())
     scale = max(high - low, 1e-6)
     h = float(sigma / scale * 255.0)
-    normalised = image.pixels  # in [0, 1] already unless float: no copy of a 100-MP photo
-    if (low, high) != (0.0, 1.0):
-        normalised = image.pixels - np.float32(low)
-        normalised /= np.float32(scale)
     out = yield from run_tiled(
-        normalised,
-        lambda tile: _nlm_tile(tile, h),
+        image.pixels,
+        lambda tile: _nlm_tile((tile - low) / scale, h),  # [0, 1] tile by tile: no copy
         tile=ctx.tile or NLM_TILE,
         overlap=NLM_OVERLAP,
         message="Non-local means",
     )
-    del normalised
-    if (low, high) != (0.0, 1.0):
-        out *= np.float32(scale)
-        out += np.float32(low)
+    out *= scale
+    out += low
     return _finish(image, out)
 
 
@@ -132,7 +120,7 @@ def run_cbm3d(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
     from studio.engine.ops._denoise_bm3d import BYTES_PER_PIXEL, cbm3d
 
     image = inputs.image
-    yield Progress(0, 1, noise_step(params))
+    yield Progress(0, 1, "Estimating noise")
     sigma = noise_level(image, params)
     out = yield from run_tiled_on_device(
         image.pixels,

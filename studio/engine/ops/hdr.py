@@ -10,7 +10,6 @@ such a radiance image into a display image.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any, Literal
@@ -20,7 +19,7 @@ import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from studio.core.errors import BadInputError
-from studio.core.image import FloatArray, Image, ImageMeta, as_rgb
+from studio.core.image import FloatArray, Image, ImageMeta
 from studio.core.protocol import (
     BRACKETS,
     EngineInput,
@@ -202,32 +201,24 @@ def _response_method(
     return "srgb" if all(image.meta.source_format == "raw" for image in images) else "debevec"
 
 
-def _moved_rgb(image: Image, shift: brackets.Shift) -> FloatArray:
-    """RGB pixels moved by `shift` (edges repeated)."""
-    pixels = image.pixels
-    if shift != (0, 0):
-        pixels = brackets.shifted_rows(pixels, shift, 0, image.height)[0]
-    return as_rgb(pixels)
-
-
 def run_fusion(inputs: JobInputs, params: FusionParams, ctx: RunContext) -> OpRun:
     images = inputs.images
     _check_brackets(images)
-    yield Progress(0, 2, "Aligning brackets")
+    yield Progress(0, 1, "Aligning brackets")
     previews = [brackets.grey_preview(image, 512) for image in images]
     brightness = np.array([float(p.mean()) for p in previews])
     reference = brackets.reference_index(previews, brightness)
     shifts = _shifts(images, brightness, reference, params, ctx)
-    aligned = [
-        functools.partial(_moved_rgb, image, shift)
-        for image, shift in zip(images, shifts, strict=True)
-    ]
-    yield Progress(1, 2, "Fusing exposures")
-    weights = (params.contrast_weight, params.saturation_weight, params.exposure_weight)
-    fused = fusion.fuse(aligned, *weights)
-    np.clip(fused, 0.0, 1.0, out=fused)
-    yield Progress(2, 2, "Fused")
-    return Image(_channels_like(images, fused), _output_meta(images[reference], DISPLAY_BIT_DEPTH))
+    preferences = fusion.Preferences(
+        params.contrast_weight, params.saturation_weight, params.exposure_weight
+    )
+    channels = 1 if all(image.channels == 1 for image in images) else 3
+    fused = yield from fusion.fuse(
+        [fusion.Bracket(image.pixels, shift) for image, shift in zip(images, shifts, strict=True)],
+        channels,
+        preferences,
+    )
+    return Image(fused, _output_meta(images[reference], DISPLAY_BIT_DEPTH))
 
 
 def run_tonemap(inputs: JobInputs, params: TonemapParams, ctx: RunContext) -> OpRun:
