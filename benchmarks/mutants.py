@@ -229,11 +229,18 @@ class Outcome:
 
 
 def _copy_repository(target: Path) -> None:
-    for name in ("studio", "tests", "benchmarks", "pyproject.toml"):
+    """The checkout's files (tracked, and new ones git does not ignore) copied to `target`,
+    with ../shared beside it when there is one."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
         source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     shared = REPO.parent / "shared"
     if shared.exists():
