@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from pydantic import Field
 
-from studio.core.errors import BadInputError, EngineUnavailableError, StudioError
+from studio.core.errors import (
+    BadInputError,
+    EngineUnavailableError,
+    MissingInputError,
+    StudioError,
+    UsageError,
+)
 from studio.core.image import Image
 from studio.core.protocol import (
     Availability,
@@ -18,7 +24,8 @@ from studio.core.protocol import (
     RunContext,
 )
 from studio.core.registry import Registry
-from studio.engine.jobs import JobRequest, run_job
+from studio.engine.jobs import JobRequest, check_inputs, run_job
+from studio.engine.registry import build_registry
 from tests.helpers import finish
 
 
@@ -128,3 +135,18 @@ def test_closing_the_generator_cancels_before_the_engine_finishes() -> None:
     next(gen)
     gen.close()
     assert not finished
+
+
+def test_inputs_are_checked_against_what_each_engine_declares() -> None:
+    registry = build_registry()
+    telea, levin = registry.get("inpaint", "telea"), registry.get("colorize", "levin")
+    gaussian, merge = registry.get("denoise", "gaussian"), registry.get("hdr", "merge")
+    for spec, given in ((telea, {"mask"}), (levin, {"hints"}), (levin, {"reference"})):
+        check_inputs(spec, given)
+    check_inputs(gaussian, set())
+    check_inputs(merge, {"brackets"})
+    for spec, given in ((telea, set()), (telea, {"hints"}), (levin, set()), (merge, set())):
+        with pytest.raises(MissingInputError):
+            check_inputs(spec, given)
+    with pytest.raises(UsageError, match="takes one photo, not several"):
+        check_inputs(gaussian, {"brackets"})
