@@ -38,7 +38,7 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
         "studio/engine/tiling.py",
         ["tests/core/test_tiling.py", "tests/engine/test_device_tiling.py"],
     ),
-    "jobs": ("studio/engine/jobs.py", ["tests/engine/test_jobs.py"]),
+    "jobs": ("studio/engine/jobs.py", ["tests/engine/test_jobs.py"]),  # input checks too
     "executor": (
         "studio/engine/neural/executor.py",
         ["tests/engine/neural/test_run.py", "tests/engine/neural/test_reference.py"],
@@ -47,7 +47,10 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
         "studio/engine/neural/inference.py",
         ["tests/engine/neural/test_run.py", "tests/engine/neural/test_reference.py"],
     ),
-    "safeload": ("studio/engine/neural/safeload.py", ["tests/engine/neural/test_loader.py"]),
+    "safeload": (
+        "studio/engine/neural/safeload.py",
+        ["tests/engine/neural/test_loader.py", "tests/engine/neural/test_torch_archive.py"],
+    ),
     "denoise": (
         "studio/engine/ops/denoise.py",
         ["tests/engine/test_denoise.py", "tests/engine/test_beats_trivial.py::test_denoise"],
