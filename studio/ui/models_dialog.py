@@ -276,7 +276,7 @@ class ModelsDialog(QDialog):
         self._update_buttons()
 
     def _failed(self, error: BaseException) -> None:
-        self._idle(f"Failed: {error}")
+        self._idle(f"Failed: {getattr(error, 'window_text', error)}")
         self.status.setObjectName("errorText")
 
 

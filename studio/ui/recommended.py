@@ -60,6 +60,7 @@ class RecommendedOffer(QWidget):
         super().__init__(parent)
         self.task = task
         self.compact = compact
+        self.downloading = False
         self._background = Background(self, workers=1)
         self._cancel = threading.Event()
         self._relay = _Relay(self)
@@ -100,17 +101,18 @@ class RecommendedOffer(QWidget):
         self.refresh()
 
     def set_task(self, task: str | None) -> None:
-        if task != self.task and not self.cancel_button.isVisible():
+        if task != self.task and not self.downloading:
             self.task = task
             self.refresh()
 
     def refresh(self) -> None:
         """Read the catalog and the installed models off the GUI thread, then show the offer."""
-        if self.cancel_button.isVisible():
-            return  # a download is running: it refreshes when it ends
+        if self.downloading:
+            return  # it refreshes when the download ends
         self._background.call(_offer, self.task, on_done=self._show, on_error=self._failed)
 
     def start(self) -> None:
+        self.downloading = True
         self._cancel.clear()
         self.get_button.setEnabled(False)
         self.cancel_button.show()
@@ -181,6 +183,7 @@ class RecommendedOffer(QWidget):
         self.refresh()
 
     def _idle(self, message: str) -> None:
+        self.downloading = False
         self.cancel_button.hide()
         self.progress.hide()
         self.get_button.setEnabled(True)

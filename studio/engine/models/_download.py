@@ -21,6 +21,33 @@ from studio.core.paths import models_dir
 from studio.engine.models._catalog import CatalogEntry, catalog_entry, companion_of
 from studio.engine.models.store import InstalledModel, _install, file_digests
 
+
+class DownloadInterrupted(ModelError):
+    """The transfer stopped part-way; the `.part` file resumes on the next try."""
+
+    @property
+    def window_text(self) -> str:
+        return str(self).replace("run the same command again", "try again")
+
+
+class UnverifiableDownload(ModelError):
+    """The catalog has no checksum for the model, so a download cannot be verified."""
+
+    def __init__(self, entry: CatalogEntry) -> None:
+        super().__init__(
+            f"The catalog has no checksum for {entry.id}, so the download cannot be verified. "
+            "Pass --allow-unverified to accept it anyway."
+        )
+        self._window = (
+            f"The catalog has no checksum for {entry.name}, so Studio cannot verify a download. "
+            f"Get the file from {entry.source} and import it (Import model…)."
+        )
+
+    @property
+    def window_text(self) -> str:
+        return self._window
+
+
 ProgressCallback = Callable[[int, int | None], None]
 """Called with (bytes received so far, total bytes or None when the server does not say)."""
 
@@ -96,10 +123,7 @@ def _url(entry: CatalogEntry, url_override: str | None, allow_unverified: bool) 
     if not url.startswith(("https://", "http://")):
         raise BadInputError(f"Only http(s) downloads are supported, not {url}")
     if not entry.checksums and not allow_unverified:
-        raise ModelError(
-            f"The catalog has no checksum for {entry.id}, so the download cannot be verified. "
-            "Pass --allow-unverified to accept it anyway."
-        )
+        raise UnverifiableDownload(entry)
     return url
 
 
@@ -161,7 +185,7 @@ def _transfer(url: str, partial: Path, progress_cb: ProgressCallback, limit: int
         with partial.open("ab" if offset else "wb") as out:
             done = _copy(response, out, offset, total, progress_cb, limit)
     if total is not None and done < total:
-        raise ModelError(
+        raise DownloadInterrupted(
             f"Download interrupted at {done} of {total} bytes; run the same command again to resume"
         )
 
@@ -184,7 +208,7 @@ def _copy(
             progress_cb(done, total)
     except (OSError, http.client.HTTPException) as err:  # reset, timeout, short read
         out.flush()
-        raise ModelError(
+        raise DownloadInterrupted(
             f"Download interrupted at {done} bytes ({_reason(err)}); "
             "run the same command again to resume"
         ) from None

@@ -56,8 +56,9 @@ def test_interrupted_download_resumes_with_a_range_request(
     _offer(file_server, catalog_of, weights)
     half = len(weights) // 2
     file_server.cut_next_after = half
-    with pytest.raises(ModelError, match=r"interrupted.*run the same command again"):
+    with pytest.raises(ModelError, match=r"interrupted.*run the same command again") as cut:
         models.download("tiny-dncnn")
+    assert "try again to resume" in cut.value.window_text
     partial = models_dir() / DOWNLOADS_DIR / "tiny_dncnn.pth.part"
     assert partial.stat().st_size == half
     assert models.installed_models() == []  # nothing half-written is installed
@@ -123,9 +124,10 @@ def test_without_a_checksum_nothing_is_fetched_unless_allowed(
     file_server: FileServer, catalog_of: Callable[..., None], weights: bytes
 ) -> None:
     _offer(file_server, catalog_of, weights, sha256="unknown")
-    with pytest.raises(ModelError, match="--allow-unverified"):
+    with pytest.raises(ModelError, match="--allow-unverified") as refused:
         models.download("tiny-dncnn")
     assert file_server.requests == []
+    assert "--" not in refused.value.window_text and "(Import model…)" in refused.value.window_text
     model = models.download("tiny-dncnn", allow_unverified=True)
     assert model.path.read_bytes() == weights
 
