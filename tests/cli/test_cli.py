@@ -30,8 +30,8 @@ from studio.core.protocol import (
     RunContext,
 )
 from studio.core.registry import Registry
-from studio.engine import batch as batch_module
 from studio.engine import registry as engine_registry
+from studio.engine.batch import journal as batch_journal
 
 REPO = Path(__file__).resolve().parents[2]
 real_import = importlib.import_module
@@ -383,7 +383,7 @@ def test_a_read_only_output_folder_is_a_clear_error(
     def read_only(*args: object, **kwargs: object) -> tuple[int, str]:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(batch_module.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(batch_journal.tempfile, "mkstemp", read_only)
     before = photo.read_bytes()
     out_dir = tmp_path / "out"
     assert main(["batch", "denoise", str(photo), "-o", str(out_dir)]) == 3
