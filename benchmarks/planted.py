@@ -37,6 +37,15 @@ _SPREAD = (
     "for c in range(2)], -1) / np.maximum(cv2.GaussianBlur(small_mask.astype(np.float32), "
     "(0, 0), 4.0), 1e-12)[..., None]"
 )
+
+
+def _returns_input(module: str, function: str, params: str, tests: tuple[str, ...]) -> Bug:
+    """The engine's run function returning its (first) input unchanged."""
+    signature = f"def {function}(inputs: JobInputs, params: {params}, ctx: RunContext) -> OpRun:\n"
+    body = "    yield Progress(0, 1, 'x')\n    return inputs.image\n"
+    return Bug(f"studio/engine/ops/{module}.py", signature, signature + body, tests)
+
+
 _TRIVIAL = "tests/engine/test_beats_trivial.py::"
 _INPAINT = (_TRIVIAL + "test_inpaint_fills_a_blanked_hole_like_telea_or_better",)
 _DENOISE = (_TRIVIAL + "test_denoise_beats_the_best_gaussian_blur",)
@@ -48,24 +57,11 @@ BUGS = {
         _UNCHANGED,
         _INPAINT,
     ),
-    "navier-stokes-identity": Bug(
-        "studio/engine/ops/inpaint.py",
-        "return (yield from _inpaint(inputs, _opencv(cv2.INPAINT_NS, params.radius)))",
-        "yield Progress(0, 1, 'x')\n    return inputs.image",
-        _INPAINT,
+    "navier-stokes-identity": _returns_input(
+        "inpaint", "run_navier_stokes", "DiffusionParams", _INPAINT
     ),
-    "nlm-identity": Bug(
-        "studio/engine/ops/denoise.py",
-        "return _finish(image, out * scale + low)",
-        "return _finish(image, image.pixels.copy())",
-        _DENOISE,
-    ),
-    "wiener-identity": Bug(
-        "studio/engine/ops/deblur.py",
-        'return (yield from _run_solver(inputs, params, ctx, "wiener"))',
-        "yield Progress(0, 1, 'x')\n    return inputs.image",
-        _DEBLUR,
-    ),
+    "nlm-identity": _returns_input("denoise", "run_nlm", "NoiseParams", _DENOISE),
+    "wiener-identity": _returns_input("deblur", "run_wiener", "PsfParams", _DEBLUR),
     "colorize-gaussian-spread": Bug(
         "studio/engine/ops/colorize.py",
         "chroma = solve_chroma(small_y, small_mask, small_hints, params.sigma_floor)",
@@ -91,13 +87,6 @@ BUGS = {
         ("tests/engine/neural/test_reference.py",),
     ),
 }
-
-
-def _returns_input(module: str, function: str, params: str, tests: tuple[str, ...]) -> Bug:
-    """The engine's run function returning its (first) input unchanged."""
-    signature = f"def {function}(inputs: JobInputs, params: {params}, ctx: RunContext) -> OpRun:\n"
-    body = "    yield Progress(0, 1, 'x')\n    return inputs.image\n"
-    return Bug(f"studio/engine/ops/{module}.py", signature, signature + body, tests)
 
 
 _IDENTITIES = {
