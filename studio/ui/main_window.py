@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar
 from studio.core import paths
 from studio.core.errors import StudioError
 from studio.core.imageio import read_mask
-from studio.core.protocol import MASK, STYLE, EngineSpec
+from studio.core.protocol import HINTS, MASK, STYLE, EngineSpec
 from studio.core.registry import Registry
 from studio.engine.batch import BatchPlan, BatchSettings, BatchSummary, Recipe, RecipeStep
 from studio.ui.actions import MAIN_TOOLBAR, MASK_OPTIONS, MENUS, TOOL_ACTIONS, TOOL_OPTIONS, Actions
@@ -367,8 +367,11 @@ class MainWindow(QMainWindow):
             )
         self.inspector.set_engine(spec, reason)
         self.task_inputs.show_for(spec)
+        brushing = self.canvas.tool in (Tool.BRUSH, Tool.ERASER)
         if spec is not None and spec.takes(MASK):
             self.set_tool(Tool.BRUSH)
+        elif spec is not None and spec.takes(HINTS) and brushing:
+            self.set_tool(Tool.HINT)  # the mask brush in hand becomes the hint brush
         self._update_actions()
         self.jobs.schedule_preview()
 

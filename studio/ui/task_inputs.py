@@ -12,7 +12,15 @@ from PySide6.QtWidgets import QLabel, QWidget
 from studio.core import paths
 from studio.core.image import Image
 from studio.core.imageio import read_image
-from studio.core.protocol import INPUT_KINDS, MASK, STYLE, EngineSpec, InputForm, InputKind
+from studio.core.protocol import (
+    HINTS,
+    INPUT_KINDS,
+    MASK,
+    STYLE,
+    EngineSpec,
+    InputForm,
+    InputKind,
+)
 from studio.ui.background import Background
 from studio.ui.dialogs import ask_open_file, ask_open_files
 from studio.ui.document import Document
@@ -22,6 +30,7 @@ from studio.ui.samples import bundled_styles
 from studio.ui.settings import recent_paths, remember_path
 
 MASK_NOTE = "Paint what to fill with the mask brush (B); E erases, [ and ] resize."
+HINTS_NOTE = "Paint colour hints with the hint tool (I): a dab of the colour each area should be."
 
 
 class TaskInputs(QObject):
@@ -73,7 +82,11 @@ class TaskInputs(QObject):
         """Show the inputs `spec` takes (none without an engine)."""
         self.brackets.setVisible(bool(spec and spec.merges_images))
         self.style_well.setVisible(bool(spec and spec.takes(STYLE)))
-        note = MASK_NOTE if spec is not None and spec.takes(MASK) else ""
+        note = ""
+        if spec is not None and spec.takes(MASK):
+            note = MASK_NOTE
+        elif spec is not None and spec.takes(HINTS):
+            note = HINTS_NOTE
         self.note.setText(note)
         self.note.setVisible(bool(note))
         if spec is not None and spec.takes(STYLE):

@@ -601,3 +601,12 @@ def test_a_saved_layout_with_a_tall_progress_panel_leaves_the_photo_room(qtbot, 
         lambda: progress.height() <= progress.minimumSizeHint().height() + 10, timeout=5_000
     )
     second.shutdown()
+
+
+def test_an_engine_taking_hints_hands_the_brush_over_to_the_hint_tool(window) -> None:
+    window.set_tool(Tool.BRUSH)
+    choose_engine(window, "colorize", "levin")
+    assert window.canvas.tool is Tool.HINT
+    assert "hint tool" in window.task_inputs.note.text()
+    choose_engine(window, "inpaint", "telea")
+    assert window.canvas.tool is Tool.BRUSH and "mask brush" in window.task_inputs.note.text()
