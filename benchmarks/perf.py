@@ -1,6 +1,7 @@
 """Speed and memory of every task's default engine, batch throughput and a 100-megapixel run.
 
     python -m benchmarks.perf [--sizes 1,12,24] [--tasks denoise,deblur] [--skip-huge]
+                              [--huge-tasks denoise,denoise:nlm,hdr] [--huge-megapixels 100]
                               [--neural] [--batch-engines cbm3d,nlm] [--batch-megapixels 0.5]
 
 Each measurement runs in a fresh subprocess so its peak resident memory is its own. Prints a
@@ -317,9 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-huge", action="store_true")
     parser.add_argument(
         "--huge-tasks",
-        default="denoise",
-        help="TASK or TASK:ENGINE list for the big-photo run (e.g. "
-        "denoise,denoise:nlm,deblur,inpaint,hdr,colorize,style,upscale)",
+        default=",".join((*TASKS, "upscale")),
+        help="TASK or TASK:ENGINE list for the big-photo run (default: every task's default "
+        "engine; e.g. denoise:nlm,hdr:merge)",
     )
     parser.add_argument("--huge-megapixels", type=float, default=100.0)
     parser.add_argument("--skip-batch", action="store_true")

@@ -50,6 +50,7 @@ _R, _G, _B = 0.2126, 0.7152, 0.0722
 _OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 _GUIDE_TILE = 2048
 _DIRECT_PIXELS = 40_000
+_COMPOSE_ROWS = 256
 _REFERENCE_SPACING = 6
 _SEED = 0
 
@@ -287,7 +288,11 @@ def run_levin(inputs: JobInputs, params: LevinParams, ctx: RunContext) -> OpRun:
             out_channels=2,
             message="Enlarging the colours",
         )
-    rgb = compose(y, chroma, clip=not image.meta.is_float)
+        del stacked, enlarged
+    rgb = np.empty((*y.shape, 3), np.float32)
+    for y0 in range(0, len(y), _COMPOSE_ROWS):  # a band at a time: its temporaries are many
+        rows = slice(y0, y0 + _COMPOSE_ROWS)
+        rgb[rows] = compose(y[rows], chroma[rows], clip=not image.meta.is_float)
     yield Progress(3, 3, "Done")
     return image.with_pixels(rgb)
 
