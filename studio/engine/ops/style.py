@@ -131,8 +131,11 @@ def enlarge(painted: FloatArray, content: FloatArray, detail: float) -> FloatArr
         lum = luminance(content)
         small = cv2.resize(lum, (small_w, small_h), interpolation=cv2.INTER_AREA)
         coarse = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-        out += np.float32(detail) * (lum - np.asarray(coarse, dtype=np.float32))[..., None]
-    return np.asarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
+        fine = np.subtract(lum, coarse, out=np.asarray(coarse, dtype=np.float32))
+        fine *= np.float32(detail)
+        out += fine[..., None]
+    np.clip(out, 0.0, 1.0, out=out)  # in place: a 100-MP photo has no room for a copy
+    return out
 
 
 ENGINES: list[EngineSpec] = [
