@@ -93,6 +93,11 @@ def test_region_of_the_wrong_size_is_refused() -> None:
         finish(run_job(_registry(), _request(region=np.ones((5, 5))), RunContext()))
 
 
+def test_opacity_zero_keeps_the_original() -> None:
+    result = finish(run_job(_registry(), _request(opacity=0.0), RunContext()))
+    np.testing.assert_allclose(result.pixels, 0.25)
+
+
 @pytest.mark.parametrize("opacity", [-0.1, 1.2])
 def test_opacity_outside_zero_to_one_is_refused(opacity: float) -> None:
     with pytest.raises(BadInputError, match="Opacity must be between 0 and 1"):
