@@ -62,11 +62,12 @@ def photo(megapixels: float, seed: int = 0) -> np.ndarray:
     return out
 
 
-def job_inputs(task: str, pixels: np.ndarray, neural: bool = False) -> JobInputs:
-    """Inputs a photographer would give each task (or its model), built around `pixels`."""
+def job_inputs(task: str, pixels: np.ndarray, one_photo: bool = False) -> JobInputs:
+    """Inputs a photographer would give each task, built around `pixels`; `one_photo` for an
+    hdr engine that takes one photo, not brackets (tone mapping, models)."""
     height, width = pixels.shape[:2]
     image = Image(pixels, ImageMeta(bit_depth=8))
-    if task == "hdr" and not neural:
+    if task == "hdr" and not one_photo:
         brackets = tuple(
             Image(np.clip(pixels * gain, 0, 1).astype(np.float32), ImageMeta(exposure_time=t))
             for gain, t in ((0.25, 1 / 200), (1.0, 1 / 50), (4.0, 1 / 12.5))
@@ -140,7 +141,7 @@ def child(
     import torch  # noqa: F401  (imported before timing, as the window does after it opens)
 
     interpreter_mb = rss_mb()
-    inputs = job_inputs(task, photo(megapixels), neural=model is not None)
+    inputs = job_inputs(task, photo(megapixels), one_photo=not spec.merges_images)
     ctx = RunContext(device="auto", model_path=Path(model) if model else None)
     params = {"scale": scale} if scale else {}
     reset_peak()
