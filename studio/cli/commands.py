@@ -97,6 +97,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     steps = _prepare(registry, settings, ctx, args, cli_params=True, images=len(inputs))
     spec = steps[0].spec
     _check_run_paths(inputs, output, settings.files_read(steps))
+    kernel_path = _kernel_path(args, [*inputs, output, *(p for _, p in settings.files_read(steps))])
     for notice in unused_inputs(settings, steps):
         reporter.note(notice)
     kinds = input_kinds(steps)
@@ -120,18 +121,54 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         written = write_image(
             result, output, bit_depth=args.bit_depth, quality=args.quality, inputs=inputs
         )
+        if kernel_path is not None:
+            _save_kernel(ctx, kernel_path)
     elapsed = time.perf_counter() - started
     device = _device_name(spec, ctx)
     reporter.result(
-        f"Wrote {written} ({spec.task}/{spec.id} on {device}, {elapsed:.1f} s)",
+        f"Wrote {written} ({spec.task}/{spec.id} on {device}, {elapsed:.1f} s)"
+        + _report_text(ctx.report),
         event="done",
         output=str(written),
         engine=spec.id,
         device=device,
         tile=ctx.tile,
         elapsed_s=round(elapsed, 3),
+        **{key: value for key, value in ctx.report.items() if key != "kernel"},
     )
     return 0
+
+
+def _kernel_path(args: argparse.Namespace, taken: Sequence[Path]) -> Path | None:
+    """Where to write the estimated kernel: never over a file the job reads or writes."""
+    if not args.save_kernel:
+        return None
+    path = Path(args.save_kernel)
+    if path.suffix.lower() not in (".png", ".npy"):
+        raise UsageError(f"Cannot write the kernel to {path.name}: use .png or .npy")
+    if any(path.resolve() == Path(other).resolve() for other in taken):
+        raise UsageError(f"The kernel file {path} is an input or the output: choose another name")
+    return path
+
+
+def _save_kernel(ctx: RunContext, path: Path) -> None:
+    """Write the estimated kernel, if any; `kernel_file` in the report says which it was."""
+    from studio.engine.psf import save_kernel
+
+    kernel = ctx.report.get("kernel")
+    if kernel is not None:
+        save_kernel(kernel, path)
+    ctx.report["kernel_file"] = str(path) if kernel is not None else None
+
+
+def _report_text(report: dict[str, Any]) -> str:
+    """What the engine reported, for the final line."""
+    size = report.get("kernel_size")
+    text = f"; blur kernel {size[0]}x{size[1]} px" if size else ""
+    if "kernel_file" in report:
+        saved = report["kernel_file"]
+        text += f", saved to {saved}" if saved else "; no kernel estimated, none saved"
+    return text
 
 
 def _context(args: argparse.Namespace) -> RunContext:

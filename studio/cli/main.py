@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("task", choices=TASKS, metavar="TASK", help=", ".join(TASKS))
     run.add_argument("inputs", nargs="+", metavar="INPUT")
     run.add_argument("-o", "--output", required=True, metavar="OUTPUT")
+    run.add_argument(
+        "--save-kernel",
+        metavar="FILE",
+        help="write the blur kernel the engine estimated (deblur) as .png or .npy; "
+        "give it back with --param kernel=FILE",
+    )
 
     batch = sub.add_parser(
         "batch",

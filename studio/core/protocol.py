@@ -147,11 +147,14 @@ class JobInputs:
 
     `images` holds the photo, or the exposure brackets (`BRACKETS`). `extras` holds the other
     inputs by their kind's name: `Image` for `InputForm.IMAGE` kinds, arrays at the photo's size
-    for `MASK` ((H, W) float32 in [0, 1]) and `RGBA` ((H, W, 4) float32) kinds.
+    for `MASK` ((H, W) float32 in [0, 1]) and `RGBA` ((H, W, 4) float32) kinds. `region`
+    (H, W) in [0, 1] is where the user wants the effect (the job applies it; blind deblur
+    also estimates the blur there).
     """
 
     images: tuple[Image, ...]
     extras: Mapping[str, InputValue] = field(default_factory=dict)
+    region: FloatArray | None = None
 
     @property
     def image(self) -> Image:
@@ -196,7 +199,8 @@ def _no_log(message: str) -> None:
 @dataclass(frozen=True)
 class RunContext:
     """One job's context: its session's device choice, tile size, precision and cache (see
-    `Session`), and its own model file and log.
+    `Session`), its own model file and log, and `report`, where an engine leaves facts about
+    its run for the caller (blind deblur: `kernel`, the estimated kernel, and `kernel_size`).
 
     `precision` is 'auto' (half precision on a GPU only where it is safe for the output) or
     'fp32', 'fp16', 'bf16' to force one.
@@ -208,6 +212,7 @@ class RunContext:
     model_path: Path | None = None
     cache: dict[Any, Any] = field(default_factory=dict)
     log: Callable[[str], None] = _no_log
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

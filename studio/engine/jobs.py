@@ -6,6 +6,7 @@ preview, so what a photographer previews is what they export.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -88,8 +89,11 @@ def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> OpRun:
         raise EngineUnavailableError(f"{spec.name} is unavailable: {availability.reason}")
     params = validate_params(spec, request.params)
     check_inputs(spec, request.inputs.given())
-    original = request.inputs.image
-    result = yield from spec.run(request.inputs, params, ctx)
+    inputs = request.inputs
+    if request.region is not None:
+        inputs = dataclasses.replace(inputs, region=_region_weight(request.region, inputs.image))
+    original = inputs.image
+    result = yield from spec.run(inputs, params, ctx)
     if not _all_finite(result.pixels):
         raise StudioError(f"{spec.name} produced invalid pixels (NaN or infinity)")
     blended = _blend(original, result, request.opacity, request.region)

@@ -6,6 +6,8 @@ Every kernel is a 2-D float32 array of odd size, non-negative, normalised to uni
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -88,6 +90,8 @@ def gaussian_psf(sigma: float) -> FloatArray:
 
 def load_kernel(path: Path) -> FloatArray:
     """Read a kernel from a grayscale image (PNG, TIFF...) or a `.npy` array, normalised.
+    A 1-D array is a horizontal kernel. The size is checked from the file's header, before
+    any pixel is decoded or allocated.
 
     Raises BadInputError with the reason when the file cannot be used as a blur kernel.
     """
@@ -95,26 +99,79 @@ def load_kernel(path: Path) -> FloatArray:
     if not path.is_file():
         raise BadInputError(f"Kernel file not found: {path}")
     try:
-        if path.suffix.lower() == ".npy":
-            kernel = np.load(path, allow_pickle=False)
-        else:
-            with PILImage.open(path) as img:
-                kernel = np.asarray(img.convert("F"), dtype=np.float64)
-    except (OSError, ValueError) as err:
+        kernel = _read_npy(path) if path.suffix.lower() == ".npy" else _read_image(path)
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as err:
         raise BadInputError(f"Cannot read the kernel file {path.name}: {err}") from None
-    kernel = np.squeeze(np.asarray(kernel))
-    if kernel.ndim != 2 or not np.issubdtype(kernel.dtype, np.number):
-        raise BadInputError(
-            f"The kernel in {path.name} must be a 2-D grayscale array, got shape {kernel.shape}"
-        )
-    if max(kernel.shape) > MAX_KERNEL_SIZE:
-        raise BadInputError(
-            f"The kernel in {path.name} is {kernel.shape[1]}x{kernel.shape[0]} pixels; "
-            f"at most {MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE} is supported"
-        )
+    if not np.issubdtype(kernel.dtype, np.number) or np.iscomplexobj(kernel):
+        raise BadInputError(f"The kernel in {path.name} must hold real numbers")
+    kernel = _as_2d(path, kernel)
     if not np.all(np.isfinite(kernel)):
         raise BadInputError(f"The kernel in {path.name} contains NaN or infinite values")
     return normalise(kernel)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """The gray values of an image file, its size checked before it is decoded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+        with PILImage.open(path) as img:
+            _check_size(path, (img.height, img.width))
+            return np.asarray(img.convert("F"), dtype=np.float64)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """The array of a .npy file, its declared shape checked before it is read."""
+    with path.open("rb") as file:
+        version = np.lib.format.read_magic(file)
+        if version == (1, 0):
+            shape, _, _ = np.lib.format.read_array_header_1_0(file)
+        else:
+            shape, _, _ = np.lib.format.read_array_header_2_0(file)
+    _check_size(path, tuple(int(n) for n in shape if n != 1) or (1,))
+    return np.asarray(np.load(path, allow_pickle=False))
+
+
+def _check_size(path: Path, shape: tuple[int, ...]) -> None:
+    if len(shape) > 2:
+        raise BadInputError(
+            f"The kernel in {path.name} must be a 2-D grayscale array, got shape {shape}"
+        )
+    if max(shape) > MAX_KERNEL_SIZE:
+        size = "x".join(str(n) for n in shape[::-1])
+        raise BadInputError(
+            f"The kernel in {path.name} is {size} pixels; "
+            f"at most {MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE} is supported"
+        )
+
+
+def _as_2d(path: Path, kernel: np.ndarray) -> np.ndarray:
+    """(H, W): singleton axes beyond two dropped, a 1-D kernel taken as one row."""
+    while kernel.ndim > 2 and 1 in kernel.shape:
+        kernel = kernel.squeeze(axis=kernel.shape.index(1))
+    if kernel.ndim == 1:
+        kernel = kernel[None, :]
+    if kernel.ndim != 2 or kernel.size == 0:
+        raise BadInputError(
+            f"The kernel in {path.name} must be a 2-D grayscale array, got shape {kernel.shape}"
+        )
+    return kernel
+
+
+def save_kernel(kernel: FloatArray, path: Path) -> None:
+    """Write a kernel atomically: `.npy` as float32 values, otherwise a 16-bit grayscale
+    image scaled to its peak (what `load_kernel` reads back, renormalised)."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        with partial.open("wb") as file:
+            if path.suffix.lower() == ".npy":
+                np.save(file, np.asarray(kernel, np.float32))
+            else:
+                scaled = np.round(kernel / max(float(kernel.max()), 1e-12) * 65535)
+                PILImage.fromarray(scaled.astype(np.uint16)).save(file, format="PNG")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 class PsfShape(Params):

@@ -15,7 +15,7 @@ from studio.core.errors import BadInputError
 from studio.core.image import Image, ImageMeta
 from studio.core.protocol import JobInputs, Progress, RunContext
 from studio.engine.jobs import JobRequest, run_job
-from studio.engine.psf import defocus_psf, gaussian_psf, load_kernel, motion_psf
+from studio.engine.psf import defocus_psf, gaussian_psf, load_kernel, motion_psf, save_kernel
 from studio.engine.registry import build_registry
 from tests.helpers import finish, psnr
 from tests.shared import shared_file
@@ -84,6 +84,52 @@ def test_kernel_file_png_and_npy_are_normalised(tmp_path: Path) -> None:
     assert from_npy.shape == (7, 7)
     assert from_npy.sum() == pytest.approx(1.0, abs=1e-6)
     np.testing.assert_allclose(from_png, from_npy, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"), [((1, 9), (1, 9)), ((9, 1), (9, 1)), ((1, 1), (1, 1)), ((9,), (1, 9))]
+)
+@pytest.mark.parametrize("suffix", [".npy", ".png"])
+def test_one_dimensional_kernels_are_accepted(
+    tmp_path: Path, shape: tuple[int, ...], expected: tuple[int, int], suffix: str
+) -> None:
+    values = np.full(shape, 200.0)
+    path = tmp_path / f"k{suffix}"
+    if suffix == ".npy":
+        np.save(path, values)
+    elif len(shape) == 2:
+        PILImage.fromarray(values.astype(np.uint8)).save(path)
+    else:
+        pytest.skip("an image always has two dimensions")
+    kernel = load_kernel(path)
+    assert kernel.shape == expected
+    np.testing.assert_allclose(kernel, 1.0 / kernel.size, atol=1e-6)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG that declares width x height gray pixels but holds no image data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+
+def test_huge_kernel_files_are_refused_from_their_header(tmp_path: Path) -> None:
+    png = tmp_path / "bomb.png"
+    _png_header_only(png, 12000, 12000)
+    with pytest.raises(BadInputError, match="12000x12000 pixels; at most"):
+        load_kernel(png)
+    npy = tmp_path / "bomb.npy"
+    with npy.open("wb") as file:
+        header = {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)}
+        np.lib.format.write_array_header_1_0(file, header)
+    with pytest.raises(BadInputError, match="at most"):
+        load_kernel(npy)
 
 
 @pytest.mark.parametrize(
@@ -205,7 +251,7 @@ def test_auto_leaves_a_sharp_image_alone(astronaut: np.ndarray) -> None:
     assert psnr(result, astronaut) > psnr(sharp, astronaut) - 0.2
 
 
-@pytest.mark.parametrize("engine", [*ENGINES, "auto"])
+@pytest.mark.parametrize("engine", [*ENGINES, "auto", "blind"])
 def test_cancel_after_first_progress(engine: str, astronaut: np.ndarray) -> None:
     image = Image(astronaut)
     request = JobRequest("deblur", JobInputs((image,)), engine=engine)
@@ -226,3 +272,147 @@ def test_real_blurred_photo_approaches_published_restoration() -> None:
     blurred, reference = grey("im01_ker01.png"), grey("im01_ker01_ircnn.png")
     result = run("hyper_laplacian", blurred, kernel=str(folder / "im01_ker01_out_kernel.png"))
     assert psnr(result, reference) > psnr(blurred, reference) + 3.0
+
+
+# --- blind estimation (the default) --------------------------------------------------------
+
+
+def _messages(job: object) -> tuple[list[str], np.ndarray]:
+    messages = []
+    while True:
+        try:
+            messages.append(next(job).message)  # type: ignore[call-overload]
+        except StopIteration as stop:
+            return messages, stop.value.pixels
+
+
+def _grey(pixels: np.ndarray) -> np.ndarray:
+    return np.asarray(pixels @ np.array([0.2126, 0.7152, 0.0722], np.float32), np.float32)
+
+
+@pytest.fixture(scope="module")
+def shaken() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kernel, sharp, blurred) with a Z-shaped camera shake, centred (point-symmetric) so
+    that the estimate, centred on its centre of mass, is not shifted."""
+    kernel = np.zeros((11, 11))
+    kernel[3, 2:6] = kernel[3:8, 5] = kernel[7, 5:9] = 1.0
+    kernel = kernel / kernel.sum()
+    sharp = np.asarray(skdata.astronaut()[:200, 140:340], np.float32)[..., :3] / 255
+    truth, blurred = blur(sharp, kernel, seed=5)
+    return kernel, truth, blurred
+
+
+def _aligned_ncc(estimate: np.ndarray, truth: np.ndarray) -> float:
+    padded = np.pad(estimate, max(truth.shape))
+    peak = scipy.signal.correlate(padded, truth, mode="valid").max()
+    return float(peak / np.linalg.norm(estimate) / np.linalg.norm(truth))
+
+
+def test_blind_estimate_recovers_a_known_kernel(shaken) -> None:
+    from studio.engine.device import resolve_device
+    from studio.engine.ops._deblur_blind import estimate_kernel
+
+    kernel, _, blurred = shaken
+    estimate = finish(estimate_kernel(_grey(blurred), 15, resolve_device("cpu")))
+    assert estimate.shape == (15, 15)
+    assert estimate.sum() == pytest.approx(1.0, abs=1e-5)
+    assert _aligned_ncc(estimate, kernel) >= 0.8
+
+
+def test_blind_default_gains_reports_and_round_trips_the_kernel(shaken, tmp_path: Path) -> None:
+    _, truth, blurred = shaken
+    ctx = RunContext(device="cpu")
+    image = Image(blurred, ImageMeta(bit_depth=8))
+    request = JobRequest("deblur", JobInputs((image,)), params={"max_size": 15})
+    messages, result = _messages(run_job(build_registry(), request, ctx))
+    assert psnr(result, truth) > psnr(blurred, truth) + 1.0
+    width, height = ctx.report["kernel_size"]
+    assert any(f"{width}x{height} px" in m for m in messages)
+    for name in ("k.png", "k.npy"):
+        save_kernel(ctx.report["kernel"], tmp_path / name)
+        again = run("hyper_laplacian", blurred, kernel=str(tmp_path / name))
+        assert np.abs(again - result).max() < 1 / 255, name  # one 8-bit level
+
+
+def test_blind_leaves_a_sharp_photo_unchanged(astronaut: np.ndarray) -> None:
+    from studio.engine.ops._deblur_blind_run import NO_BLUR_MESSAGE
+
+    rng = np.random.default_rng(1)
+    sharp = np.clip(astronaut + rng.normal(0, 0.01, astronaut.shape), 0, 1).astype(np.float32)
+    request = JobRequest("deblur", JobInputs((Image(sharp),)), engine="blind")
+    messages, result = _messages(run_job(build_registry(), request, RunContext(device="cpu")))
+    assert messages[-1] == NO_BLUR_MESSAGE
+    np.testing.assert_array_equal(result, sharp)
+
+
+def test_blind_with_a_known_blur_is_the_sparse_prior_solver(astronaut: np.ndarray) -> None:
+    _, blurred = blur(astronaut, motion_psf(9, 30))
+    by_default = run("blind", blurred, psf="motion", length=9, angle=30)
+    by_solver = run("hyper_laplacian", blurred, psf="motion", length=9, angle=30)
+    np.testing.assert_array_equal(by_default, by_solver)
+
+
+def test_cancel_stops_the_estimation(shaken, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio.engine.ops import _deblur_blind
+
+    calls = []
+    latent = _deblur_blind.l0_latent
+    monkeypatch.setattr(
+        _deblur_blind,
+        "l0_latent",
+        lambda *a: calls.append(1) or latent(*a),  # type: ignore[func-returns-value]
+    )
+    request = JobRequest("deblur", JobInputs((Image(shaken[2]),)))
+    job = run_job(build_registry(), request, RunContext(device="cpu"))
+    while "Estimating the blur" not in next(job).message:
+        pass
+    next(job)
+    job.close()
+    done = len(calls)
+    assert done >= 1
+    with pytest.raises(StopIteration):
+        next(job)
+    assert len(calls) == done
+
+
+@pytest.mark.parametrize("shape", [(1, 20000, 3), (20000, 1, 1), (30, 4000, 3)])
+def test_blind_returns_thin_photos_unchanged_at_once(shape: tuple[int, int, int]) -> None:
+    pixels = np.random.default_rng(0).random(shape, np.float32)
+    np.testing.assert_array_equal(run("blind", pixels), pixels)
+
+
+def test_fft_sizes_are_smooth_for_prime_sides() -> None:
+    from studio.engine.device import resolve_device
+    from studio.engine.ops._deblur_solvers import prepare
+
+    problem = prepare(np.zeros((937, 919, 1), np.float32), motion_psf(9, 0), resolve_device("cpu"))
+    for side in problem.image.shape[1:]:
+        rest = side
+        for prime in (2, 3, 5, 7):
+            while rest % prime == 0:
+                rest //= prime
+        assert rest == 1, side
+    top, bottom, left, right = problem.crop
+    assert (problem.image.shape[1] - top - bottom, problem.image.shape[2] - left - right) == (
+        937,
+        919,
+    )
+
+
+def test_cli_saves_the_kernel_and_reports_its_size(
+    shaken, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from studio.cli.main import main
+
+    photo, out, kernel = tmp_path / "shaken.png", tmp_path / "sharp.png", tmp_path / "k.npy"
+    PILImage.fromarray(np.round(np.clip(shaken[2], 0, 1) * 255).astype(np.uint8)).save(photo)
+    args = ["run", "deblur", str(photo), "-o", str(out), "--device", "cpu", "--json"]
+    assert main([*args, "--param", "max_size=15", "--save-kernel", str(kernel)]) == 0
+    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    saved = np.load(kernel)
+    rows, cols = np.nonzero(saved)
+    assert final["kernel_size"] == [int(np.ptp(cols)) + 1, int(np.ptp(rows)) + 1]
+    assert final["kernel_file"] == str(kernel)
+    assert main([*args, "--save-kernel", str(photo)]) == 2  # never over an input

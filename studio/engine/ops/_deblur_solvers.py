@@ -80,29 +80,40 @@ def _taper_weight(length: int, pad_before: int, pad_after: int) -> np.ndarray:
     return weight
 
 
+def fast_padding(length: int, pad: int) -> tuple[int, int]:
+    """Padding (before, after) of at least `pad` on each side that makes the padded length
+    2-3-5-7-smooth, a size FFTs handle fast (a prime length is many times slower)."""
+    import scipy.fft
+
+    total = scipy.fft.next_fast_len(length + 2 * pad, real=True)
+    return pad, total - length - pad
+
+
 def prepare(pixels: FloatArray, kernel: FloatArray, device: torch.device) -> Problem:
-    """Pad (H, W, C) pixels by the kernel size, taper the margins and build the OTFs."""
+    """Pad (H, W, C) pixels by the kernel size (to a fast FFT size), taper the margins and
+    build the OTFs."""
     import torch
     import torch.nn.functional as F
 
     height, width, _ = pixels.shape
     kh, kw = kernel.shape
-    pad_y, pad_x = kh + 8, kw + 8
+    top, bottom = fast_padding(height, kh + 8)
+    left, right = fast_padding(width, kw + 8)
     image = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(2, 0, 1)
-    mode = "reflect" if min(height, width) > max(pad_y, pad_x) else "replicate"
-    padded = F.pad(image[None], (pad_x, pad_x, pad_y, pad_y), mode=mode)[0]
+    mode = "reflect" if min(height, width) > max(bottom, right) else "replicate"
+    padded = F.pad(image[None], (left, right, top, bottom), mode=mode)[0]
     shape = (padded.shape[1], padded.shape[2])
     otf = psf_to_otf(torch.from_numpy(kernel).to(device), shape)
     dx = torch.tensor([[1.0, -1.0]], device=device)
     dy = torch.tensor([[1.0], [-1.0]], device=device)
     problem = Problem(padded, otf, psf_to_otf(dx, shape), psf_to_otf(dy, shape), (0, 0, 0, 0))
-    rows = torch.from_numpy(_taper_weight(shape[0], pad_y, pad_y)).to(device)
-    cols = torch.from_numpy(_taper_weight(shape[1], pad_x, pad_x)).to(device)
+    rows = torch.from_numpy(_taper_weight(shape[0], top, bottom)).to(device)
+    cols = torch.from_numpy(_taper_weight(shape[1], left, right)).to(device)
     weight = rows[:, None] * cols[None, :]
     for _ in range(2):
         padded = weight * padded + (1 - weight) * problem.blur(padded)
     problem.image = padded
-    problem.crop = (pad_y, pad_y, pad_x, pad_x)
+    problem.crop = (top, bottom, left, right)
     return problem
 
 

@@ -1,6 +1,6 @@
-"""Built-in deblur engines: non-blind deconvolution for a known point-spread function
-(hyper-Laplacian prior, the default; Wiener; Richardson-Lucy) and an automatic engine that
-estimates a motion or defocus PSF first.
+"""Built-in deblur engines: blind deblurring that estimates the camera-shake kernel (the
+default), non-blind deconvolution for a known point-spread function (hyper-Laplacian prior;
+Wiener; Richardson-Lucy) and a fast search over straight-motion and defocus PSFs.
 
 The PSF comes from parameters (`psf` = motion with `length` and `angle`, defocus with
 `radius`, gaussian with `sigma`) or from a kernel file (`kernel`: grayscale image or .npy).
@@ -27,6 +27,7 @@ TILE = 1024
 MIN_OVERLAP = 32
 RL_ITERATIONS = 50
 NOISE_FLOOR = 0.01
+BLIND_SMOOTHING = 1.0
 
 
 class _NoiseParams(Params):
@@ -55,6 +56,24 @@ class RichardsonLucyParams(PsfParams):
         le=500,
         description="Most iterations to run; stops earlier once the result fits the image "
         "to within the noise",
+    )
+
+
+class BlindParams(PsfParams):
+    """Estimate the blur (psf = estimate, no kernel file), or remove the blur described."""
+
+    psf: Literal["estimate", "motion", "defocus", "gaussian"] = Field(  # type: ignore[assignment]
+        "estimate",
+        title="Blur shape",
+        description="estimate: find the camera shake in the photo; or a known shape: camera "
+        "motion, defocus or Gaussian",
+    )
+    max_size: int | None = Field(
+        None,
+        ge=3,
+        le=101,
+        description="Estimate: largest blur to look for, in pixels; empty: 2 % of the long "
+        "side (at least 25)",
     )
 
 
@@ -143,6 +162,38 @@ def run_richardson_lucy(inputs: JobInputs, params: RichardsonLucyParams, ctx: Ru
     )
 
 
+def run_blind(inputs: JobInputs, params: BlindParams, ctx: RunContext) -> OpRun:
+    """Estimate the kernel on the region (or the busiest window), then deconvolve it all;
+    with a known blur (a shape or a kernel file), deconvolve that."""
+    if params.psf != "estimate" or params.kernel is not None:
+        return (yield from _run_solver(inputs, params, ctx, "hyper_laplacian"))
+    from studio.engine.ops._deblur_blind_run import NO_BLUR_MESSAGE, estimate_blur, kernel_extent
+    from studio.engine.ops._deblur_solvers import hyper_laplacian, prepare
+
+    image = inputs.image
+    yield Progress(0, 1, "Estimating noise")
+    sigma = noise_of(image, params)
+    device = resolve_device(ctx.device)
+    found = yield from estimate_blur(image.pixels, inputs.region, params.max_size, sigma, device)
+    if found.kernel is None:
+        ctx.log(f"No blur removed: {found.reason}")
+        yield Progress(1, 1, NO_BLUR_MESSAGE)
+        return image.with_pixels(image.pixels)
+    kernel = found.kernel
+    width, height = kernel_extent(kernel)
+    ctx.report.update(kernel=kernel, kernel_size=[width, height])
+    yield Progress(0, 1, f"Estimated blur kernel: {width}x{height} px")
+    smoothing = params.smoothing * BLIND_SMOOTHING
+    return (
+        yield from deconvolve_tiled(
+            image,
+            kernel,
+            lambda t, k: hyper_laplacian(prepare(t, k, device), sigma, smoothing),
+            ctx,
+        )
+    )
+
+
 def run_auto(inputs: JobInputs, params: AutoParams, ctx: RunContext) -> OpRun:
     from studio.engine.ops._deblur_auto import estimate_psf
     from studio.engine.ops._deblur_solvers import hyper_laplacian, prepare
@@ -171,6 +222,16 @@ def run_auto(inputs: JobInputs, params: AutoParams, ctx: RunContext) -> OpRun:
 ENGINES: list[EngineSpec] = [
     EngineSpec(
         task="deblur",
+        id="blind",
+        name="Automatic shake removal",
+        params=BlindParams,
+        run=run_blind,
+        description="Estimates the camera-shake blur of any shape from the photo (or the "
+        "region you draw), then removes it; leaves the photo alone when no blur is clear.",
+        default=True,
+    ),
+    EngineSpec(
+        task="deblur",
         id="hyper_laplacian",
         name="Sparse-prior deconvolution",
         params=PsfParams,
@@ -178,7 +239,6 @@ ENGINES: list[EngineSpec] = [
         uses_device=True,
         description="Removes a known blur while keeping edges crisp and noise low "
         "(hyper-Laplacian prior, Krishnan-Fergus).",
-        default=True,
     ),
     EngineSpec(
         task="deblur",
@@ -201,7 +261,7 @@ ENGINES: list[EngineSpec] = [
     EngineSpec(
         task="deblur",
         id="auto",
-        name="Automatic blur estimate",
+        name="Straight motion or defocus search",
         params=AutoParams,
         run=run_auto,
         uses_device=True,

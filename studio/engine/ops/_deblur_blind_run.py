@@ -1,0 +1,134 @@
+"""The automatic deblur job: estimate the camera-shake kernel on the most informative window
+(or the user's region), check that it is a real blur, then deconvolve the whole photo.
+
+An estimate is trusted only when the kernel is clearly spread (not a near-delta) and it
+explains the window's power spectrum clearly better than no blur does (the marginal
+likelihood of a Gaussian image model, see `_deblur_auto`); otherwise the photo is returned
+unchanged with NO_BLUR_MESSAGE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from studio.core.image import FloatArray, luminance
+from studio.core.protocol import Progress
+
+if TYPE_CHECKING:
+    import torch
+
+NO_BLUR_MESSAGE = "no reliable blur found; the photo is left as it is"
+WINDOW = 768
+MIN_SIDE = 48
+MIN_KERNEL = 25
+DEFAULT_FRACTION = 0.02
+MAX_KERNEL = 101
+WINDOW_PER_KERNEL = 4
+DELTA_PEAK = 0.5
+MIN_SPREAD = 5.0
+MIN_LIKELIHOOD_GAIN = 0.12
+
+
+@dataclass(frozen=True)
+class BlindEstimate:
+    """The kernel found (None when unreliable) and why it was kept or refused."""
+
+    kernel: FloatArray | None
+    reason: str
+
+
+def default_kernel_size(height: int, width: int) -> int:
+    """About DEFAULT_FRACTION of the long side, at least MIN_KERNEL, at most MAX_KERNEL px."""
+    size = int(np.clip(round(DEFAULT_FRACTION * max(height, width)), MIN_KERNEL, MAX_KERNEL))
+    return size + 1 - size % 2
+
+
+def fitted_kernel_size(requested: int, window: tuple[int, int]) -> int:
+    """The requested size, shrunk to leave WINDOW_PER_KERNEL kernels across the window."""
+    size = min(requested, min(window) // WINDOW_PER_KERNEL)
+    return max(3, size + 1 - size % 2)
+
+
+def estimation_window(plane: FloatArray, region: FloatArray | None) -> FloatArray:
+    """The region's bounding box (at most WINDOW px a side around its centre), else the
+    WINDOW x WINDOW window with the most gradient energy."""
+    from studio.engine.ops._deblur_auto import busiest_window
+
+    if region is not None:
+        weight = region[..., 0] if region.ndim == 3 else region
+        rows, cols = np.nonzero(weight > 0.5)
+        if rows.size:
+            top, bottom = _span(int(rows.min()), int(rows.max()) + 1, plane.shape[0])
+            left, right = _span(int(cols.min()), int(cols.max()) + 1, plane.shape[1])
+            return plane[top:bottom, left:right]
+    return busiest_window(plane, WINDOW)
+
+
+def _span(start: int, stop: int, length: int) -> tuple[int, int]:
+    """[start, stop) grown to at least MIN_SIDE * 2 px and cut to at most WINDOW px around
+    its centre, inside [0, length)."""
+    centre = (start + stop) // 2
+    half = min(max(stop - start, 2 * MIN_SIDE), WINDOW) // 2
+    low = int(np.clip(centre - half, 0, max(0, length - 2 * half)))
+    return low, min(length, low + 2 * half)
+
+
+def normalised_luminance(pixels: FloatArray) -> FloatArray:
+    """Luminance scaled so that the photo's white is about 1 (float photos may exceed 1)."""
+    plane = luminance(pixels)
+    white = float(np.percentile(plane, 99.5))
+    return plane / white if white > 1.0 else plane
+
+
+def estimate_blur(
+    pixels: FloatArray,
+    region: FloatArray | None,
+    max_size: int | None,
+    sigma: float,
+    device: torch.device,
+) -> Generator[Progress, None, BlindEstimate]:
+    """Estimate the photo's blur kernel and judge whether to trust it."""
+    from studio.engine.ops._deblur_blind import estimate_kernel
+
+    if min(pixels.shape[:2]) < MIN_SIDE:
+        return BlindEstimate(None, f"the photo is under {MIN_SIDE} px on a side")
+    window = estimation_window(normalised_luminance(pixels), region)
+    requested = max_size or default_kernel_size(*pixels.shape[:2])
+    size = fitted_kernel_size(requested, (window.shape[0], window.shape[1]))
+    kernel = yield from estimate_kernel(np.ascontiguousarray(window), size, device)
+    return judged(kernel, window, sigma, device)
+
+
+def judged(
+    kernel: FloatArray, window: FloatArray, sigma: float, device: torch.device
+) -> BlindEstimate:
+    """The kernel if it is spread and explains the window's spectrum better than no blur."""
+    import torch
+
+    from studio.engine.ops._deblur_auto import neg_log_likelihoods, welch_spectrum
+
+    spread = 1.0 / float((kernel.astype(np.float64) ** 2).sum())
+    if kernel.max() > DELTA_PEAK or spread < MIN_SPREAD:
+        return BlindEstimate(None, "the estimated kernel is a point")
+    size = 2 ** int(np.ceil(np.log2(max(kernel.shape) + 16)))
+    if min(window.shape) < size:
+        return BlindEstimate(kernel, "kernel found")
+    power = welch_spectrum(window, size)
+    delta = np.ones((1, 1), np.float32)
+    with torch.inference_mode():
+        nll = neg_log_likelihoods(power, [delta, kernel], sigma, device)
+    if nll[0] - nll[1] < MIN_LIKELIHOOD_GAIN:
+        return BlindEstimate(None, "the kernel explains the photo no better than no blur")
+    return BlindEstimate(kernel, "kernel found")
+
+
+def kernel_extent(kernel: FloatArray) -> tuple[int, int]:
+    """Width and height of the box holding the kernel's non-zero values."""
+    rows, cols = np.nonzero(kernel > 0)
+    if not rows.size:
+        return 0, 0
+    return int(cols.max() - cols.min() + 1), int(rows.max() - rows.min() + 1)
