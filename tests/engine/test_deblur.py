@@ -381,22 +381,18 @@ def test_blind_returns_thin_photos_unchanged_at_once(shape: tuple[int, int, int]
     np.testing.assert_array_equal(run("blind", pixels), pixels)
 
 
-def test_fft_sizes_are_smooth_for_prime_sides() -> None:
+def test_estimation_ffts_have_smooth_sizes() -> None:
     from studio.engine.device import resolve_device
-    from studio.engine.ops._deblur_solvers import prepare
+    from studio.engine.ops._deblur_blind import padded
 
-    problem = prepare(np.zeros((937, 919, 1), np.float32), motion_psf(9, 0), resolve_device("cpu"))
-    for side in problem.image.shape[1:]:
+    tensor, interior = padded(np.zeros((937, 919), np.float32), 31, resolve_device("cpu"))
+    for side in tensor.shape:
         rest = side
         for prime in (2, 3, 5, 7):
             while rest % prime == 0:
                 rest //= prime
         assert rest == 1, side
-    top, bottom, left, right = problem.crop
-    assert (problem.image.shape[1] - top - bottom, problem.image.shape[2] - left - right) == (
-        937,
-        919,
-    )
+    assert int(interior.sum()) == (937 - 30) * (919 - 30)
 
 
 def test_cli_saves_the_kernel_and_reports_its_size(

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 NO_BLUR_MESSAGE = "no reliable blur found; the photo is left as it is"
 WINDOW = 768
 MIN_SIDE = 48
-MIN_KERNEL = 25
+MIN_KERNEL = 45
 DEFAULT_FRACTION = 0.02
 MAX_KERNEL = 101
 WINDOW_PER_KERNEL = 4

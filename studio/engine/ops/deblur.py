@@ -73,7 +73,7 @@ class BlindParams(PsfParams):
         ge=3,
         le=101,
         description="Estimate: largest blur to look for, in pixels; empty: 2 % of the long "
-        "side (at least 25)",
+        "side (at least 45)",
     )
 
 
