@@ -105,6 +105,7 @@ def local_cluster(base: Path, nodes: int = 2) -> Iterator[Cluster]:
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",  # a private loopback network: no token to hand around
         "RAY_health_check_initial_delay_ms": "0",
         "RAY_health_check_period_ms": "1000",
         "RAY_health_check_failure_threshold": "5",

@@ -99,7 +99,9 @@ def test_models_recommended_downloads_each_tasks_recommended_model(tmp_path: Pat
     result = _install("--dry-run", "--prefix", str(tmp_path / "prefix"), *args, env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
     downloads = [
-        line.split("studio ", 1)[1] for line in result.stdout.splitlines() if "download" in line
+        line.split("studio ", 1)[1]
+        for line in result.stdout.splitlines()
+        if "models download" in line
     ]
     assert downloads == ["models download --recommended", "models download kair-dncnn-25"]
 

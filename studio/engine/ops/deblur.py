@@ -171,7 +171,7 @@ def run_blind(inputs: JobInputs, params: BlindParams, ctx: RunContext) -> OpRun:
     from studio.engine.ops._deblur_solvers import hyper_laplacian, prepare
 
     image = inputs.image
-    yield Progress(0, 1, "Estimating noise")
+    yield Progress(0, 1, noise_step(params))
     sigma = noise_of(image, params)
     device = resolve_device(ctx.device)
     found = yield from estimate_blur(image.pixels, inputs.region, params.max_size, sigma, device)

@@ -62,6 +62,11 @@ def noise_level(image: Image, params: NoiseParams) -> float:
     return sigma * params.strength
 
 
+def noise_step(params: NoiseParams) -> str:
+    """What the first step does: estimate the noise, unless the user gave its level."""
+    return "Estimating noise" if params.sigma is None else f"Noise level {params.sigma:g} (given)"
+
+
 def _finish(image: Image, pixels: FloatArray) -> Image:
     if not image.meta.is_float:
         np.clip(pixels, 0.0, 1.0, out=pixels)  # in place: 100-MP photos have no room to spare
@@ -70,7 +75,8 @@ def _finish(image: Image, pixels: FloatArray) -> Image:
 
 def run_gaussian(inputs: JobInputs, params: GaussianParams, ctx: RunContext) -> OpRun:
     image = inputs.image
-    yield Progress(0, 2, "Estimating noise")
+    step = noise_step(params) if params.radius is None else f"Radius {params.radius:g} px (given)"
+    yield Progress(0, 2, step)
     radius = params.radius
     if radius is None:
         radius = GAUSSIAN_MIN_RADIUS + GAUSSIAN_RADIUS_PER_SIGMA * noise_level(image, params) * 255
@@ -97,7 +103,7 @@ def _nlm_tile(tile: FloatArray, h: float) -> FloatArray:
 
 def run_nlm(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
     image = inputs.image
-    yield Progress(0, 1, "Estimating noise")
+    yield Progress(0, 1, noise_step(params))
     sigma = noise_level(image, params)
     low, high = 0.0, 1.0
     if image.meta.is_float:
@@ -120,7 +126,7 @@ def run_cbm3d(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
     from studio.engine.ops._denoise_bm3d import BYTES_PER_PIXEL, cbm3d
 
     image = inputs.image
-    yield Progress(0, 1, "Estimating noise")
+    yield Progress(0, 1, noise_step(params))
     sigma = noise_level(image, params)
     out = yield from run_tiled_on_device(
         image.pixels,
