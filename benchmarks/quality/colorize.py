@@ -65,24 +65,30 @@ def _reference_rows(files: list[Path]) -> list[dict[str, object]]:
     label = f"CBSD68 x{len(files)}, right half from the left half"
     worst = int(np.argmin(gains))
     return [
-        {
-            "task": "colorize",
-            "engine": "(grey input)",
-            "dataset": label,
-            "psnr": float(np.mean([s[0] for s in grey_scores])),
-            "ssim": float(np.mean([s[1] for s in grey_scores])),
-        },
-        {
-            "task": "colorize",
-            "engine": "levin + reference",
-            "dataset": label,
-            "psnr": float(np.mean([s[0] for s in scores])),
-            "ssim": float(np.mean([s[1] for s in scores])),
-            "target": ">= grey + 3 dB",
-            "note": f"gain per image: median {np.median(gains):+.2f} dB, worst {gains[worst]:+.2f}"
+        _row("(grey input)", label, grey_scores),
+        _row(
+            "levin + reference",
+            label,
+            scores,
+            target=">= grey + 3 dB",
+            note=f"gain per image: median {np.median(gains):+.2f} dB, worst {gains[worst]:+.2f}"
             f" dB ({files[worst].stem}), {sum(g < 3 for g in gains)} of {len(gains)} below 3 dB",
-        },
+        ),
     ]
+
+
+def _row(
+    engine: str, label: str, scores: list[tuple[float, float]], **extra: object
+) -> dict[str, object]:
+    """A table row: the mean PSNR and SSIM of `scores` ((psnr, ssim) per image)."""
+    return {
+        "task": "colorize",
+        "engine": engine,
+        "dataset": label,
+        "psnr": float(np.mean([s[0] for s in scores])),
+        "ssim": float(np.mean([s[1] for s in scores])),
+        **extra,
+    }
 
 
 def _hint_rows(files: list[Path]) -> list[dict[str, object]]:
@@ -98,21 +104,13 @@ def _hint_rows(files: list[Path]) -> list[dict[str, object]]:
         scores.append(_scores(result, truth))
     label = f"CBSD68 x{len(files)}, 1 % hints"
     return [
-        {
-            "task": "colorize",
-            "engine": "(grey input)",
-            "dataset": label,
-            "psnr": float(np.mean([s[0] for s in grey_scores])),
-            "ssim": float(np.mean([s[1] for s in grey_scores])),
-        },
-        {
-            "task": "colorize",
-            "engine": "levin",
-            "dataset": label,
-            "psnr": float(np.mean([s[0] for s in scores])),
-            "ssim": float(np.mean([s[1] for s in scores])),
-            "target": ">= 33 dB",
-            "sec_per_mp": seconds / megapixels,
-            "note": f"worst image {min(s[0] for s in scores):.2f} dB",
-        },
+        _row("(grey input)", label, grey_scores),
+        _row(
+            "levin",
+            label,
+            scores,
+            target=">= 33 dB",
+            sec_per_mp=seconds / megapixels,
+            note=f"worst image {min(s[0] for s in scores):.2f} dB",
+        ),
     ]

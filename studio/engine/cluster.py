@@ -124,13 +124,13 @@ def run_batch_on_cluster(
     states, started = start.states, time.perf_counter()
     job = _cluster_job(settings, ctx)
     extra_files = [path for _, path in start.others]
-    with _connected(address) as ray:
-        run_item = ray.remote(process_item).options(
-            max_retries=RETRIES, num_cpus=1, num_gpus=_gpus_per_task(ray, start.steps)
-        )
-        capacity = max(2, TASKS_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
-        waiting, running = list(start.todo), dict[Any, int]()
-        try:
+    try:
+        with _connected(address) as ray:  # leaving it ends the tasks still running
+            run_item = ray.remote(process_item).options(
+                max_retries=RETRIES, num_cpus=1, num_gpus=_gpus_per_task(ray, start.steps)
+            )
+            capacity = max(2, TASKS_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
+            waiting, running = list(start.todo), dict[Any, int]()
             while waiting or running:
                 while waiting and len(running) < capacity:
                     index = waiting.pop(0)
@@ -143,11 +143,9 @@ def run_batch_on_cluster(
                 (ready,), _ = ray.wait(list(running), num_returns=1)
                 index = running.pop(ready)
                 yield _record(ray, ready, index, plan.items[index], start, ship)
-        finally:
-            for ref in running:
-                ray.cancel(ref, force=True)
-            if not ship:  # a worker stopped while writing leaves its temporary file behind
-                start.manifest.remove_stale_temporaries(item.output for item in plan.items)
+    finally:
+        if not ship:  # a worker stopped while writing leaves its temporary file behind
+            start.manifest.remove_stale_temporaries(item.output for item in plan.items)
     return BatchSummary(plan, states, time.perf_counter() - started)
 
 
@@ -227,7 +225,8 @@ def _connected(address: str) -> Iterator[Any]:
         with contextlib.redirect_stdout(sys.stderr):  # Ray's own notices (retries) are not results
             yield ray
     finally:
-        ray.shutdown()
+        with contextlib.suppress(Exception):  # never hide why the batch is ending
+            ray.shutdown()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -137,8 +137,8 @@ def test_ctrl_c_cancels_the_remaining_tasks_and_leaves_no_partial_file(cluster: 
     )
     _wait_for_done(out, 1, driver)
     driver.send_signal(signal.SIGINT)
-    driver.communicate(timeout=300)
-    assert driver.returncode == 130
+    _, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 130, stderr
     time.sleep(2.0)  # a cancelled task, had it gone on, would have written by now
     done = _done_lines(out)
     assert done < 8

@@ -6,6 +6,7 @@ pillow-heif) or, for RAW, as a synthetic Bayer DNG (tests/rawdata.py) that LibRa
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -37,7 +38,9 @@ def _exif() -> PILImage.Exif:
     return exif
 
 
+@functools.cache
 def _srgb() -> bytes:
+    """One sRGB profile for the whole module: LittleCMS stamps each new one with the time."""
     return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
 
 
