@@ -81,7 +81,7 @@ def inpaint_in_crops(
         message = f"{model.architecture}: hole {index + 1}/{len(crops)}"
         window = pixels[crop.y0 : crop.y1, crop.x0 : crop.x1]
         mask = extras.mask[crop.y0 : crop.y1, crop.x0 : crop.x1]
-        window, mask = _shrunk(window, WORKING_SIZE), _shrunk(mask, WORKING_SIZE)
+        window, mask = shrunk(window, WORKING_SIZE), shrunk(mask, WORKING_SIZE)
         filled = yield from run_model(
             model, window, ctx, Extras(mask=mask), message, output_bits=output_bits
         )
@@ -89,7 +89,8 @@ def inpaint_in_crops(
     return out
 
 
-def _shrunk(array: FloatArray, longest: int) -> FloatArray:
+def shrunk(array: FloatArray, longest: int) -> FloatArray:
+    """`array` (H, W) or (H, W, C) area-reduced to at most `longest` pixels on its longer side."""
     height, width = array.shape[:2]
     factor = longest / max(height, width)
     if factor >= 1:

@@ -62,7 +62,8 @@ def _extras(task: str, model: LoadedModel, inputs: JobInputs, params: Any) -> Ex
     if "style" in model.extras:
         if inputs.style is None:
             raise _missing(model, STYLE)
-        extras.style = _fit(as_rgb(inputs.style.pixels), int(getattr(params, "max_size", 0)) or 512)
+        longest = int(getattr(params, "max_size", 0)) or 512
+        extras.style = crops.shrunk(as_rgb(inputs.style.pixels), longest)
         extras.alpha = float(getattr(params, "strength", 1.0))
     return extras
 
@@ -80,17 +81,7 @@ def _working_pixels(
     max_size = int(getattr(params, "max_size", 0))
     if task != "style" or not max_size or max(pixels.shape[:2]) <= max_size:
         return pixels, False
-    return _fit(pixels, max_size), True
-
-
-def _fit(pixels: FloatArray, max_size: int) -> FloatArray:
-    h, w = pixels.shape[:2]
-    factor = max_size / max(h, w)
-    if factor >= 1:
-        return pixels
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-    return np.asarray(out if out.ndim == 3 else out[..., None], dtype=np.float32)
+    return crops.shrunk(pixels, max_size), True
 
 
 def _resize(array: FloatArray, shape: tuple[int, int]) -> FloatArray:
