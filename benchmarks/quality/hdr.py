@@ -206,9 +206,9 @@ def raw_bracket_row() -> dict[str, object]:
     inside = np.zeros(truth.shape, bool)
     inside[4:-4, 4:-4] = True  # demosaicing touches the edge
     times = np.array([n / d for n, d in RAW_TIMES])
-    srgb = _hdr_response.calibrate_response([], times, "srgb")
+    linear = _hdr_response.LINEAR_LIGHT
     unshifted = [(0, 0)] * len(images)
-    worst = max(_hdr_merge.bracket_agreement(images, times, srgb, unshifted, merged.image.pixels))
+    worst = max(_hdr_merge.bracket_agreement(images, times, linear, unshifted, merged.image.pixels))
     note = (
         f"radiance error median {stops_error(merged.image.pixels, truth, inside):.3f} stops; "
         f"bracket agreement: worst median {worst:.3f} stops"

@@ -18,6 +18,8 @@ class ImageMeta:
 
     `bit_depth` is the source's sample depth: 8 or 16 for integer formats (pixels scaled to
     [0, 1]), 32 for floating-point formats (pixels unscaled, e.g. linear radiance).
+    `linear` marks integer-range pixels that hold linear light (a camera RAW developed without
+    a tone curve) instead of sRGB-encoded values; see `is_linear_photo`.
     """
 
     bit_depth: int = 8
@@ -30,10 +32,18 @@ class ImageMeta:
     f_number: float | None = None
     iso: float | None = None
     history: tuple[str, ...] = ()
+    linear: bool = False
 
     @property
     def is_float(self) -> bool:
         return self.bit_depth == 32
+
+    @property
+    def is_linear_photo(self) -> bool:
+        """Pixels in [0, 1] of linear light that must be sRGB-encoded to be shown, filtered by
+        engines made for ordinary photos, or written to an 8- or 16-bit file (a developed
+        camera RAW). Float images are radiance maps, never this."""
+        return self.linear and not self.is_float
 
     def with_step(self, step: str) -> ImageMeta:
         """Return a copy that records one more applied operation."""

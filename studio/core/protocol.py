@@ -265,7 +265,9 @@ class EngineSpec:
     device (GPU when there is one); `gpu_recommended` that it is slow without one.
     `result_size(size, params)` gives the (height, width) of the result of a photo of `size`
     for engines whose result is not the photo's size (it returns None when that is unknown
-    before running); engines that keep the size leave it None.
+    before running); engines that keep the size leave it None. `linear_light` engines get a
+    camera RAW's linear pixels as they are; every other engine gets them sRGB-encoded, as
+    models and filters made for ordinary photos expect.
     """
 
     task: str
@@ -284,6 +286,7 @@ class EngineSpec:
     available: Callable[[RunContext], Availability] = lambda ctx: AVAILABLE
     result_size: Callable[[Size, Any], Size | None] | None = None
     default_reason: str = ""
+    linear_light: bool = False
 
     def takes(self, kind: InputKind) -> bool:
         return any(use.kind == kind for use in self.inputs)

@@ -23,6 +23,7 @@ from studio.core.errors import (
     UsageError,
 )
 from studio.core.image import Image
+from studio.core.imageio import srgb_encoded
 from studio.core.protocol import (
     BRACKETS,
     EngineSpec,
@@ -89,7 +90,7 @@ def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> OpRun:
         raise EngineUnavailableError(f"{spec.name} is unavailable: {availability.reason}")
     params = validate_params(spec, request.params)
     check_inputs(spec, request.inputs.given())
-    inputs = request.inputs
+    inputs = request.inputs if spec.linear_light else _srgb_encoded(request.inputs)
     if request.region is not None:
         inputs = dataclasses.replace(inputs, region=_region_weight(request.region, inputs.image))
     original = inputs.image
@@ -99,6 +100,16 @@ def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> OpRun:
     blended = _blend(original, result, request.opacity, request.region)
     step = f"{spec.task}/{spec.id} {json.dumps(params.model_dump(mode='json'), sort_keys=True)}"
     return blended.with_pixels(blended.pixels, step=step)
+
+
+def _srgb_encoded(inputs: JobInputs) -> JobInputs:
+    """The inputs with every linear-light photo (a camera RAW) sRGB-encoded."""
+    extras = {
+        name: srgb_encoded(value) if isinstance(value, Image) else value
+        for name, value in inputs.extras.items()
+    }
+    images = tuple(srgb_encoded(image) for image in inputs.images)
+    return dataclasses.replace(inputs, images=images, extras=extras)
 
 
 def _all_finite(pixels: np.ndarray, rows: int = 256) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from io import BytesIO
 from pathlib import Path
 
 import imagecodecs
@@ -202,16 +203,17 @@ def _srgb_encode(linear: np.ndarray) -> np.ndarray:
     return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
 
 
-def test_raw_develops_with_camera_white_balance_and_matrix_to_16bit(tmp_path):
+def test_raw_develops_linearly_with_camera_white_balance_and_matrix_to_16bit(tmp_path):
     _synthetic_dng(tmp_path / "shot.dng")
     image = read_image(tmp_path / "shot.dng")
     assert image.meta.bit_depth == 16 and image.meta.source_format == "raw"
+    assert image.meta.is_linear_photo  # linear light: no tone curve
     inside = (slice(4, -4), slice(4, -4))  # demosaicing touches the picture's edge
-    error = np.abs(image.pixels - _srgb_encode(SCENE))[inside]
-    # Measured: LibRaw gives the scene back to 0.0003 away from the red block's border.
-    assert np.median(error) < 2e-3
-    assert np.abs(image.pixels[30, 48] - _srgb_encode(np.array([0.6, 0.2, 0.1]))).max() < 2e-3
-    assert np.abs(image.pixels[5, 5] - _srgb_encode(np.array([0.25] * 3))).max() < 2e-3
+    error = np.abs(image.pixels - SCENE)[inside]
+    # Measured: LibRaw gives the scene back to 0.00001 (median) in linear light.
+    assert np.median(error) < 1e-3
+    assert np.abs(image.pixels[30, 48] - (0.6, 0.2, 0.1)).max() < 1e-3
+    assert np.abs(image.pixels[5, 5] - 0.25).max() < 1e-3
 
 
 def test_raw_exposure_stays_as_shot_near_white(tmp_path):
@@ -219,8 +221,20 @@ def test_raw_exposure_stays_as_shot_near_white(tmp_path):
     stops); Studio keeps the camera's, so brackets keep their exposure ratios."""
     bright = np.full((32, 32, 3), 0.85)
     image = read_image(write_bayer_dng(tmp_path / "bright.dng", bright))
-    expected = _srgb_encode(np.array(0.85))
-    assert np.abs(image.pixels[8:-8, 8:-8] - expected).max() < 2e-3
+    assert np.abs(image.pixels[8:-8, 8:-8] - 0.85).max() < 1e-3
+
+
+def test_raw_is_written_srgb_encoded_to_integer_files_and_linear_to_float_ones(tmp_path):
+    raw = read_image(_synthetic_dng(tmp_path / "shot.dng"))
+    png = read_image(write_image(raw, tmp_path / "shot.png"))
+    assert png.meta.bit_depth == 16 and not png.meta.is_linear_photo
+    assert "sRGB" in ImageCms.getProfileName(
+        ImageCms.ImageCmsProfile(BytesIO(png.meta.icc_profile))
+    )
+    inside = (slice(4, -4), slice(4, -4))
+    assert np.median(np.abs(png.pixels - _srgb_encode(SCENE))[inside]) < 1e-3
+    exr = read_image(write_image(raw, tmp_path / "shot.exr"))
+    np.testing.assert_allclose(exr.pixels, raw.pixels, atol=1e-7)  # linear radiance, float32
 
 
 def test_raw_carries_exposure_lens_and_orientation(tmp_path):
@@ -259,8 +273,15 @@ def test_cli_denoises_a_raw_into_a_16bit_tiff_with_the_camera_exif(tmp_path):
     with tifffile.TiffFile(out) as tif:
         assert tif.pages.first.dtype == np.uint16
         exif = tif.pages.first.tags["ExifTag"].value
+        pixels = tif.pages.first.asarray() / 65535
+        icc = tif.pages.first.tags["InterColorProfile"].value
     assert tuple(exif["ExposureTime"]) == (1, 125)
     assert exif["ISOSpeedRatings"] == 400 and exif["LensModel"] == "Synthetic 50mm f/1.8"
+    # The look of the camera's development: sRGB-encoded and tagged so (linear light saved
+    # untagged would look two stops dark, 0.25 stored instead of 0.54).
+    assert "sRGB" in ImageCms.getProfileName(ImageCms.ImageCmsProfile(BytesIO(bytes(icc))))
+    assert np.abs(pixels[30:34, 44:52] - _srgb_encode(np.array([0.6, 0.2, 0.1]))).max() < 2e-3
+    assert np.abs(pixels[5:10, 5:10] - _srgb_encode(np.array(0.25))).max() < 2e-3
 
 
 def test_raw_is_never_written(tmp_path):

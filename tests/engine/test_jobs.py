@@ -13,7 +13,7 @@ from studio.core.errors import (
     StudioError,
     UsageError,
 )
-from studio.core.image import Image
+from studio.core.image import Image, ImageMeta
 from studio.core.protocol import (
     Availability,
     EngineSpec,
@@ -155,3 +155,18 @@ def test_inputs_are_checked_against_what_each_engine_declares() -> None:
             check_inputs(spec, given)
     with pytest.raises(UsageError, match="takes one photo, not several"):
         check_inputs(gaussian, {"brackets"})
+
+
+def _linear_photo() -> Image:
+    """A camera RAW as Studio develops it: linear light, tagged so."""
+    return Image(np.full((4, 6, 3), 0.2140, dtype=np.float32), ImageMeta(bit_depth=16, linear=True))
+
+
+def test_engines_get_a_raw_srgb_encoded_unless_they_work_in_linear_light() -> None:
+    request = JobRequest("denoise", JobInputs((_linear_photo(),)), params={"amount": 0.0})
+    result = finish(run_job(_registry(), request, RunContext()))
+    np.testing.assert_allclose(result.pixels, 0.5, atol=1e-4)  # sRGB 0.5 is linear 0.2140
+    assert not result.meta.linear and result.meta.icc_profile  # tagged sRGB from now on
+    linear = finish(run_job(_registry(linear_light=True), request, RunContext()))
+    np.testing.assert_array_equal(linear.pixels, np.float32(0.2140))
+    assert linear.meta.linear

@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor
 from studio.core.errors import BadInputError
 from studio.core.image import Image, ImageMeta
 from studio.core.protocol import EngineSpec, Params, Progress
-from studio.ui.display import pixels_to_bgra, tone_map
+from studio.ui.display import pixels_to_bgra, to_bgra, tone_map
 from studio.ui.fields import (
     BoolEditor,
     ChoiceEditor,
@@ -260,6 +260,16 @@ def test_display_keeps_8_and_16_bit_values_and_tone_maps_radiance() -> None:
     np.testing.assert_array_equal(hdr[0, :, 2], values)
     nan = pixels_to_bgra(np.full((2, 2, 3), np.nan, dtype=np.float32))
     assert (nan[..., :3] == 0).all()
+
+
+def test_display_shows_a_linear_raw_through_the_srgb_curve() -> None:
+    linear = np.array([0.0, 0.0031308, 0.0540, 0.2140, 1.0], dtype=np.float32)
+    raw = Image(np.repeat(linear.reshape(1, 5, 1), 3, axis=2), ImageMeta(16, linear=True))
+    shown = to_bgra(raw)[0, :, 2].astype(int)
+    # sRGB: 0, 0.0404, 0.2577, 0.5, 1 (Studio's own curve not used to compute these).
+    assert np.abs(shown - np.array([0, 10, 66, 128, 255])).max() <= 1
+    grey = to_bgra(Image(linear.reshape(1, 5, 1), ImageMeta(16, linear=True)))
+    np.testing.assert_array_equal(grey[0, :, 0], shown)
 
 
 def test_exposure_times_read_and_write_as_photographers_write_them() -> None:

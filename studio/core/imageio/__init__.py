@@ -8,7 +8,7 @@ replaces the target only once complete. What is repaired or lost on the way is s
 (a warning on the ``studio.core.imageio`` logger).
 """
 
-from studio.core.imageio.colour import srgb_profile
+from studio.core.imageio.colour import srgb_encoded, srgb_profile
 from studio.core.imageio.formats import (
     DEFAULT_MAX_PIXELS,
     OUTPUT_FORMATS,
@@ -40,6 +40,7 @@ __all__ = [
     "read_image",
     "read_mask",
     "repair_non_finite",
+    "srgb_encoded",
     "srgb_profile",
     "write_file_atomically",
     "write_image",

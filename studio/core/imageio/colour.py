@@ -1,8 +1,10 @@
-"""Colour conversions for files that do not store RGB or grey: CMYK and CIELab."""
+"""Colour conversions: CMYK and CIELab files into sRGB, and linear-light photos (camera RAW)
+into sRGB-encoded ones."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import io
 
@@ -10,6 +12,7 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageCms
 
+from studio.core.image import FloatArray, Image
 from studio.core.imageio.decoded import Samples
 
 # XYZ (D50, as TIFF and ICC Lab use) to linear sRGB, Bradford-adapted to D65.
@@ -22,6 +25,7 @@ _XYZ_D50_TO_SRGB = np.array(
     dtype=np.float32,
 )
 _D50_WHITE = np.array([0.96422, 1.0, 0.82521], dtype=np.float32)
+_BAND_ROWS = 256  # rows encoded at a time: the curve's temporaries stay small
 
 
 @functools.cache
@@ -74,3 +78,21 @@ def srgb_decode(encoded: Samples) -> Samples:
     return np.asarray(
         np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)), np.float32
     )
+
+
+def encode_srgb_rows(linear: FloatArray) -> FloatArray:
+    """`srgb_encode` of (H, W, C) pixels a band of rows at a time (bounded temporaries)."""
+    out = np.empty(linear.shape, dtype=np.float32)
+    for top in range(0, linear.shape[0], _BAND_ROWS):
+        out[top : top + _BAND_ROWS] = srgb_encode(linear[top : top + _BAND_ROWS])
+    return out
+
+
+def srgb_encoded(image: Image) -> Image:
+    """A linear-light photo (`ImageMeta.is_linear_photo`: a camera RAW) as the sRGB-encoded
+    photo that displays, engines and 8/16-bit files expect, tagged with the sRGB profile;
+    any other image is returned as it is."""
+    if not image.meta.is_linear_photo:
+        return image
+    meta = dataclasses.replace(image.meta, linear=False, icc_profile=srgb_profile())
+    return Image(encode_srgb_rows(image.pixels), meta, image.alpha)

@@ -26,6 +26,7 @@ class Decoded:
     xmp: bytes | None = None
     upright: bool = False  # the decoder already applied the orientation
     premultiplied: bool = False
+    linear: bool = False  # integer samples of linear light (a camera RAW), not sRGB-encoded
 
 
 def load_exif_safely(data: bytes | None, path: Path) -> PILImage.Exif:

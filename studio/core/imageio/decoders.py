@@ -21,7 +21,7 @@ from studio.core.imageio.exr_meta import exif_from_exr
 from studio.core.imageio.formats import check_pixels, notice
 from studio.core.imageio.tiff import read_tiff
 
-_SRGB_CURVE = (2.4, 12.92)  # LibRaw's (power, toe slope) for the sRGB transfer function
+_LINEAR_CURVE = (1.0, 1.0)  # LibRaw's (power, toe slope): no tone curve at all
 # Studio bounds pixels itself (`pixel_limit`), before decoding and with a limit users can raise.
 PILImage.MAX_IMAGE_PIXELS = None
 
@@ -149,11 +149,11 @@ def _exr_samples(channels: dict[str, Samples], path: Path) -> Samples:
 
 
 def read_raw(path: Path, limit: int) -> Decoded:
-    """Develop a camera RAW with the camera's white balance and colour matrix into 16-bit sRGB.
+    """Develop a camera RAW with the camera's white balance and colour matrix into linear
+    16-bit sRGB primaries (`linear`: no tone curve; shown, filtered and written sRGB-encoded).
 
     No auto-brightening and no white level guessed from the data: the exposure stays as shot,
-    so brackets keep their ratios, and the standard sRGB curve is the only tone curve (undone
-    exactly to get linear light back).
+    so brackets keep their ratios and merge in linear light as they are.
     """
     try:
         import rawpy  # here, not at the top: LibRaw loads only when a RAW is opened
@@ -172,11 +172,11 @@ def read_raw(path: Path, limit: int) -> Decoded:
                 use_camera_wb=True,
                 no_auto_bright=True,
                 adjust_maximum_thr=0.0,  # keep the camera's white level: exposure as shot
-                gamma=_SRGB_CURVE,
+                gamma=_LINEAR_CURVE,
                 output_color=rawpy.ColorSpace.sRGB,
             )
         )
-    return Decoded(samples, 16, exif, upright=True)
+    return Decoded(samples, 16, exif, upright=True, linear=True)
 
 
 def _raw_exif(path: Path, raw: Any) -> PILImage.Exif:

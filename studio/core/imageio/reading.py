@@ -150,6 +150,7 @@ def _to_image(decoded: Decoded, path: Path, fmt: str) -> Image:
         exposure_time=exposure_time,
         f_number=f_number,
         iso=iso,
+        linear=decoded.linear,
     )
     return Image(
         np.ascontiguousarray(pixels, dtype=np.float32),

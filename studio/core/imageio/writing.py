@@ -14,6 +14,7 @@ import numpy as np
 from studio.core import exif as exiflib
 from studio.core.errors import BadInputError, UsageError
 from studio.core.image import FloatArray, Image, as_rgb
+from studio.core.imageio.colour import srgb_encoded
 from studio.core.imageio.decoded import Samples
 from studio.core.imageio.encoders import ENCODERS, Output
 from studio.core.imageio.formats import (
@@ -40,10 +41,11 @@ def write_image(
 
     The bit depth defaults to the source's where the format stores it (16-bit stays 16-bit in
     PNG and TIFF, float stays float in TIFF, EXR and HDR; JPEG and WebP are 8-bit), with a
-    notice when depth or alpha is lost. EXIF (turned upright, Studio's steps in Software), ICC
-    and XMP go wherever the format keeps them, alpha too. `quality` (1-100) applies to JPEG and
-    WebP (100 = lossless WebP). The file appears complete or not at all; it never replaces
-    `inputs` or the image's source.
+    notice when depth or alpha is lost. A linear-light camera RAW is written sRGB-encoded with
+    the sRGB profile to 8- and 16-bit files, and linear to float ones. EXIF (turned upright,
+    Studio's steps in Software), ICC and XMP go wherever the format keeps them, alpha too.
+    `quality` (1-100) applies to JPEG and WebP (100 = lossless WebP). The file appears complete
+    or not at all; it never replaces `inputs` or the image's source.
     """
     target = Path(path)
     fmt = output_format(target)
@@ -129,10 +131,12 @@ def _icc_space(icc: bytes) -> bytes:
 
 
 def _prepare(image: Image, fmt: str, depth: int, quality: int) -> Output:
+    sample_depth = 32 if fmt == "exr" else depth  # the EXR writer makes its own half floats
+    if sample_depth != 32:
+        image = srgb_encoded(image)  # a linear-light RAW: float files keep it linear
     pixels = image.pixels
     if fmt in RGB_ONLY_FORMATS:
         pixels = as_rgb(pixels)
-    sample_depth = 32 if fmt == "exr" else depth  # the EXR writer makes its own half floats
     alpha = image.alpha if fmt in ALPHA_FORMATS else None
     icc = image.meta.icc_profile
     wanted_space = b"RGB " if pixels.shape[2] == 3 else b"GRAY"

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from studio.core.errors import BadInputError
 from studio.core.image import Image, luminance
+from studio.core.imageio.colour import srgb_encode
 
 U8Array = npt.NDArray[np.uint8]
 Shift = tuple[int, int]  # (dy, dx): bracket pixel (y, x) lands at (y + dy, x + dx)
@@ -76,12 +77,15 @@ def exposure_times(
 
 
 def grey_preview(image: Image, max_side: int | None = None) -> U8Array:
-    """Luminance as 8-bit, optionally shrunk so its long side is at most `max_side`."""
+    """Luminance as 8-bit (as a photo shows it: linear light sRGB-encoded), optionally shrunk
+    so its long side is at most `max_side`."""
     grey: npt.NDArray[np.floating[Any]] = np.clip(luminance(image.pixels), 0.0, 1.0)
     if max_side is not None and max(grey.shape) > max_side:
         scale = max_side / max(grey.shape)
         size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
         grey = np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))
+    if image.meta.is_linear_photo:
+        grey = srgb_encode(grey)
     return np.asarray(np.rint(grey * 255.0), dtype=np.uint8)
 
 

@@ -1,10 +1,11 @@
 """The radiance merge with ghost suppression.
 
-The merge averages each bracket's radiance estimate ln f^-1(z) - ln t with a hat weight
-that ignores clipped pixels, strip by strip so memory stays bounded. Ghost suppression picks a
-reference bracket and walks outwards through neighbouring exposures, down-weighting pixels
-whose radiance disagrees with what the reference (or the nearest bracket already trusted
-there) says, so a moving object appears once, as in the reference.
+The merge averages each bracket's radiance estimate ln f^-1(z) - ln t (ln z - ln t for linear
+light) with a hat weight, on the value as a photo shows it, that ignores clipped pixels, strip
+by strip so memory stays bounded. Ghost suppression picks a reference bracket and walks
+outwards through neighbouring exposures, down-weighting pixels whose radiance disagrees with
+what the reference (or the nearest bracket already trusted there) says, so a moving object
+appears once, as in the reference.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import numpy.typing as npt
 from studio.core.image import FloatArray, Image, as_rgb
 from studio.core.protocol import Progress
 from studio.engine.ops._hdr_brackets import Shift, shifted_rows
-from studio.engine.ops._hdr_response import LogResponse, apply_log_response
+from studio.engine.ops._hdr_response import (
+    MID_GREY,
+    Response,
+    apply_log_response,
+    exposure_level,
+)
 
-MID_GREY = 0.2140  # linear value of sRGB 0.5: where a mid-grey pixel of the reference lands
 _TRUSTED = 0.1  # hat weight above which a pixel is well exposed (0.05 < z < 0.95)
 _GHOST_BLUR = 2.0  # pixels: disagreement is judged on a lightly smoothed map
 _BLOCK_ELEMENTS = 8_000_000  # floats per bracket stack in one strip (bounds memory)
@@ -34,7 +39,7 @@ def hat_weight(z: FloatArray) -> FloatArray:
 def merge_radiance(
     images: Sequence[Image],
     times: npt.NDArray[np.float64],
-    log_response: LogResponse,
+    log_response: Response,
     shifts: Sequence[Shift],
     reference: int,
     ghost_tolerance: float | None,
@@ -64,7 +69,7 @@ def merge_radiance(
 def _merge_rows(
     images: Sequence[Image],
     times: npt.NDArray[np.float64],
-    log_response: LogResponse,
+    log_response: Response,
     shifts: Sequence[Shift],
     reference: int,
     ghost_tolerance: float | None,
@@ -77,8 +82,9 @@ def _merge_rows(
         pixels, valid = shifted_rows(image.pixels, shift, y0, y1)
         z = np.clip(as_rgb(pixels), 0.0, 1.0)
         logs.append(apply_log_response(log_response, z) - np.float32(np.log(t)))
-        weights.append(hat_weight(z) * valid[..., None])
-        values.append(z)
+        level = exposure_level(log_response, z)
+        weights.append(hat_weight(level) * valid[..., None])
+        values.append(level)
     if ghost_tolerance is not None:
         ghosts = ghost_weights(logs, weights, times, reference, ghost_tolerance)
         weights = [w * g[..., None] for w, g in zip(weights, ghosts, strict=True)]
@@ -131,19 +137,20 @@ def _masked_blur(values: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:
 def bracket_agreement(
     images: Sequence[Image],
     times: npt.NDArray[np.float64],
-    log_response: LogResponse,
+    log_response: Response,
     shifts: Sequence[Shift],
     radiance: FloatArray,
 ) -> list[float]:
     """Per bracket, the median |stops| between its pixels mapped through the response and
-    `radiance`, over its well-exposed pixels (0.1 < z < 0.9), after one global scale."""
+    `radiance`, over its well-exposed pixels (0.1 < z < 0.9 as shown), after one global scale."""
     log_radiance = np.log(np.maximum(as_rgb(radiance), 1e-12))
     diffs = []
     for image, t, shift in zip(images, times, shifts, strict=True):
         pixels, valid = shifted_rows(image.pixels, shift, 0, image.height)
-        z = as_rgb(pixels)
-        ok = (z > 0.1) & (z < 0.9) & valid[..., None]
-        log_bracket = apply_log_response(log_response, np.clip(z, 0.0, 1.0)) - np.log(t)
+        z = np.clip(as_rgb(pixels), 0.0, 1.0)
+        level = exposure_level(log_response, z)
+        ok = (level > 0.1) & (level < 0.9) & valid[..., None]
+        log_bracket = apply_log_response(log_response, z) - np.log(t)
         diffs.append((log_bracket - log_radiance)[ok] / np.log(2.0))
     offset = np.median(np.concatenate(diffs))
     return [float(np.median(np.abs(d - offset))) if d.size else 0.0 for d in diffs]

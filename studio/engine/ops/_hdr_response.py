@@ -1,7 +1,8 @@
 """Camera response calibration (Debevec & Malik 1997), robust to moving objects.
 
 The response is kept as the natural log of the inverse response at the 256 levels
-z = k/255, per channel, normalised to 0 at mid-grey. The least-squares system is Debevec's;
+z = k/255, per channel, normalised to 0 at mid-grey. Linear light (a camera RAW) needs no
+response: its log is taken exactly (`LINEAR_LIGHT`). The least-squares system is Debevec's;
 the samples are chosen so that it sees static scene points only: pixels that get brighter
 with every longer exposure, lie in flat areas, are well exposed in at least two brackets,
 and span the scene's brightness range. Samples that still fit badly (a moving object the
@@ -25,11 +26,16 @@ import scipy.sparse.linalg
 from studio.core.errors import BadInputError
 from studio.core.image import FloatArray, Image, as_rgb
 from studio.engine.ops._hdr_brackets import Shift
-from studio.engine.ops._hdr_tonemap import srgb_decode
+from studio.engine.ops._hdr_tonemap import srgb_decode, srgb_encode
 
-ResponseMethod = Literal["debevec", "linear", "srgb"]
+ResponseMethod = Literal["debevec", "srgb"]
 LogResponse = npt.NDArray[np.float32]  # (256, 3): ln f^-1(k / 255) per channel
+LINEAR_LIGHT = None  # the response of linear pixels: ln z exactly, no table
+Response = LogResponse | None
 U8Array = npt.NDArray[np.uint8]
+
+MID_GREY = 0.2140  # linear value of sRGB 0.5: where a mid-grey pixel of the reference lands
+_LINEAR_FLOOR = 0.5 / 65535  # half a 16-bit level: the log of black stays finite
 
 LEVELS = np.arange(256, dtype=np.float32) / 255.0
 _WEIGHTS = np.minimum(np.arange(256), 255 - np.arange(256)).astype(np.float64)  # Debevec's hat
@@ -60,11 +66,10 @@ def calibration_images(
 def calibrate_response(
     images8: Sequence[U8Array], times: npt.NDArray[np.float64], method: ResponseMethod
 ) -> LogResponse:
-    """The log inverse camera response recovered from aligned 8-bit brackets; "linear" and
-    "srgb" are known responses (linear files, RAW developed with the sRGB curve): no calibration.
-    """
-    if method in ("linear", "srgb"):
-        linear = srgb_decode(LEVELS) if method == "srgb" else LEVELS
+    """The log inverse camera response recovered from aligned 8-bit brackets; "srgb" is the
+    known response of sRGB-encoded files: no calibration."""
+    if method == "srgb":
+        linear = srgb_decode(LEVELS)
         floor = 0.5 * linear[1]  # half the first level above black
         log = np.log(np.repeat(np.maximum(linear, floor)[:, None], 3, axis=1))
         return _normalise(log.astype(np.float64))
@@ -162,9 +167,19 @@ def _normalise(log: npt.NDArray[np.float64]) -> LogResponse:
     return np.asarray(out, dtype=np.float32)
 
 
-def apply_log_response(log_response: LogResponse, z: FloatArray) -> FloatArray:
-    """ln f^-1(z) for (..., 3) pixel values in [0, 1], interpolating between the 256 levels."""
+def apply_log_response(log_response: Response, z: FloatArray) -> FloatArray:
+    """ln f^-1(z) for (..., 3) pixel values in [0, 1], interpolating between the 256 levels;
+    for `LINEAR_LIGHT`, ln z exactly (0 at `MID_GREY`, as every response at mid-grey)."""
+    if log_response is LINEAR_LIGHT:
+        log = np.log(np.maximum(z, np.float32(_LINEAR_FLOOR)))
+        return np.asarray(log - np.float32(np.log(MID_GREY)), dtype=np.float32)
     out = np.empty(z.shape, dtype=np.float32)
     for c in range(3):
         out[..., c] = np.interp(z[..., c], LEVELS, log_response[:, c])
     return out
+
+
+def exposure_level(log_response: Response, z: FloatArray) -> FloatArray:
+    """Where pixel values sit between black and white as a photo shows them (what the merge's
+    weights judge): linear light through the sRGB curve, encoded values as they are."""
+    return srgb_encode(z) if log_response is LINEAR_LIGHT else z

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from studio.core.errors import BadInputError
 from studio.core.image import FloatArray, Image, ImageMeta
+from studio.core.imageio import srgb_encoded
 from studio.core.protocol import (
     BRACKETS,
     EngineInput,
@@ -52,9 +53,9 @@ class MergeParams(_AlignParams):
     )
     response: Literal["auto", "debevec", "linear", "srgb"] = Field(
         "auto",
-        description="Camera response: auto (sRGB for camera RAW brackets, which Studio develops "
-        "with the sRGB curve and no other tone curve; else calibrated), calibrated from the "
-        "brackets (Debevec & Malik), linear (linear TIFFs from a raw converter), or sRGB",
+        description="Camera response: auto (linear for camera RAW brackets, which Studio "
+        "develops without a tone curve; else calibrated), calibrated from the brackets "
+        "(Debevec & Malik), linear (RAW, or linear TIFFs from a raw converter), or sRGB",
     )
     deghost: bool = Field(True, description="Suppress ghosts of objects that moved between shots")
     ghost_tolerance: float = Field(
@@ -152,7 +153,7 @@ def _shifts(
 
 
 def _output_meta(image: Image, bit_depth: int) -> ImageMeta:
-    return dataclasses.replace(image.meta, bit_depth=bit_depth, exposure_time=None)
+    return dataclasses.replace(image.meta, bit_depth=bit_depth, exposure_time=None, linear=False)
 
 
 def _channels_like(images: Sequence[Image], rgb: FloatArray) -> FloatArray:
@@ -179,12 +180,7 @@ def run_merge(inputs: JobInputs, params: MergeParams, ctx: RunContext) -> OpRun:
     yield Progress(0, 1, "Aligning brackets")
     shifts = _shifts(images, times, reference, params, ctx)
     yield Progress(0, 1, "Calibrating the camera response")
-    method = _response_method(images, params.response)
-    if params.response == "auto" and method == "srgb":
-        ctx.log("RAW brackets: merging their linear light directly (no response calibration)")
-    log_response = response.calibrate_response(
-        response.calibration_images(images, shifts), times, method
-    )
+    log_response, images = _response(images, shifts, times, params.response, ctx)
     tolerance = params.ghost_tolerance if params.deghost else None
     radiance = yield from merge.merge_radiance(
         images, times, log_response, shifts, reference, tolerance
@@ -193,12 +189,27 @@ def run_merge(inputs: JobInputs, params: MergeParams, ctx: RunContext) -> OpRun:
     return Image(_channels_like(images, radiance), _output_meta(reference_image, 32))
 
 
-def _response_method(
-    images: Sequence[Image], choice: Literal["auto", "debevec", "linear", "srgb"]
-) -> response.ResponseMethod:
-    if choice != "auto":
-        return choice
-    return "srgb" if all(image.meta.source_format == "raw" for image in images) else "debevec"
+def _response(
+    images: Sequence[Image],
+    shifts: Sequence[brackets.Shift],
+    times: npt.NDArray[np.float64],
+    choice: Literal["auto", "debevec", "linear", "srgb"],
+    ctx: RunContext,
+) -> tuple[response.Response, tuple[Image, ...]]:
+    """The camera response to merge with, and the brackets as that response reads them.
+
+    Camera RAW brackets are linear light and merge as they are; a response that assumes
+    encoded values (calibrated, sRGB) gets them sRGB-encoded.
+    """
+    raw = all(image.meta.is_linear_photo for image in images)
+    if choice == "linear" or (choice == "auto" and raw):
+        if raw:
+            ctx.log("RAW brackets: merging their linear light directly (no response calibration)")
+        return response.LINEAR_LIGHT, tuple(images)
+    encoded = tuple(srgb_encoded(image) for image in images)
+    method = "debevec" if choice == "auto" else choice
+    calibration = response.calibration_images(encoded, shifts)
+    return response.calibrate_response(calibration, times, method), encoded
 
 
 def run_fusion(inputs: JobInputs, params: FusionParams, ctx: RunContext) -> OpRun:
@@ -268,6 +279,7 @@ ENGINES: list[EngineSpec] = [
         description="Recovers the camera response and merges the brackets into a float "
         "radiance image (.hdr/.exr/.tif), removing ghosts of moving objects.",
         inputs=(EngineInput(BRACKETS, required=True),),
+        linear_light=True,
     ),
     EngineSpec(
         task="hdr",
