@@ -49,6 +49,20 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def applies_when(**choices: tuple[Any, ...]) -> dict[str, Any]:
+    """Field metadata (`json_schema_extra`): the parameter matters only while each named
+    parameter holds one of the given values. The inspector hides it otherwise."""
+    return {"applies_when": {name: list(values) for name, values in choices.items()}}
+
+
+def field_applies(extra: object, values: Mapping[str, Any]) -> bool:
+    """Whether a field with `json_schema_extra` = `extra` matters for these parameter values."""
+    conditions = extra.get("applies_when") if isinstance(extra, dict) else None
+    if not isinstance(conditions, dict):
+        return True
+    return all(values.get(name) in allowed for name, allowed in conditions.items())
+
+
 class NoParams(Params):
     """For engines without parameters."""
 

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from studio.core.errors import BadInputError
 from studio.core.image import FloatArray
-from studio.core.protocol import Params
+from studio.core.protocol import Params, applies_when
 
 MAX_KERNEL_SIZE = 255
 _SUPERSAMPLE = 8
@@ -182,12 +182,34 @@ class PsfShape(Params):
         title="Blur shape",
         description="Shape of the blur: camera motion, defocus or Gaussian",
     )
-    length: float = Field(9.0, ge=1.0, le=150.0, description="Motion blur: streak length (px)")
-    angle: float = Field(
-        0.0, ge=-180.0, le=180.0, description="Motion blur: direction in degrees, 0 = horizontal"
+    length: float = Field(
+        9.0,
+        ge=1.0,
+        le=150.0,
+        description="Motion blur: streak length (px)",
+        json_schema_extra=applies_when(psf=("motion",)),
     )
-    radius: float = Field(3.0, ge=0.5, le=75.0, description="Defocus blur: disc radius (px)")
-    sigma: float = Field(1.5, ge=0.2, le=30.0, description="Gaussian blur: standard deviation (px)")
+    angle: float = Field(
+        0.0,
+        ge=-180.0,
+        le=180.0,
+        description="Motion blur: direction in degrees, 0 = horizontal",
+        json_schema_extra=applies_when(psf=("motion",)),
+    )
+    radius: float = Field(
+        3.0,
+        ge=0.5,
+        le=75.0,
+        description="Defocus blur: disc radius (px)",
+        json_schema_extra=applies_when(psf=("defocus",)),
+    )
+    sigma: float = Field(
+        1.5,
+        ge=0.2,
+        le=30.0,
+        description="Gaussian blur: standard deviation (px)",
+        json_schema_extra=applies_when(psf=("gaussian",)),
+    )
     kernel: Path | None = Field(
         None,
         description="Blur kernel as a grayscale image or .npy file; overrides the blur shape",

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledSlider
 
 from studio.core import paths
-from studio.core.protocol import EngineSpec, Kind
+from studio.core.protocol import EngineSpec, Kind, field_applies
 from studio.ui.fields import FieldEditor, editor_for, field_label
 from studio.ui.icons import icon
 
@@ -277,8 +277,23 @@ class Inspector(QWidget):
     def _on_changed(self) -> None:
         if self._building:
             return
+        self._show_relevant_fields()
         self._validate()
         self.sig_values_changed.emit()
+
+    def _show_relevant_fields(self) -> None:
+        """Hide the parameters that do not matter for the current choices (a motion length
+        while the blur shape is "estimate")."""
+        if self.spec is None:
+            return
+        values = self.values()
+        for name, field in self.spec.params.model_fields.items():
+            shown = field_applies(field.json_schema_extra, values)
+            self._form.setRowVisible(self.editors[name], shown)
+
+    def field_shown(self, name: str) -> bool:
+        """Whether the parameter's row is shown (it matters for the current choices)."""
+        return self.editors[name].isVisibleTo(self)
 
     def _validate(self) -> None:
         for name, label in self._errors.items():

@@ -427,3 +427,20 @@ def test_the_mask_is_shown_in_a_colour_that_stands_out_on_the_photo(qtbot) -> No
     grass = np.zeros((20, 20, 4), np.uint8)
     grass[...] = (60, 200, 40, 255)
     assert contrasting_colour(grass) != green
+
+
+def test_inspector_shows_only_the_parameters_the_chosen_blur_shape_uses(qtbot) -> None:
+    from studio.engine.ops.deblur import ENGINES as DEBLUR
+    from studio.ui.inspector import Inspector
+
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    inspector.show()
+    inspector.set_engine(next(spec for spec in DEBLUR if spec.id == "blind"))
+    shape_fields = ("length", "angle", "radius", "sigma")
+    assert inspector.field_shown("max_size") and inspector.field_shown("noise")
+    assert not any(inspector.field_shown(name) for name in shape_fields)
+    for shape, shown in (("motion", {"length", "angle"}), ("defocus", {"radius"})):
+        assert inspector.set_values({"psf": shape})
+        assert {name for name in shape_fields if inspector.field_shown(name)} == shown
+        assert not inspector.field_shown("max_size")

@@ -17,7 +17,15 @@ import numpy as np
 from pydantic import Field
 
 from studio.core.image import FloatArray, Image
-from studio.core.protocol import EngineSpec, JobInputs, OpRun, Params, Progress, RunContext
+from studio.core.protocol import (
+    EngineSpec,
+    JobInputs,
+    OpRun,
+    Params,
+    Progress,
+    RunContext,
+    applies_when,
+)
 from studio.engine.device import resolve_device
 from studio.engine.ops._denoise_sigma import estimate_sigma
 from studio.engine.psf import PsfShape, kernel_from
@@ -74,6 +82,7 @@ class BlindParams(PsfParams):
         le=101,
         description="Estimate: largest blur to look for, in pixels; empty: 2 % of the long "
         "side (at least 45)",
+        json_schema_extra=applies_when(psf=("estimate",)),
     )
 
 
