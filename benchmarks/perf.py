@@ -154,7 +154,8 @@ def child(
     seconds = time.perf_counter() - start
     peak = peak_rss_mb()
     image_mb = inputs.image.pixels.nbytes / 2**20
-    output_mb = result.pixels.nbytes / 2**20
+    samples = result.height * result.width * result.channels
+    output_mb = samples * 4 / 2**20  # as float32
     row = {
         "task": task,
         "engine": Path(model).name if model else spec.id,
@@ -173,7 +174,7 @@ def child(
         row["output_f32_mb"] = round(output_mb, 0)
         row["peak_over_output"] = round(peak / output_mb, 2)
     if scale:
-        output_16bit_mb = result.pixels.size * 2 / 2**20
+        output_16bit_mb = samples * 2 / 2**20
         row["scale"] = scale
         row["output_mp"] = round(result.megapixels, 1)
         row["peak_over_output_16bit"] = round(peak / output_16bit_mb, 2)

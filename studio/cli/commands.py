@@ -15,7 +15,6 @@ from typing import Any
 
 from studio.cli.report import Reporter
 from studio.core.errors import BadInputError, UsageError
-from studio.core.image import Image
 from studio.core.imageio import WRITABLE_EXTENSIONS, write_image
 from studio.core.params import parse_param_pairs
 from studio.core.paths import (
@@ -26,6 +25,7 @@ from studio.core.paths import (
 )
 from studio.core.protocol import INPUT_KINDS, TASKS, EngineSpec, RunContext, Session
 from studio.core.registry import Registry
+from studio.core.stored import Result
 from studio.engine import registry as engine_registry
 from studio.engine.batch import (
     BatchSettings,
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             try:
                 progress = next(job)
             except StopIteration as stop:
-                result: Image = stop.value
+                result: Result = stop.value
                 break
             reporter.progress(progress.done, progress.total, progress.message)
     finally:

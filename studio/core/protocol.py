@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from studio.core.image import FloatArray, Image
+from studio.core.stored import Result
 
 TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style", "upscale", "degrade")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -37,6 +38,7 @@ class Progress:
 
 
 OpRun = Generator[Progress, None, Image]
+ResultRun = Generator[Progress, None, Result]  # an engine's run: an enlargement's is stored
 Size = tuple[int, int]
 
 
@@ -288,7 +290,7 @@ class EngineSpec:
     id: str
     name: str
     params: type[Params]
-    run: Callable[[JobInputs, Any, RunContext], OpRun]
+    run: Callable[[JobInputs, Any, RunContext], ResultRun]
     description: str = ""
     kind: Kind = Kind.BUILTIN
     default: bool = False

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError, UsageError
-from studio.core.image import Image
 from studio.core.imageio import write_file_atomically, write_image
 from studio.core.protocol import RunContext
 from studio.core.registry import Registry
+from studio.core.stored import Result
 from studio.engine.batch import (
     BatchEvent,
     BatchItem,
@@ -290,7 +290,7 @@ def _run_shipped(
         return output.read_bytes()
 
 
-def _run(job: ClusterJob, settings: BatchSettings, inputs: list[Path], output: Path) -> Image:
+def _run(job: ClusterJob, settings: BatchSettings, inputs: list[Path], output: Path) -> Result:
     registry, ctx = _worker_state(job)
     steps = prepare_recipe(registry, settings.recipe, ctx, given=settings.extras)
     kinds = input_kinds(steps)
@@ -302,7 +302,7 @@ def _run(job: ClusterJob, settings: BatchSettings, inputs: list[Path], output: P
         try:
             next(work)
         except StopIteration as stop:
-            result: Image = stop.value
+            result: Result = stop.value
             return result
 
 

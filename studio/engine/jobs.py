@@ -29,11 +29,12 @@ from studio.core.protocol import (
     EngineSpec,
     JobInputs,
     Missing,
-    OpRun,
     Params,
+    ResultRun,
     RunContext,
 )
 from studio.core.registry import Registry
+from studio.core.stored import StoredImage
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,9 @@ def _missing(spec: EngineSpec, texts: Missing) -> MissingInputError:
     return MissingInputError(texts.window, f"{spec.name}: {texts.cli}")
 
 
-def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> OpRun:
-    """Run `request` as a generator of Progress, returning the final image."""
+def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> ResultRun:
+    """Run `request` as a generator of Progress, returning the final image (a `StoredImage`
+    for engines that enlarge)."""
     spec = registry.get(request.task, request.engine)
     availability = spec.available(ctx)
     if not availability.ok:
@@ -95,10 +97,16 @@ def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> OpRun:
         inputs = dataclasses.replace(inputs, region=_region_weight(request.region, inputs.image))
     original = inputs.image
     result = yield from spec.run(inputs, params, ctx)
+    step = f"{spec.task}/{spec.id} {json.dumps(params.model_dump(mode='json'), sort_keys=True)}"
+    if isinstance(result, StoredImage):  # an enlargement
+        if request.opacity != 1.0 or request.region is not None:
+            raise BadInputError(_SAME_SIZE)
+        if not _all_finite(result.samples):
+            raise StudioError(f"{spec.name} produced invalid pixels (NaN or infinity)")
+        return result.with_step(step)
     if not _all_finite(result.pixels):
         raise StudioError(f"{spec.name} produced invalid pixels (NaN or infinity)")
     blended = _blend(original, result, request.opacity, request.region)
-    step = f"{spec.task}/{spec.id} {json.dumps(params.model_dump(mode='json'), sort_keys=True)}"
     return blended.with_pixels(blended.pixels, step=step)
 
 
@@ -112,6 +120,9 @@ def _srgb_encoded(inputs: JobInputs) -> JobInputs:
     return dataclasses.replace(inputs, images=images, extras=extras)
 
 
+_SAME_SIZE = "Opacity and region need a result of the same size as the original"
+
+
 def _all_finite(pixels: np.ndarray, rows: int = 256) -> bool:
     """Whether every pixel is a number, checked a band of rows at a time (no full-size mask)."""
     return all(np.isfinite(pixels[y : y + rows]).all() for y in range(0, len(pixels), rows))
@@ -123,7 +134,7 @@ def _blend(original: Image, result: Image, opacity: float, region: np.ndarray | 
     if opacity == 1.0 and region is None:
         return result
     if result.pixels.shape != original.pixels.shape:
-        raise BadInputError("Opacity and region need a result of the same size as the original")
+        raise BadInputError(_SAME_SIZE)
     weight = np.full(original.pixels.shape[:2], opacity, dtype=np.float32)
     if region is not None:
         weight *= _region_weight(region, original)

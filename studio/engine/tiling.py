@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 TileFn = Callable[[FloatArray], FloatArray]
 TileAtFn = Callable[[FloatArray, Tile], FloatArray]
+RowSink = Callable[[int, FloatArray], None]  # (first row, finished rows (n, W, C) float32)
 _NORMALISE_ROWS = 256  # rows of the tiles' weight sum made at a time when dividing by it
 
 
@@ -61,31 +62,81 @@ def run_tiled_at(
 ) -> Generator[Progress, None, FloatArray]:
     """`run_tiled` whose `fn` also gets the `Tile` (the region of `pixels`) it works on."""
     height, width, channels = pixels.shape
-    tiles = tile_grid(height, width, max(tile, 4 * overlap), overlap)
-    if len(tiles) == 1:
+    if len(tile_grid(height, width, max(tile, 4 * overlap), overlap)) == 1:
         yield Progress(0, 1, message)
-        out = np.asarray(fn(pixels, tiles[0]), dtype=np.float32)
+        whole = np.asarray(fn(pixels, Tile(0, height, 0, width)), dtype=np.float32)
         yield Progress(1, 1, message)
-        return out
-    out_c = out_channels or channels
-    out = np.zeros((height * scale, width * scale, out_c), dtype=np.float32)
-    row_sums = np.zeros(height * scale, dtype=np.float32)
-    column_sums = np.zeros(width * scale, dtype=np.float32)
+        return whole
+    out = np.empty((height * scale, width * scale, out_channels or channels), dtype=np.float32)
+
+    def into_out(top: int, rows: FloatArray) -> None:
+        out[top : top + len(rows)] = rows
+
+    yield from run_tiled_into(pixels, fn, into_out, tile, overlap, message, scale)
+    return out
+
+
+def run_tiled_into(
+    pixels: FloatArray,
+    fn: TileAtFn,
+    sink: RowSink,
+    tile: int,
+    overlap: int = 32,
+    message: str = "Processing",
+    scale: int = 1,
+) -> Generator[Progress, None, None]:
+    """`run_tiled_at` handing its result to `sink(top, rows)` a band of finished rows at a time,
+    top to bottom, instead of returning it: memory beyond the input is one row of tiles of the
+    result (the tiles are blended in a band as tall as a tile, flushed as rows become final)."""
+    height, width, _ = pixels.shape
+    tiles = tile_grid(height, width, max(tile, 4 * overlap), overlap)
+    big_height, big_width = height * scale, width * scale
+    row_sums = np.zeros(big_height, dtype=np.float32)
+    column_sums = np.zeros(big_width, dtype=np.float32)
+    band: FloatArray | None = None
+    band_top = 0
     for index, t in enumerate(tiles):
         yield Progress(index, len(tiles), f"{message}: tile {index + 1}/{len(tiles)}")
         result = fn(pixels[t.y0 : t.y1, t.x0 : t.x1], t)
         big = Tile(t.y0 * scale, t.y1 * scale, t.x0 * scale, t.x1 * scale)
-        rows, columns = feather_ramps(big, height * scale, width * scale, overlap * scale)
-        out[big.y0 : big.y1, big.x0 : big.x1] += result * np.outer(rows, columns)[..., None]
+        if band is None or big.y0 != band_top:  # a new row of tiles: rows above it are final
+            if band is not None:
+                _flush(band[: big.y0 - band_top], band_top, row_sums, column_sums, sink)
+            band = _new_band(band, band_top, big, big_width, result.shape[2])
+            band_top = big.y0
+        rows, columns = feather_ramps(big, big_height, big_width, overlap * scale)
+        weighted = result * np.outer(rows, columns)[..., None]
+        band[: big.y1 - big.y0, big.x0 : big.x1] += weighted
         if t.x0 == 0:  # once per row of tiles
             row_sums[big.y0 : big.y1] += rows
         if t.y0 == 0:  # once per column of tiles
             column_sums[big.x0 : big.x1] += columns
     yield Progress(len(tiles), len(tiles), message)
-    for y0 in range(0, out.shape[0], _NORMALISE_ROWS):
-        rows_sum = row_sums[y0 : y0 + _NORMALISE_ROWS, None]
-        out[y0 : y0 + _NORMALISE_ROWS] /= (rows_sum * column_sums[None, :])[..., None]
-    return out
+    if band is not None:
+        _flush(band, band_top, row_sums, column_sums, sink)
+
+
+def _new_band(
+    previous: FloatArray | None, previous_top: int, tile: Tile, width: int, channels: int
+) -> FloatArray:
+    """A zeroed band for the row of tiles starting at `tile`, holding what the previous band
+    had already summed below that row's top (the overlap)."""
+    band = np.zeros((tile.y1 - tile.y0, width, channels), dtype=np.float32)
+    if previous is not None:
+        kept = previous[tile.y0 - previous_top :]
+        band[: len(kept)] = kept
+    return band
+
+
+def _flush(
+    rows: FloatArray, top: int, row_sums: FloatArray, column_sums: FloatArray, sink: RowSink
+) -> None:
+    """Divide finished `rows` (starting at row `top`) by their blend weights; give them to sink."""
+    for y0 in range(0, len(rows), _NORMALISE_ROWS):
+        part = rows[y0 : y0 + _NORMALISE_ROWS]
+        weights = row_sums[top + y0 : top + y0 + len(part), None] * column_sums[None, :]
+        part /= weights[..., None]
+        sink(top + y0, part)
 
 
 DeviceTileFn = Callable[[FloatArray, "torch.device"], FloatArray]

@@ -11,7 +11,10 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QColor, QImage, QUndoCommand, QUndoStack
 
+from studio.core.errors import BadInputError
 from studio.core.image import Image
+from studio.core.imageio import pixel_limit
+from studio.core.stored import Result, StoredImage, as_image
 from studio.ui.display import thumbnail, to_bgra, to_qimage
 from studio.ui.layers import PaintLayer
 from studio.ui.theme import MASK_COLOUR
@@ -40,8 +43,28 @@ class Step:
         return f"{self.image.width} × {self.image.height} · {depth} · {channels}"
 
 
-def make_step(label: str, image: Image, **details: Any) -> Step:
+def check_window_holds(height: int, width: int) -> None:
+    """Refuse a result bigger than the window opens (its pixels, its display and its undo
+    history would not fit beside each other): Batch writes such results straight to a file."""
+    limit = pixel_limit()
+    if height * width > limit:
+        raise BadInputError(
+            f"The result would be {width} × {height} ({height * width / 1e6:.0f} MP), more "
+            f"than the window holds ({limit / 1e6:.0f} MP): run it from the Batch panel, "
+            "which writes it straight to a file"
+        )
+
+
+def window_image(result: Result) -> Image:
+    """A job's result as the window holds it: float32 pixels, within `check_window_holds`."""
+    if isinstance(result, StoredImage):
+        check_window_holds(result.height, result.width)
+    return as_image(result)
+
+
+def make_step(label: str, result: Result, **details: Any) -> Step:
     """Build a step, converting for display; call it off the GUI thread for big images."""
+    image = window_image(result)
     display = to_bgra(image)
     return Step(label, image, display, thumbnail(display), **details)
 

@@ -21,10 +21,11 @@ from studio.core.errors import BadInputError, StudioError, UsageError
 from studio.core.image import FloatArray, Image
 from studio.core.protocol import HINTS, MASK, STYLE, EngineSpec, InputValue, JobInputs
 from studio.core.registry import Registry
+from studio.core.stored import Result, as_image
 from studio.engine.batch import BatchPlan, BatchSettings, run_batch
-from studio.engine.jobs import JobRequest, check_inputs, run_job
+from studio.engine.jobs import JobRequest, check_inputs, run_job, validate_params
 from studio.ui.display import pixels_to_bgra, to_qimage
-from studio.ui.document import Document, Step, crop_image, make_step
+from studio.ui.document import Document, Step, check_window_holds, crop_image, make_step
 from studio.ui.icons import task_title
 from studio.ui.worker import JobWorker, WorkerJob
 
@@ -239,6 +240,7 @@ class JobController(QObject):
         choices = self._choices()
         request = self.build_request(choices)
         spec, document = _checked(choices)
+        _check_result_size(spec, request)
         registry = self.registry
         label = f"{task_title(spec.task)} · {spec.name}"
         hdr = document.current.image.meta.is_float
@@ -318,7 +320,7 @@ class JobController(QObject):
         job = WorkerJob(
             start=lambda ctx: run_job(registry, request, ctx),
             model_path=choices.model_path,
-            finish=lambda image: pixels_to_bgra(image.pixels, hdr or image.meta.is_float),
+            finish=lambda result: _preview_bgra(result, hdr),
             is_preview=True,
         )
         self._preview_id = job.id
@@ -470,6 +472,21 @@ def _checked(choices: Choices) -> tuple[EngineSpec, Document]:
     if not choices.params_valid:
         raise BadInputError("Fix the highlighted parameters in the Inspector first")
     return choices.spec, choices.document
+
+
+def _check_result_size(spec: EngineSpec, request: JobRequest) -> None:
+    """Refuse, before running, a result too big for the window (see `check_window_holds`)."""
+    image = request.inputs.image
+    if spec.result_size is not None:
+        params = validate_params(spec, request.params)
+        size = spec.result_size((image.height, image.width), params)
+        if size is not None:
+            check_window_holds(*size)
+
+
+def _preview_bgra(result: Result, hdr: bool) -> np.ndarray:
+    image = as_image(result)  # a preview is of the visible area: small
+    return pixels_to_bgra(image.pixels, hdr or image.meta.is_float)
 
 
 def _set_name(document: Document) -> str:

@@ -13,6 +13,7 @@ from skimage import data as skdata
 from studio.cli.main import main
 from studio.core.image import Image, ImageMeta
 from studio.core.protocol import JobInputs, RunContext
+from studio.core.stored import as_image
 from studio.engine.jobs import JobRequest, run_job
 from studio.engine.ops._upscale_detail import integer_steps
 from studio.engine.registry import build_registry
@@ -23,7 +24,7 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "immunohistochem
 
 def upscale(image: Image, engine: str = "detail", tile: int | None = None, **params: object):
     request = JobRequest("upscale", JobInputs((image,)), engine=engine, params=params)
-    return finish(run_job(build_registry(), request, RunContext(device="cpu", tile=tile)))
+    return as_image(finish(run_job(build_registry(), request, RunContext(device="cpu", tile=tile))))
 
 
 def crop(name: str, side: int = 128) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +16,10 @@ from PIL import Image as PILImage
 
 from studio.core import exif as exiflib
 from studio.core.image import ImageMeta
-from studio.core.imageio import modern
+from studio.core.imageio import modern, png_bands
 from studio.core.imageio.decoded import Samples
 from studio.core.imageio.exr_meta import exr_attributes
+from studio.core.imageio.png_bands import png_chunk
 from studio.core.imageio.tiff import write_tiff
 
 _JPEG_SEGMENT_LIMIT = 65533 - len(b"Exif\x00\x00")
@@ -80,10 +80,6 @@ def _write_webp(output: Output, path: Path) -> None:
     PILImage.fromarray(_squeezed(output.samples())).save(path, "WEBP", **options)
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def _png_bytes(samples: Samples) -> bytes:
     """libpng's encoding, with room for the worst case of very narrow or very short images
     (imagecodecs' own estimate is too small for a picture one pixel wide)."""
@@ -93,15 +89,18 @@ def _png_bytes(samples: Samples) -> bytes:
 
 
 def _write_png(output: Output, path: Path) -> None:
-    encoded = _png_bytes(output.samples())
     chunks = []
     if output.icc:
-        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(output.icc)))
+        chunks.append(png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(output.icc)))
     exif = exiflib.exif_bytes(output.exif)
     if exif:
-        chunks.append(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
+        chunks.append(png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
     if output.meta.xmp:
-        chunks.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp" + b"\x00" * 5 + output.meta.xmp))
+        chunks.append(png_chunk(b"iTXt", b"XML:com.adobe.xmp" + b"\x00" * 5 + output.meta.xmp))
+    if output.colour.nbytes > png_bands.PNG_BANDS_ABOVE:
+        png_bands.write_png_in_bands(path, output.colour, output.alpha, chunks)
+        return
+    encoded = _png_bytes(output.samples())
     header_end = 8 + 8 + 13 + 4  # signature, then the IHDR chunk, which must come first
     path.write_bytes(encoded[:header_end] + b"".join(chunks) + encoded[header_end:])
 

@@ -9,13 +9,10 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-
 from studio.core import exif as exiflib
 from studio.core.errors import BadInputError, UsageError
-from studio.core.image import FloatArray, Image, as_rgb
+from studio.core.image import as_rgb
 from studio.core.imageio.colour import srgb_encoded
-from studio.core.imageio.decoded import Samples
 from studio.core.imageio.encoders import ENCODERS, Output
 from studio.core.imageio.formats import (
     ALPHA_FORMATS,
@@ -27,10 +24,11 @@ from studio.core.imageio.formats import (
     output_format,
 )
 from studio.core.paths import same_file
+from studio.core.stored import Result, StoredImage, as_image, converted
 
 
 def write_image(
-    image: Image,
+    image: Result,
     path: PathLike,
     *,
     bit_depth: int | None = None,
@@ -45,7 +43,9 @@ def write_image(
     the sRGB profile to 8- and 16-bit files, and linear to float ones. EXIF (turned upright,
     Studio's steps in Software), ICC and XMP go wherever the format keeps them, alpha too.
     `quality` (1-100) applies to JPEG and WebP (100 = lossless WebP). The file appears complete
-    or not at all; it never replaces `inputs` or the image's source.
+    or not at all; it never replaces `inputs` or the image's source. A `StoredImage`
+    already at the output's depth is encoded as it is; any other conversion is made a band of
+    rows at a time.
     """
     target = Path(path)
     fmt = output_format(target)
@@ -66,7 +66,7 @@ def write_image(
     return target
 
 
-def _tell_about_losses(image: Image, target: Path, fmt: str, depth: int) -> None:
+def _tell_about_losses(image: Result, target: Path, fmt: str, depth: int) -> None:
     source = image.meta.bit_depth
     if depth < source and depth < 32:
         kind = "float" if source == 32 else f"{source}-bit"
@@ -115,34 +115,23 @@ def _replace_when_done(target: Path) -> Iterator[Path]:
         raise
 
 
-def _quantise(values: FloatArray, depth: int) -> Samples:
-    if depth == 32:
-        return np.asarray(values, dtype=np.float32)
-    top = 255 if depth == 8 else 65535
-    scaled = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
-    np.clip(scaled, 0.0, 1.0, out=scaled)
-    scaled *= top
-    np.rint(scaled, out=scaled)
-    return scaled.astype(np.uint8 if depth == 8 else np.uint16)
-
-
 def _icc_space(icc: bytes) -> bytes:
     return icc[16:20] if len(icc) >= 20 else b""
 
 
-def _prepare(image: Image, fmt: str, depth: int, quality: int) -> Output:
+def _prepare(image: Result, fmt: str, depth: int, quality: int) -> Output:
     sample_depth = 32 if fmt == "exr" else depth  # the EXR writer makes its own half floats
-    if sample_depth != 32:
-        image = srgb_encoded(image)  # a linear-light RAW: float files keep it linear
-    pixels = image.pixels
+    if sample_depth != 32 and image.meta.is_linear_photo:
+        image = srgb_encoded(as_image(image))  # a linear-light RAW: float files keep it linear
+    pixels = image.samples if isinstance(image, StoredImage) else image.pixels
     if fmt in RGB_ONLY_FORMATS:
         pixels = as_rgb(pixels)
     alpha = image.alpha if fmt in ALPHA_FORMATS else None
     icc = image.meta.icc_profile
     wanted_space = b"RGB " if pixels.shape[2] == 3 else b"GRAY"
     return Output(
-        colour=_quantise(pixels, sample_depth),
-        alpha=None if alpha is None else _quantise(alpha, sample_depth),
+        colour=converted(pixels, sample_depth),
+        alpha=None if alpha is None else converted(alpha, sample_depth),
         depth=depth,
         quality=quality,
         exif=exiflib.output_exif(image.meta.exif, image.meta.history, image.width, image.height),

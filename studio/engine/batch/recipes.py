@@ -23,10 +23,11 @@ from studio.core.protocol import (
     EngineSpec,
     InputKind,
     JobInputs,
-    OpRun,
+    ResultRun,
     RunContext,
 )
 from studio.core.registry import Registry
+from studio.core.stored import Result, as_image
 from studio.engine.jobs import JobRequest, check_inputs, run_job, validate_params
 
 
@@ -141,9 +142,10 @@ def run_steps(
     inputs: JobInputs,
     ctx: RunContext,
     region: FloatArray | None = None,
-) -> OpRun:
-    """Run the steps in order through `run_job`, each on the previous step's result."""
-    result = inputs.image
+) -> ResultRun:
+    """Run the steps in order through `run_job`, each on the previous step's result (an
+    enlargement is converted to float32 only when another step follows it)."""
+    result: Result = inputs.image
     for prepared in steps:
         request = JobRequest(
             task=prepared.spec.task,
@@ -165,5 +167,6 @@ def run_steps(
                 yield replace(progress, message=prefix + progress.message)
         finally:
             job.close()
-        inputs = replace(inputs, images=(result,))
+        if prepared is not steps[-1]:
+            inputs = replace(inputs, images=(as_image(result),))
     return result

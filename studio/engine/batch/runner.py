@@ -37,6 +37,7 @@ from studio.core.protocol import (
     RunContext,
 )
 from studio.core.registry import Registry
+from studio.core.stored import Result
 from studio.engine.batch.journal import ItemStatus, Manifest, stamps
 from studio.engine.batch.planning import BatchItem, BatchPlan
 from studio.engine.batch.recipes import (
@@ -211,7 +212,7 @@ def run_batch(
     def load(item: BatchItem) -> tuple[JobInputs, FloatArray | None]:
         return read_item_inputs(item.inputs, settings, kinds, shared)
 
-    def save(item: BatchItem, result: Image) -> None:
+    def save(item: BatchItem, result: Result) -> None:
         refuse_output_among(item.output, [*(("input", p) for p in item.inputs), *others])
         item.output.parent.mkdir(parents=True, exist_ok=True)
         write_image(
@@ -245,7 +246,7 @@ def run_batch(
                         try:
                             progress = next(job)
                         except StopIteration as stop:
-                            result: Image = stop.value
+                            result: Result = stop.value
                             break
                         yield ItemProgress(index, progress)
                         if pending and pending.future.done():

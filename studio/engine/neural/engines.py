@@ -27,6 +27,7 @@ from studio.core.protocol import (
     NoParams,
     OpRun,
     Params,
+    ResultRun,
     RunContext,
     Size,
 )
@@ -113,8 +114,10 @@ DESCRIPTIONS = {
 }
 
 
-def _runner(task: str, fixed_path: Path | None) -> Callable[[JobInputs, Any, RunContext], OpRun]:
-    def run(inputs: JobInputs, params: Any, ctx: RunContext) -> OpRun:
+def _runner(
+    task: str, fixed_path: Path | None
+) -> Callable[[JobInputs, Any, RunContext], ResultRun]:
+    def run(inputs: JobInputs, params: Any, ctx: RunContext) -> ResultRun:
         from studio.engine.neural.runner import run_task
 
         path = fixed_path or ctx.model_path

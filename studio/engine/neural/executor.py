@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Generator
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -35,7 +37,7 @@ from studio.engine.neural.inference import Extras as Extras
 from studio.engine.neural.inference import ValueRange, WindowRun, infer, keeps_channels
 from studio.engine.neural.loader import load_model
 from studio.engine.neural.model import LoadedModel
-from studio.engine.tiling import run_tiled_at
+from studio.engine.tiling import RowSink, run_tiled_at, run_tiled_into
 
 CACHE_KEY = "neural.models"
 MAX_CACHED_MODELS = 2
@@ -45,8 +47,10 @@ GPU_BUDGET = 0.8
 CPU_BUDGET = 0.5
 ACTIVATION_FACTOR = 8  # live activations per pixel, in units of the widest layer
 CPU_TILE = 256  # cache-sized CPU tiles run 1.4-3x faster than whole images (neural --tile-sweep)
+STREAM_TILE = 1024  # the largest tile of a streamed result: its band stays small beside it
 
 WindowFn = Callable[[FloatArray, int, int], FloatArray]
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------- model cache
@@ -138,10 +142,37 @@ def run_model(
     the model's scale (1 but for super-resolution), or for a float photo (`output_bits` 32)
     in the photo's own range. `output_bits` (8, 16 or 32, the depth the result will be saved
     at) also decides whether half precision is good enough."""
-    height, width, channels = pixels.shape
+    run = _window_run(model, pixels, ctx, extras, output_bits)
+    return (
+        yield from _with_retries(run, pixels.shape, ctx, partial(_run_once, run, pixels, message))
+    )
+
+
+def run_model_into(
+    model: LoadedModel,
+    pixels: FloatArray,
+    ctx: RunContext,
+    sink: RowSink,
+    message: str = "Running model",
+    output_bits: int = 32,
+) -> Generator[Progress, None, None]:
+    """`run_model` handing its result to `sink(top, rows)` a band of finished rows at a time
+    (for results too big to hold in float32: super-resolution), always tiled on big photos."""
+    run = _window_run(model, pixels, ctx, None, output_bits)
+    attempt = partial(_run_once_into, run, pixels, sink, message)
+    yield from _with_retries(run, pixels.shape, ctx, attempt)
+
+
+def _window_run(
+    model: LoadedModel,
+    pixels: FloatArray,
+    ctx: RunContext,
+    extras: Extras | None,
+    output_bits: int,
+) -> WindowRun:
     device = next(model.module.parameters(), torch.empty(0)).device
     autocast, measure = precision.choose(model, device, ctx.precision, output_bits)
-    run = WindowRun(
+    return WindowRun(
         model=model,
         device=device,
         extras=extras or Extras(),
@@ -149,21 +180,32 @@ def run_model(
         autocast=autocast,
         measure_agreement=measure,
         allow_tf32=output_bits == 8,
-        batch_channels=model.in_channels == 1 and channels == 3 and model.out_channels == 1,
+        batch_channels=model.in_channels == 1 and pixels.shape[2] == 3 and model.out_channels == 1,
         value_range=ValueRange.of(pixels) if output_bits == 32 else ValueRange(),
     )
+
+
+def _with_retries(
+    run: WindowRun,
+    shape: tuple[int, ...],
+    ctx: RunContext,
+    attempt: Callable[[int | None], Generator[Progress, None, _T]],
+) -> Generator[Progress, None, _T]:
+    """`attempt(tile)` until it fits: on out-of-memory, unload the other cached models, then
+    halve the tile, then move to the CPU."""
+    height, width = shape[:2]
     tile = _initial_tile(run, height, width, ctx)
     unloaded = False
     while True:
         try:
-            return (yield from _run_once(run, pixels, tile, message))
+            return (yield from attempt(tile))
         except Exception as err:
             if _on_gpu(run) and is_unrecoverable_gpu_error(err):
                 raise _gpu_failed(ctx, err) from err
             if not is_out_of_memory(err):
                 raise
         release_memory()  # outside the except block, whose traceback holds the failed tile
-        if not unloaded and (count := _unload_others(ctx, model)):
+        if not unloaded and (count := _unload_others(ctx, run.model)):
             ctx.log(f"Out of memory: unloaded {count} other cached model(s) to make room")
             release_memory()
         unloaded = True
@@ -231,7 +273,7 @@ def _overlap(model: LoadedModel, tile: int) -> int:
 
 
 def _run_once(
-    run: WindowRun, pixels: FloatArray, tile: int | None, message: str
+    run: WindowRun, pixels: FloatArray, message: str, tile: int | None
 ) -> Generator[Progress, None, FloatArray]:
     out_channels = _output_channels(run.model, pixels.shape[2])
 
@@ -247,6 +289,25 @@ def _run_once(
     return (
         yield from _tiled(pixels, on_window, tile, overlap, out_channels, message, run.model.scale)
     )
+
+
+def _run_once_into(
+    run: WindowRun, pixels: FloatArray, sink: RowSink, message: str, tile: int | None
+) -> Generator[Progress, None, None]:
+    height, width = pixels.shape[:2]
+    if tile is None and run.model.tiling == "supported" and max(height, width) > STREAM_TILE:
+        tile = STREAM_TILE  # a whole-image result would be one float32 array
+    if tile is None:
+        yield Progress(0, 1, message)
+        sink(0, infer(run, pixels, (0, 0)))
+        yield Progress(1, 1, message)
+        return
+
+    def fn(window: FloatArray, at: Tile) -> FloatArray:
+        return infer(run, window, (at.y0, at.x0))
+
+    overlap = _overlap(run.model, tile)
+    yield from run_tiled_into(pixels, fn, sink, tile, overlap, message, run.model.scale)
 
 
 def _tiled(

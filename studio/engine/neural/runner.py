@@ -9,17 +9,27 @@ import cv2
 import numpy as np
 
 from studio.core.errors import BadInputError, MissingInputError, ModelError
-from studio.core.image import FloatArray, as_rgb
-from studio.core.protocol import MASK, STYLE, InputKind, JobInputs, OpRun, Progress, RunContext
+from studio.core.image import FloatArray, Image, as_rgb
+from studio.core.protocol import (
+    MASK,
+    STYLE,
+    InputKind,
+    JobInputs,
+    OpRun,
+    Progress,
+    ResultRun,
+    RunContext,
+)
+from studio.core.stored import SampleStore, store_depth
 from studio.engine.neural import crops
-from studio.engine.neural.executor import Extras, get_model, run_model
+from studio.engine.neural.executor import Extras, get_model, run_model, run_model_into
 from studio.engine.neural.inference import ValueRange
 from studio.engine.neural.model import LoadedModel
-from studio.engine.ops.upscale import enlarged
+from studio.engine.ops.upscale import stored_result
 from studio.engine.psf import kernel_from
 
 
-def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunContext) -> OpRun:
+def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunContext) -> ResultRun:
     """Load (or reuse) the model at `path` and run it for `task` on the job's inputs."""
     yield Progress(0, 1, f"Loading {path.name}")
     model = get_model(path, ctx)
@@ -31,6 +41,8 @@ def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunCont
     if model.licence_note:
         ctx.log(model.licence_note)
     image = inputs.image
+    if task == "upscale":
+        return (yield from _upscaled(model, image, params, ctx))
     pixels = image.pixels
     extras = _extras(task, model, inputs, params)
     working, scaled = _working_pixels(task, model, pixels, params)
@@ -46,9 +58,16 @@ def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunCont
         out = out if out.ndim == 3 else out[..., None]
     if task == "inpaint" and inputs.mask is not None:
         out = _composite(as_rgb(pixels) if out.shape[2] == 3 else pixels, out, inputs.mask)
-    if task == "upscale":
-        return enlarged(image, out, params.scale or model.scale)
     return image.with_pixels(out)
+
+
+def _upscaled(model: LoadedModel, image: Image, params: Any, ctx: RunContext) -> ResultRun:
+    """The model's enlargement, its rows stored as they are finished (no float32 result)."""
+    height, width = image.height * model.scale, image.width * model.scale
+    store = SampleStore(height, width, store_depth(image.meta))
+    bits = image.meta.bit_depth
+    yield from run_model_into(model, image.pixels, ctx, store.put, model.architecture, bits)
+    return stored_result(image, store.samples, params.scale or model.scale)
 
 
 def _extras(task: str, model: LoadedModel, inputs: JobInputs, params: Any) -> Extras:
