@@ -72,16 +72,53 @@ def test_8bit_avif_keeps_pixels_and_metadata_for_pillow(tmp_path):
     assert load_exif(back.meta.exif).get_ifd(0x8825)[1] == "N"
 
 
-def test_16bit_source_writes_12bit_avif_and_says_what_it_drops(tmp_path, caplog):
+def test_16bit_source_writes_12bit_avif_with_its_metadata(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         out = write_image(_photo(16), tmp_path / "deep.avif", quality=100)
-    assert "12-bit AVIF is written without EXIF, ICC and XMP" in caplog.text
+    assert not caplog.text  # nothing left behind
     stored = imagecodecs.avif_decode(out.read_bytes())
     assert stored.dtype == np.uint16 and stored.max() <= 4095
     np.testing.assert_allclose(stored / 4095, SMOOTH, atol=1 / 4095)
+    with PILImage.open(out) as written:  # libavif's own reading of the boxes Studio added
+        assert written.getexif()[0x0110] == "iPhone 15 Pro"
+        assert written.info["icc_profile"] == _srgb() and written.info["xmp"] == XMP
     back = read_image(out)
-    assert back.meta.bit_depth == 16
+    assert back.meta.bit_depth == 16 and back.meta.xmp == XMP
+    assert load_exif(back.meta.exif).get_ifd(0x8825)[2] == (48.0, 51.0, 29.5)
     np.testing.assert_allclose(back.pixels, SMOOTH, atol=1 / 4095)
+
+
+def test_12bit_avif_with_alpha_keeps_alpha_and_metadata(tmp_path):
+    photo = _photo(16)
+    alpha = np.linspace(0, 1, SMOOTH.shape[0] * SMOOTH.shape[1], dtype=np.float32)
+    alpha = alpha.reshape(SMOOTH.shape[:2])
+    out = write_image(Image(photo.pixels, photo.meta, alpha), tmp_path / "cut.avif", quality=100)
+    back = read_image(out)
+    assert back.alpha is not None and np.abs(back.alpha - alpha).max() < 1 / 1000
+    assert back.meta.icc_profile == _srgb() and back.meta.xmp == XMP
+    assert load_exif(back.meta.exif)[0x0110] == "iPhone 15 Pro"
+
+
+def test_12bit_avif_without_metadata_is_tagged_srgb(tmp_path):
+    out = write_image(Image(SMOOTH.copy(), ImageMeta(bit_depth=16)), tmp_path / "bare.avif")
+    data = out.read_bytes()
+    colour = data[data.find(b"colr") + 4 :][:8]
+    assert colour == b"nclx\x00\x01\x00\x0d"  # primaries BT.709, transfer sRGB
+    with PILImage.open(out) as written:
+        assert "exif" not in written.info and "icc_profile" not in written.info
+
+
+def test_an_avif_layout_studio_does_not_know_keeps_the_picture_and_says_so(
+    tmp_path, monkeypatch, caplog
+):
+    def unknown(*args: object) -> bytes:
+        raise ValueError("unsupported AVIF file layout")
+
+    monkeypatch.setattr("studio.core.imageio.avif_meta.with_metadata", unknown)
+    with caplog.at_level(logging.WARNING):
+        out = write_image(_photo(16), tmp_path / "deep.avif", quality=100)
+    assert "deep.avif: this libavif writes 12-bit AVIF that Studio cannot add" in caplog.text
+    np.testing.assert_allclose(read_image(out).pixels, SMOOTH, atol=1 / 4095)
 
 
 def test_10bit_avif_from_another_encoder_fills_the_16bit_range(tmp_path):

@@ -1,7 +1,8 @@
 """AVIF and JPEG XL (imagecodecs; Pillow for AVIF metadata) and HEIC/HEIF (pillow-heif).
 
 High bit depths are kept: AVIF stores up to 12 bits, HEIC 10, JPEG XL 16 and float. EXIF and
-XMP travel in JPEG XL's container boxes and in HEIF's and 8-bit AVIF's metadata items.
+XMP travel in JPEG XL's container boxes and in HEIF's and AVIF's metadata items, the ICC
+profile in HEIF and AVIF (JPEG XL keeps it in the codestream, which imagecodecs does not write).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import imagecodecs
 import numpy as np
 from PIL import Image as PILImage
 
-from studio.core.imageio import colour, jxl_header
+from studio.core.imageio import avif_meta, colour, jxl_header
 from studio.core.imageio.decoded import Decoded, Samples, load_exif_safely
 from studio.core.imageio.formats import check_pixels, notice
 
 _AVIF_HIGH_BITS = 12
+_CICP_BT709, _CICP_SRGB = 1, 13  # nclx colour of sRGB: BT.709 primaries, the sRGB curve
 
 
 def _metadata(info: Mapping[Any, Any]) -> tuple[bytes | None, bytes | None, bytes | None]:
@@ -32,6 +34,14 @@ def _metadata(info: Mapping[Any, Any]) -> tuple[bytes | None, bytes | None, byte
         info.get("icc_profile") or None,
         (xmp.encode() if isinstance(xmp, str) else xmp) or None,
     )
+
+
+def _target_name(path: Path) -> str:
+    """The name of the file being written, from the temporary ``.NAME.XXXXXXXX.part`` beside it."""
+    name = path.name
+    if name.startswith(".") and name.endswith(".part"):
+        return name[1:].rsplit(".", 2)[0]
+    return name
 
 
 def _stretched(samples: Samples, top: int) -> Samples:
@@ -66,18 +76,34 @@ def read_avif(path: Path, limit: int) -> Decoded:
 
 
 def write_avif(path: Path, samples: Samples, quality: int, metadata: dict[str, Any]) -> None:
-    """8-bit through Pillow with EXIF/ICC/XMP; 16-bit sources as 12-bit AVIF (no metadata)."""
+    """8-bit through Pillow, 16-bit sources as 12-bit AVIF (imagecodecs, then the metadata
+    added to its boxes); both with EXIF, ICC and XMP, and tagged sRGB when no profile is given."""
     if samples.dtype == np.uint8:
         picture = PILImage.fromarray(samples)
         options = {"quality": quality, "subsampling": "4:4:4" if quality >= 90 else "4:2:0"}
         picture.save(path, "AVIF", **options, **metadata)
         return
-    if metadata:
-        notice(f"{path.name}: 12-bit AVIF is written without EXIF, ICC and XMP; "
-               "write 8-bit AVIF (--bit-depth 8), HEIC, JPEG XL or TIFF to keep them")  # fmt: skip
     twelve = np.right_shift(samples, 16 - _AVIF_HIGH_BITS)
-    encoded = imagecodecs.avif_encode(twelve, level=quality, bitspersample=_AVIF_HIGH_BITS)
-    path.write_bytes(bytes(encoded))
+    tagged = bool(metadata.get("icc_profile"))  # a profile says it all, else sRGB is named
+    encoded = bytes(
+        imagecodecs.avif_encode(
+            twelve,
+            level=quality,
+            bitspersample=_AVIF_HIGH_BITS,
+            primaries=None if tagged else _CICP_BT709,
+            transfer=None if tagged else _CICP_SRGB,
+        )
+    )
+    exif = metadata.get("exif", b"").removeprefix(b"Exif\x00\x00") or None
+    try:
+        encoded = avif_meta.with_metadata(
+            encoded, metadata.get("icc_profile"), exif, metadata.get("xmp")
+        )
+    except ValueError:
+        notice(f"{_target_name(path)}: this libavif writes 12-bit AVIF that Studio cannot add "
+               "EXIF, ICC and XMP to; write 8-bit AVIF (--bit-depth 8), HEIC, JPEG XL or TIFF "
+               "to keep them")  # fmt: skip
+    path.write_bytes(encoded)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,7 +177,9 @@ def write_jxl(path: Path, samples: Samples, quality: int, metadata: dict[str, An
     if metadata.get("xmp"):
         extra += _box(b"xml ", metadata["xmp"])
     if metadata.get("icc_profile"):
-        notice(f"{path.name}: the ICC profile is not embedded in JPEG XL (sRGB is assumed)")
+        notice(
+            f"{_target_name(path)}: the ICC profile is not embedded in JPEG XL (sRGB is assumed)"
+        )
     after_type = len(jxl_header.SIGNATURE) + struct.unpack(">I", encoded[12:16])[0]  # past ftyp
     path.write_bytes(encoded[:after_type] + extra + encoded[after_type:])
 
