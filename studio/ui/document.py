@@ -39,6 +39,8 @@ class Step:
     @property
     def size_text(self) -> str:
         depth = "float" if self.image.meta.is_float else f"{self.image.meta.bit_depth}-bit"
+        if self.image.meta.is_linear_photo:
+            depth += " linear"  # a camera RAW: the pixel values read out are linear light
         channels = "grey" if self.image.channels == 1 else "RGB"
         return f"{self.image.width} × {self.image.height} · {depth} · {channels}"
 

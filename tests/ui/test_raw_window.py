@@ -31,6 +31,7 @@ def test_raw_brackets_show_their_exposure_times_and_merge(qtbot, window, tmp_pat
     shown = document.current.display[4:-4, 4:-4, 2].astype(np.float32) / 255  # BGRA: red
     expected = np.asarray(srgb_encode(scene[4:-4, 4:-4, 0] / 32))
     assert np.median(np.abs(shown - expected)) < 2 / 255
+    assert window.status_image.text() == "64 × 48 · 16-bit linear · RGB"
     choose_engine(window, "hdr", "merge")
     window.task_inputs.load_brackets(document, [paths[0], paths[2]])
     qtbot.waitUntil(lambda: len(document.brackets) == 3, timeout=10_000)
