@@ -106,7 +106,8 @@ def run_job(registry: Registry, request: JobRequest, ctx: RunContext) -> ResultR
         return result.with_step(step)
     if not _all_finite(result.pixels):
         raise StudioError(f"{spec.name} produced invalid pixels (NaN or infinity)")
-    blended = _blend(original, result, request.opacity, request.region)
+    region = inputs.region if request.region is not None else None
+    blended = _blend(original, result, request.opacity, region)
     return blended.with_pixels(blended.pixels, step=step)
 
 
@@ -129,17 +130,27 @@ def _all_finite(pixels: np.ndarray, rows: int = 256) -> bool:
 
 
 def _blend(original: Image, result: Image, opacity: float, region: np.ndarray | None) -> Image:
+    """`result` over `original` with weight `opacity` times `region` ((H, W) weights), a band of
+    rows at a time and into the result's own pixels when the engine made them, so the blend
+    costs no full-size temporary."""
     if not 0.0 <= opacity <= 1.0:
         raise BadInputError(f"Opacity must be between 0 and 1, got {opacity}")
     if opacity == 1.0 and region is None:
         return result
     if result.pixels.shape != original.pixels.shape:
         raise BadInputError(_SAME_SIZE)
-    weight = np.full(original.pixels.shape[:2], opacity, dtype=np.float32)
-    if region is not None:
-        weight *= _region_weight(region, original)
-    w = weight[..., None]
-    return result.with_pixels(result.pixels * w + original.pixels * (1.0 - w))
+    pixels = result.pixels
+    if not pixels.flags.writeable or np.may_share_memory(pixels, original.pixels):
+        pixels = np.empty_like(original.pixels)
+    rows = max(1, 2**18 // original.width)
+    for top in range(0, len(pixels), rows):
+        band = slice(top, top + rows)
+        weight = np.full(pixels[band].shape[:2], opacity, dtype=np.float32)
+        if region is not None:
+            weight *= region[band]
+        w = weight[..., None]
+        pixels[band] = result.pixels[band] * w + original.pixels[band] * (1.0 - w)
+    return result.with_pixels(pixels)
 
 
 def _region_weight(region: np.ndarray, image: Image) -> np.ndarray:
@@ -154,4 +165,4 @@ def _region_weight(region: np.ndarray, image: Image) -> np.ndarray:
     weight = region.astype(np.float32)
     if not np.isfinite(weight).all():
         raise BadInputError("Region mask holds invalid values (NaN or infinity)")
-    return np.clip(weight, 0.0, 1.0)
+    return np.clip(weight, 0.0, 1.0, out=weight)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from pydantic import Field
@@ -41,6 +43,11 @@ def _shift(inputs: JobInputs, params: ShiftParams, ctx: RunContext) -> OpRun:
 def _nan(inputs: JobInputs, params: ShiftParams, ctx: RunContext) -> OpRun:
     yield Progress(0, 1, "breaking")
     return inputs.image.with_pixels(np.full_like(inputs.image.pixels, np.nan))
+
+
+def _identity(inputs: JobInputs, params: ShiftParams, ctx: RunContext) -> OpRun:
+    yield Progress(0, 1, "keeping")
+    return inputs.image
 
 
 def _registry(**overrides: object) -> Registry:
@@ -86,6 +93,34 @@ def test_region_limits_where_the_result_applies() -> None:
     result = finish(run_job(_registry(), _request(region=region), RunContext()))
     np.testing.assert_allclose(result.pixels[:, :3], 0.75)
     np.testing.assert_allclose(result.pixels[:, 3:], 0.25)
+
+
+def test_opacity_and_region_blend_in_place_without_full_size_temporaries() -> None:
+    """Beyond the engine's result the blend holds a band of rows, not whole-image weights
+    and products (it held about three extra images)."""
+    rng = np.random.default_rng(0)
+    image = Image(rng.random((2048, 1024, 3), dtype=np.float32))
+    region = (rng.random((2048, 1024)) > 0.5).astype(np.float32)
+    request = JobRequest("denoise", JobInputs((image,)), opacity=0.5, region=region)
+    tracemalloc.start()
+    try:
+        result = finish(run_job(_registry(), request, RunContext()))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    expected = np.where(region[..., None] > 0, image.pixels + 0.25, image.pixels)
+    np.testing.assert_allclose(result.pixels, expected, atol=1e-6)
+    # the result (1), the region's weights (1/3) and bands (0.4); the old blend reached 4.0
+    assert peak < 2.0 * image.pixels.nbytes
+
+
+def test_blend_never_writes_into_the_original_when_an_engine_returns_it() -> None:
+    registry = _registry(run=_identity)
+    image = _image(0.25)
+    request = JobRequest("denoise", JobInputs((image,)), opacity=0.5)
+    result = finish(run_job(registry, request, RunContext()))
+    np.testing.assert_allclose(image.pixels, 0.25)
+    np.testing.assert_allclose(result.pixels, 0.25)
 
 
 def test_region_of_the_wrong_size_is_refused() -> None:
