@@ -237,7 +237,7 @@ def run_tonemap(inputs: JobInputs, params: TonemapParams, ctx: RunContext) -> Op
     radiance = tonemap.clean_radiance(image.pixels)
     if not image.meta.is_float:
         ctx.log("The input is not a radiance image: tone mapping its linearised pixels")
-        radiance = tonemap.srgb_decode(radiance)
+        radiance = tonemap.srgb_decode(radiance, out=radiance)
     yield Progress(0, 1, f"Tone mapping ({params.operator})")
     if params.operator == "reinhard":
         linear = tonemap.reinhard(
@@ -251,8 +251,9 @@ def run_tonemap(inputs: JobInputs, params: TonemapParams, ctx: RunContext) -> Op
         settings = tonemap.LocalSettings(
             params.contrast, params.detail, params.saturation, 0.02, 0.5
         )
-        linear = tonemap.local(radiance, settings)
-    display = tonemap.display(np.nan_to_num(linear), params.exposure)
+        linear = tonemap.local(radiance, settings, out=radiance)
+    del radiance
+    display = tonemap.display(np.nan_to_num(linear, copy=False), params.exposure)
     yield Progress(1, 1, "Tone mapped")
     pixels = display[..., :1] if image.channels == 1 else display
     return Image(pixels, _output_meta(image, DISPLAY_BIT_DEPTH), image.alpha)
