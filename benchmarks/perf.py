@@ -167,6 +167,7 @@ def child(
         "image_f32_mb": round(image_mb, 0),
         "inputs_f32_mb": round(_inputs_mb(inputs), 0),
         "peak_over_image": round(peak / image_mb, 2),
+        "peak_over_inputs": round(peak / _inputs_mb(inputs), 2),
         "job_over_image": round((peak - interpreter_mb) / image_mb, 2),
         **_gpu_peak(),
     }
