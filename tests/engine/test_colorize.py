@@ -3,6 +3,7 @@ exactly, clear errors."""
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import cv2
@@ -13,10 +14,12 @@ from skimage import data as skdata
 from studio.core.errors import BadInputError, MissingInputError
 from studio.core.image import Image, ImageMeta, luminance
 from studio.core.protocol import JobInputs, RunContext
+from studio.core.tiling import Tile
 from studio.engine.jobs import JobRequest, run_job
+from studio.engine.ops import colorize
 from studio.engine.registry import build_registry
 from tests.engine.baselines import best_hint_spread
-from tests.helpers import psnr
+from tests.helpers import finish, psnr
 
 
 def _photo(name: str, long_side: int) -> np.ndarray:
@@ -74,6 +77,36 @@ def test_large_photo_path_enlarges_colours_guided_by_luminance() -> None:
     result = _colorize(grey, _hints(truth, 0.01), working_megapixels=0.05)
     assert psnr(result, truth) > psnr(grey, truth) + 6.0
     assert np.abs(luminance(result) - grey[..., 0]).max() < 1e-5
+
+
+@pytest.mark.parametrize("window", [Tile(0, 401, 0, 577), Tile(100, 250, 30, 400)])
+def test_enlarged_window_samples_as_opencv_resize(window: Tile) -> None:
+    small = np.random.default_rng(0).random((37, 53, 2), dtype=np.float32)
+    whole = cv2.resize(small, (577, 401), interpolation=cv2.INTER_LINEAR)
+    part = colorize.enlarged_window(small, (401, 577), window)
+    expected = whole[window.y0 : window.y1, window.x0 : window.x1]
+    np.testing.assert_allclose(part, expected, atol=1e-5)
+
+
+def test_enlarging_and_composing_hold_the_result_and_tiles_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No full-size luminance, hint chroma, plain enlargement or stacked copy is kept: beyond
+    the photo and hints, the result and a tile's and a band's working memory (it was 3.6)."""
+    monkeypatch.setattr(colorize, "_GUIDE_TILE", 256)
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.random((3072, 512, 1), dtype=np.float32), 3, axis=2)
+    hints = _hints(rng.random((3072, 512, 3), dtype=np.float32), 0.01)
+    inputs = JobInputs((Image(grey),), {"hints": hints})
+    request = JobRequest("colorize", inputs, "levin", {"working_megapixels": 0.05})
+    tracemalloc.start()
+    try:
+        result = finish(run_job(build_registry(), request, RunContext()))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.abs(luminance(result.pixels) - grey[..., 0]).max() < 1e-5
+    assert peak < 2.6 * grey.nbytes
 
 
 def test_out_of_gamut_hints_keep_luminance_by_reducing_chroma() -> None:

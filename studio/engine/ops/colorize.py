@@ -13,6 +13,7 @@ reduced rather than its brightness changed.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator
 
 import cv2
 import numpy as np
@@ -34,8 +35,9 @@ from studio.core.protocol import (
     Progress,
     RunContext,
 )
+from studio.core.tiling import Tile
 from studio.engine.ops._colorize_reference import reference_hints
-from studio.engine.tiling import run_tiled
+from studio.engine.tiling import run_tiled_into
 
 NEEDS_COLOURS = Missing(
     window="Colorize needs colours to start from: paint a few colour hints with the hint tool "
@@ -53,6 +55,7 @@ _DIRECT_PIXELS = 40_000
 _COMPOSE_ROWS = 256
 _REFERENCE_SPACING = 6
 _SEED = 0
+ChromaRows = Callable[[slice], FloatArray]  # (rows, W, 2) chroma of a band of rows
 
 
 class LevinParams(Params):
@@ -175,7 +178,34 @@ def solve_chroma(
 def _halve(
     y: FloatArray, mask: np.ndarray, chroma: FloatArray
 ) -> tuple[FloatArray, np.ndarray, FloatArray]:
-    return _shrink(y, mask, chroma, 0.25e-6 * y.size)
+    return _shrink(y, mask, lambda rows: chroma[rows], 0.25e-6 * y.size)
+
+
+def enlarged_window(small: FloatArray, size: tuple[int, int], window: Tile) -> FloatArray:
+    """The `window` of `small` enlarged to `size` (height, width), sampled as
+    `cv2.resize(..., INTER_LINEAR)` samples it (pixel centres aligned, edges clamped), without
+    making the whole enlarged image."""
+    ys, ys_next, fy = _linear_taps(size[0], small.shape[0], window.y0, window.y1)
+    xs, xs_next, fx = _linear_taps(size[1], small.shape[1], window.x0, window.x1)
+
+    def across(rows: FloatArray) -> FloatArray:
+        return rows[:, xs] * (1 - fx)[None, :, None] + rows[:, xs_next] * fx[None, :, None]
+
+    out = across(small[ys]) * (1 - fy)[:, None, None] + across(small[ys_next]) * fy[:, None, None]
+    return np.asarray(out, np.float32)
+
+
+def _linear_taps(
+    length: int, source: int, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray, FloatArray]:
+    """Source indices either side of output samples [start, stop) and the far one's weight."""
+    position = (np.arange(start, stop) + 0.5) * (source / length) - 0.5
+    index = np.floor(position).astype(np.intp)
+    fraction = (position - index).astype(np.float32)
+    outside = (index < 0) | (index >= source - 1)
+    fraction[outside] = 0.0
+    index = np.clip(index, 0, source - 1)
+    return index, np.minimum(index + 1, source - 1), fraction
 
 
 def guided_upsample(y: FloatArray, chroma: FloatArray, radius: int) -> FloatArray:
@@ -195,21 +225,21 @@ def guided_upsample(y: FloatArray, chroma: FloatArray, radius: int) -> FloatArra
     return np.asarray(box(a) * guide + box(b), dtype=np.float32)
 
 
-def _hints_of(inputs: JobInputs) -> tuple[np.ndarray, FloatArray]:
-    """The painted hints' mask (H, W) bool and chroma (H, W, 2); none without hints."""
+def _hints_of(inputs: JobInputs) -> tuple[np.ndarray, ChromaRows]:
+    """The painted hints' mask (H, W) bool and their chroma, made a band of rows at a time
+    (none without hints)."""
     image = inputs.image
     hints = inputs.hints
     if hints is None:
-        return np.zeros(image.pixels.shape[:2], bool), np.zeros(
-            (*image.pixels.shape[:2], 2), np.float32
-        )
+        none = np.zeros(image.pixels.shape[:2], bool)
+        return none, lambda rows: np.zeros((*none[rows].shape, 2), np.float32)
     if hints.shape != (image.height, image.width, 4):
         raise BadInputError(
             f"The colour hints are {hints.shape[1]}x{hints.shape[0]} pixels but the photo is "
             f"{image.width}x{image.height}: paint the hints on this photo"
         )
     mask = hints[..., 3] > 0.5
-    return mask, to_chroma(np.clip(hints[..., :3], 0.0, 1.0))
+    return mask, lambda rows: to_chroma(np.clip(hints[rows, :, :3], 0.0, 1.0))
 
 
 def _with_reference_hints(
@@ -240,18 +270,27 @@ def _scaled_to(pixels: FloatArray, size: int) -> FloatArray:
 
 
 def _shrink(
-    y: FloatArray, mask: np.ndarray, chroma: FloatArray, megapixels: float
+    y: FloatArray, mask: np.ndarray, chroma_rows: ChromaRows, megapixels: float
 ) -> tuple[FloatArray, np.ndarray, FloatArray]:
-    """Luminance and hints at the working size (hint chroma averaged over each cell)."""
+    """Luminance and hints at the working size (hint chroma averaged over each cell); the
+    full-size chroma is made one band and one channel at a time."""
     height, width = y.shape
     factor = math.sqrt(megapixels * 1e6 / (height * width))
     if factor >= 1.0:
-        return y, mask, chroma
+        return y, mask, chroma_rows(slice(None))
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    weight = mask.astype(np.float32)
     small_y = np.asarray(cv2.resize(y, size, interpolation=cv2.INTER_AREA), np.float32)
+    weight = mask.astype(np.float32)
     coverage = np.asarray(cv2.resize(weight, size, interpolation=cv2.INTER_AREA), np.float32)
-    summed = cv2.resize(chroma * weight[..., None], size, interpolation=cv2.INTER_AREA)
+    del weight
+    summed = np.empty((size[1], size[0], 2), np.float32)
+    plane = np.empty((height, width), np.float32)
+    for channel in range(2):
+        for y0 in range(0, height, _COMPOSE_ROWS):
+            rows = slice(y0, y0 + _COMPOSE_ROWS)
+            plane[rows] = chroma_rows(rows)[..., channel] * mask[rows]
+        summed[..., channel] = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+    del plane
     small_mask = coverage > 1e-6
     small_chroma = np.where(
         small_mask[..., None], summed / np.maximum(coverage, 1e-6)[..., None], 0.0
@@ -265,7 +304,9 @@ def run_levin(inputs: JobInputs, params: LevinParams, ctx: RunContext) -> OpRun:
     y = luminance(image.pixels)
     yield Progress(0, 3, "Measuring brightness similarity")
     small_y, small_mask, small_hints = _shrink(y, mask, hint_chroma, params.working_megapixels)
-    if small_y.shape != y.shape:
+    shrunk = small_y.shape != y.shape
+    del mask, hint_chroma, y  # the luminance is made again band by band, not kept
+    if shrunk:
         ctx.log(f"Solving colours at {small_y.shape[1]}x{small_y.shape[0]}")
     if inputs.reference is not None:
         yield Progress(0, 3, "Matching the reference photo")
@@ -276,25 +317,35 @@ def run_levin(inputs: JobInputs, params: LevinParams, ctx: RunContext) -> OpRun:
     yield Progress(1, 3, "Spreading the colours")
     chroma = solve_chroma(small_y, small_mask, small_hints, params.sigma_floor)
     yield Progress(2, 3, "Composing")
-    if small_y.shape != y.shape:
-        radius = max(2, math.ceil(2 * y.shape[0] / small_y.shape[0]))
-        enlarged = cv2.resize(chroma, (y.shape[1], y.shape[0]), interpolation=cv2.INTER_LINEAR)
-        stacked = np.concatenate([y[..., None], np.asarray(enlarged, np.float32)], axis=-1)
-        chroma = yield from run_tiled(
-            stacked,
-            lambda t: guided_upsample(t[..., 0], t[..., 1:], radius),
-            tile=_GUIDE_TILE,
-            overlap=4 * radius,
-            out_channels=2,
-            message="Enlarging the colours",
-        )
-        del stacked, enlarged
-    rgb = np.empty((*y.shape, 3), np.float32)
-    for y0 in range(0, len(y), _COMPOSE_ROWS):  # a band at a time: its temporaries are many
+    rgb = np.empty((image.height, image.width, 3), np.float32)
+    if shrunk:
+        yield from _enlarge_chroma(image.pixels, chroma, small_y.shape, rgb[..., 1:])
+        chroma = rgb[..., 1:]
+    for y0 in range(0, len(rgb), _COMPOSE_ROWS):  # a band at a time: its temporaries are many
         rows = slice(y0, y0 + _COMPOSE_ROWS)
-        rgb[rows] = compose(y[rows], chroma[rows], clip=not image.meta.is_float)
+        rgb[rows] = compose(luminance(image.pixels[rows]), chroma[rows], not image.meta.is_float)
     yield Progress(3, 3, "Done")
     return image.with_pixels(rgb)
+
+
+def _enlarge_chroma(
+    pixels: FloatArray, small: FloatArray, small_shape: tuple[int, ...], out: FloatArray
+) -> Generator[Progress, None, None]:
+    """`small` chroma enlarged to the photo's size into `out`, by the guided filter steered by
+    the photo's luminance, tile by tile (neither the luminance nor the plainly enlarged chroma
+    is made at full size)."""
+    size = pixels.shape[:2]
+    radius = max(2, math.ceil(2 * size[0] / small_shape[0]))
+
+    def guided(window: FloatArray, tile: Tile) -> FloatArray:
+        return guided_upsample(luminance(window), enlarged_window(small, size, tile), radius)
+
+    def into_out(top: int, rows: FloatArray) -> None:
+        out[top : top + len(rows)] = rows
+
+    yield from run_tiled_into(
+        pixels, guided, into_out, _GUIDE_TILE, 4 * radius, "Enlarging the colours"
+    )
 
 
 ENGINES: list[EngineSpec] = [
