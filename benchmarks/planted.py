@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.mutants import _copy_repository, _run_tests
+from benchmarks.mutant_tests import copy_repository, run_tests
 
 
 @dataclass(frozen=True)
@@ -139,12 +139,12 @@ def check(name: str, root: Path, timeout: float, green: dict[tuple[str, ...], bo
     if bug.old not in source:
         return "not plantable (code changed)"
     if bug.tests not in green:
-        green[bug.tests] = _run_tests(root, list(bug.tests), timeout) == "passed"
+        green[bug.tests] = run_tests(root, list(bug.tests), timeout) == "passed"
     if not green[bug.tests]:
         return "unknown: the tests fail without the bug"
     path.write_text(source.replace(bug.old, bug.new, 1), encoding="utf-8")
     try:
-        status = _run_tests(root, list(bug.tests), timeout)
+        status = run_tests(root, list(bug.tests), timeout)
     finally:
         path.write_text(source, encoding="utf-8")
     return {"failed": "caught", "timeout": "caught (timeout)", "passed": "MISSED"}[status]
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="studio-planted-") as folder:
         root = Path(folder) / "repo"
         root.mkdir()
-        _copy_repository(root)
+        copy_repository(root)
         if args.without_shared:
             os.environ["STUDIO_TEST_SHARED"] = str(Path(folder) / "no-shared")
         for name in args.bugs.split(","):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 
-from benchmarks.mutants import mutants, sample
+from benchmarks.mutant_tests import LineMap
+from benchmarks.mutator import mutants, sample
 
 SOURCE = '''
 def clip(pixels, low):
@@ -45,3 +46,14 @@ def test_sample_is_seeded_spread_and_bounded() -> None:
     assert len(chosen) == 4 and chosen == sample(found, 4)
     assert [m.line for m in chosen] == sorted(m.line for m in chosen)
     assert sample(found, None) == found
+
+
+def test_tests_executing_the_mutated_lines_run_first_fastest_first() -> None:
+    test_map = LineMap(
+        lines={"a": [3, 4], "b": [10], "c": [4], "d": []},
+        seconds={"a": 2.0, "b": 0.5, "c": 1.0, "d": 0.1},
+        total_seconds=3.6,
+    )
+    assert test_map.ordered(4, 4) == ["c", "a", "d", "b"]
+    assert test_map.ordered(9, 10) == ["b", "d", "c", "a"]
+    assert test_map.covered(3, 3) and not test_map.covered(5, 9)

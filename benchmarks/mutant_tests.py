@@ -1,0 +1,190 @@
+"""Running a module's tests against a mutant, fast: forked pytest runs, tests ordered to fail early.
+
+The parent process imports the heavy third-party libraries once (never `studio` or the tests), and
+each run is a forked child that imports the repository copy's code afresh, so a run costs the
+tests, not the interpreter's start. A first, traced run records which tests execute which lines
+of the module and how long each test takes; each mutant then runs the tests that execute its
+lines first (fastest first), then the rest, stopping at the first failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PRELOADED = (
+    "pytest", "PySide6.QtCore", "numpy", "scipy.sparse", "scipy.ndimage", "scipy.fft", "cv2",
+    "PIL.Image", "pydantic", "tifffile", "torch", "spandrel", "skimage", "safetensors",
+)  # fmt: skip
+"""Imported once by the parent so that no forked run pays for them again; in the order a
+normal run imports them (PySide6's import hook must come before pydantic's lazy imports)."""
+
+
+def preload() -> None:
+    for name in PRELOADED:
+        with suppress(ImportError):
+            importlib.import_module(name)
+
+
+def copy_repository(target: Path) -> None:
+    """The checkout's files (tracked, and new ones git does not ignore) copied to `target`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    shared = REPO.parent / "shared"
+    if shared.exists():
+        (target.parent / "shared").symlink_to(shared)
+
+
+def run_tests(root: Path, tests: list[str], timeout: float) -> str:
+    """'passed', 'failed' or 'timeout' for the tests run in a fresh interpreter in `root`."""
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+    try:
+        done = subprocess.run(
+            command, cwd=root, env=env, capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return "passed" if done.returncode == 0 else "failed"
+
+
+class LineRecorder:
+    """A pytest plugin: the lines of one file each test executes, and each test's duration."""
+
+    def __init__(self, target: Path, output: Path) -> None:
+        self.target, self.output = str(target), output
+        self.lines: set[int] = set()
+        self.by_test: dict[str, list[int]] = {}
+        self.seconds: dict[str, float] = {}
+
+    def _call(self, frame: FrameType, event: str, arg: Any) -> Any:
+        return self._line if frame.f_code.co_filename == self.target else None
+
+    def _line(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "line":
+            self.lines.add(frame.f_lineno)
+        return self._line
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: Any) -> Iterator[None]:
+        self.lines = set()
+        sys.settrace(self._call)
+        threading.settrace(self._call)
+        try:
+            yield
+        finally:
+            sys.settrace(None)
+            threading.settrace(None)  # type: ignore[arg-type]
+            self.by_test[item.nodeid] = sorted(self.lines)
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
+
+    def pytest_sessionfinish(self) -> None:
+        data = {"lines": self.by_test, "seconds": self.seconds}
+        self.output.write_text(json.dumps(data), encoding="utf-8")
+
+
+@dataclass
+class LineMap:
+    """Which tests execute which lines of the module, and how long each test takes."""
+
+    lines: dict[str, list[int]]
+    seconds: dict[str, float]
+    total_seconds: float
+    by_line: dict[int, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for test, lines in self.lines.items():
+            for line in lines:
+                self.by_line.setdefault(line, set()).add(test)
+
+    def ordered(self, first_line: int, last_line: int) -> list[str]:
+        """Every test, those executing a line in [first_line, last_line] first; fastest first."""
+        covering = set().union(
+            *(self.by_line.get(n, set()) for n in range(first_line, last_line + 1))
+        )
+        fastest = sorted(self.seconds, key=lambda test: (self.seconds[test], test))
+        return [t for t in fastest if t in covering] + [t for t in fastest if t not in covering]
+
+    def covered(self, first_line: int, last_line: int) -> bool:
+        return any(n in self.by_line for n in range(first_line, last_line + 1))
+
+
+@contextmanager
+def _silenced() -> Iterator[None]:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    yield
+
+
+def forked_pytest(root: Path, args: list[str], timeout: float, plugin: Any = None) -> str:
+    """'passed', 'failed' or 'timeout': pytest run in a forked child on the copy at `root`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 99
+        try:
+            os.setpgid(0, 0)
+            os.chdir(root)
+            sys.path[:] = [str(root)] + [p for p in sys.path if p not in ("", str(REPO))]
+            os.environ["PYTHONPATH"] = str(root)
+            sys.dont_write_bytecode = True
+            with _silenced():
+                command = ["-q", "-x", "-p", "no:cacheprovider", *args]
+                code = int(pytest.main(command, plugins=[plugin] if plugin else []))
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return "passed" if os.waitstatus_to_exitcode(status) == 0 else "failed"
+        if time.monotonic() > deadline:
+            for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, 9)):
+                with suppress(ProcessLookupError):
+                    kill()
+            os.waitpid(pid, 0)
+            return "timeout"
+        time.sleep(0.05)
+
+
+def map_tests(root: Path, module: Path, tests: list[str], timeout: float) -> LineMap:
+    """The traced, unmutated run; exits when the tests fail without any mutation."""
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / "map.json"
+        started = time.monotonic()
+        status = forked_pytest(root, tests, timeout, LineRecorder(root / module, output))
+        elapsed = time.monotonic() - started
+        if status != "passed" or not output.exists():
+            raise SystemExit(f"{module}: its tests {status} without any mutation; fix them first")
+        data = json.loads(output.read_text(encoding="utf-8"))
+    return LineMap(data["lines"], data["seconds"], elapsed)
