@@ -209,10 +209,11 @@ def _run(names: list[str], args: argparse.Namespace) -> int:
             os.environ["STUDIO_TEST_SHARED"] = str(Path(folder) / "no-shared")
         for name in names:
             print(f"### {name}", flush=True)
-            outcomes += run_module(name, root, args.sample, args.seed, args.timeout)
+            mine = run_module(name, root, args.sample, args.seed, args.timeout)
+            _save(mine, [name], round(time.monotonic() - started))  # kept if a later one stops
+            outcomes += mine
     print()
     print(table(outcomes) + survivors_text(outcomes))
-    _save(outcomes, names, round(time.monotonic() - started))
     return 0
 
 
