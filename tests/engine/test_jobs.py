@@ -162,6 +162,23 @@ def test_non_finite_result_is_refused() -> None:
         finish(run_job(_registry(run=_nan), _request(), RunContext()))
 
 
+@pytest.mark.parametrize(
+    ("row", "value"), [(0, np.nan), (255, np.inf), (256, -np.inf), (599, np.nan)]
+)
+def test_one_non_finite_pixel_anywhere_in_a_tall_result_is_refused(row: int, value: float) -> None:
+    """The check runs a band of rows at a time: the first, last and band-edge rows count too."""
+
+    def one_bad_pixel(inputs: JobInputs, params: ShiftParams, ctx: RunContext) -> OpRun:
+        yield Progress(0, 1, "breaking")
+        pixels = inputs.image.pixels.copy()
+        pixels[row, 1, 2] = value
+        return inputs.image.with_pixels(pixels)
+
+    tall = JobRequest("denoise", JobInputs((Image(np.zeros((600, 2, 3), np.float32)),)))
+    with pytest.raises(StudioError, match="invalid pixels"):
+        finish(run_job(_registry(run=one_bad_pixel), tall, RunContext()))
+
+
 def test_closing_the_generator_cancels_before_the_engine_finishes() -> None:
     finished = []
 
