@@ -1,8 +1,8 @@
 """Turning Studio images into screen pixels (8-bit BGRA), off the GUI thread.
 
-Integer-sourced images are shown as they are, linear-light ones (a camera RAW) through the
-sRGB curve. Float images with values above 1 (radiance maps) are tone-mapped for display only
-(global Reinhard on luminance, then sRGB encoding); the pixels that are exported are never
+Integer-sourced images are shown as they are. Linear light (float radiance maps, a camera
+RAW) is shown through the sRGB curve, and tone-mapped when values exceed 1 (global Reinhard on
+luminance, then sRGB encoding); for display only: the pixels that are exported are never
 touched.
 """
 
@@ -21,32 +21,34 @@ _BAND_ROWS = 128
 
 def to_bgra(image: Image) -> np.ndarray:
     """(H, W, 4) uint8 BGRA for `QImage.Format_RGB32`; alpha is opaque."""
-    if image.meta.is_linear_photo:
-        return _linear_to_bgra(image.pixels)
-    return pixels_to_bgra(image.pixels, hdr=image.meta.is_float)
-
-
-def _linear_to_bgra(pixels: FloatArray) -> np.ndarray:
-    """8-bit BGRA of linear-light pixels in [0, 1], sRGB-encoded a band of rows at a time."""
-    eight_bit = np.empty(pixels.shape, dtype=np.uint8)
-    top_index = np.float32(_LUT_SIZE - 1)
-    for top in range(0, pixels.shape[0], _BAND_ROWS):
-        band = np.nan_to_num(pixels[top : top + _BAND_ROWS]) * top_index
-        np.clip(np.rint(band, out=band), 0.0, top_index, out=band)
-        eight_bit[top : top + _BAND_ROWS] = _SRGB_LUT[band.astype(np.uint16)]
-    code = cv2.COLOR_RGB2BGRA if pixels.shape[2] == 3 else cv2.COLOR_GRAY2BGRA
-    return np.asarray(cv2.cvtColor(eight_bit, code))
+    linear = image.meta.is_float or image.meta.is_linear_photo
+    return pixels_to_bgra(image.pixels, hdr=linear)
 
 
 def pixels_to_bgra(pixels: FloatArray, hdr: bool = False) -> np.ndarray:
-    """8-bit BGRA of (H, W, 1|3) pixels; OpenCV does the work with the GIL released."""
+    """8-bit BGRA of (H, W, 1|3) pixels; OpenCV does the work with the GIL released. `hdr`
+    pixels are linear light (radiance, a RAW): tone-mapped when some exceed 1, else shown
+    through the sRGB curve."""
     if hdr and _exceeds_one(pixels):
         eight_bit = tone_map(pixels)
+    elif hdr:
+        eight_bit = _srgb_eight_bit(pixels)
     else:
         _, positive = cv2.threshold(pixels, 0.0, 0.0, cv2.THRESH_TOZERO)  # NaN becomes 0 too
         eight_bit = cv2.convertScaleAbs(positive, alpha=255.0)
     code = cv2.COLOR_RGB2BGRA if pixels.shape[2] == 3 else cv2.COLOR_GRAY2BGRA
     return np.asarray(cv2.cvtColor(eight_bit, code))
+
+
+def _srgb_eight_bit(linear: FloatArray) -> np.ndarray:
+    """8-bit sRGB of linear pixels in [0, 1], encoded a band of rows at a time."""
+    eight_bit = np.empty(linear.shape, dtype=np.uint8)
+    top_index = np.float32(_LUT_SIZE - 1)
+    for top in range(0, linear.shape[0], _BAND_ROWS):
+        band = np.nan_to_num(linear[top : top + _BAND_ROWS]) * top_index
+        np.clip(np.rint(band, out=band), 0.0, top_index, out=band)
+        eight_bit[top : top + _BAND_ROWS] = _SRGB_LUT[band.astype(np.uint16)]
+    return eight_bit
 
 
 def _sample(pixels: FloatArray) -> FloatArray:

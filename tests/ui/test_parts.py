@@ -262,7 +262,7 @@ def test_display_keeps_8_and_16_bit_values_and_tone_maps_radiance() -> None:
     assert (nan[..., :3] == 0).all()
 
 
-def test_display_shows_a_linear_raw_through_the_srgb_curve() -> None:
+def test_display_shows_a_linear_raw_and_dim_radiance_through_the_srgb_curve() -> None:
     linear = np.array([0.0, 0.0031308, 0.0540, 0.2140, 1.0], dtype=np.float32)
     raw = Image(np.repeat(linear.reshape(1, 5, 1), 3, axis=2), ImageMeta(16, linear=True))
     shown = to_bgra(raw)[0, :, 2].astype(int)
@@ -270,6 +270,9 @@ def test_display_shows_a_linear_raw_through_the_srgb_curve() -> None:
     assert np.abs(shown - np.array([0, 10, 66, 128, 255])).max() <= 1
     grey = to_bgra(Image(linear.reshape(1, 5, 1), ImageMeta(16, linear=True)))
     np.testing.assert_array_equal(grey[0, :, 0], shown)
+    # A radiance map within [0, 1] (a RAW merge whose reference bracket clipped nothing) too.
+    radiance = Image(np.repeat(linear.reshape(1, 5, 1), 3, axis=2), ImageMeta(32))
+    np.testing.assert_array_equal(to_bgra(radiance)[0, :, 2], shown)
 
 
 def test_exposure_times_read_and_write_as_photographers_write_them() -> None:
