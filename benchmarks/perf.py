@@ -3,6 +3,7 @@
     python -m benchmarks.perf [--sizes 1,12,24] [--tasks denoise,deblur] [--skip-huge]
                               [--huge-tasks denoise,denoise:nlm,hdr] [--huge-megapixels 100]
                               [--neural] [--batch-engines cbm3d,nlm] [--batch-megapixels 0.5]
+                              [--upscale 2,4] [--upscale-engines detail,lanczos,model]
 
 Each measurement runs in a fresh subprocess so its peak resident memory is its own. Prints a
 table and writes bench-results/perf.json.
@@ -31,6 +32,7 @@ TASKS = ("denoise", "deblur", "inpaint", "hdr", "colorize", "style")
 RESULTS = Path("bench-results")
 HUGE_LIMIT = 4.0  # peak host memory of a 100-MP job, in units of its float32 image
 HUGE_UPSCALE = 2.0  # the upscale of the big-photo run
+UPSCALE_BOUND = 2.0  # peak host memory of an upscale, in units of its 16-bit output
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 NEURAL = {  # one checkpoint per architecture in ../shared/models, and its task
     "denoising/kair_ffdnet_color.pth": "denoise",
@@ -183,14 +185,22 @@ def child(
     return row
 
 
-def sr_checkpoint(folder: Path) -> str:
-    """A Real-ESRGAN general-x4v3-sized Compact network with random weights (speed only)."""
+SR_NETWORKS = {  # Compact (SRVGG) widths and depths: Real-ESRGAN general-x4v3, and a small one
+    "x4v3": (64, 32),
+    "small": (16, 4),
+}
+
+
+def sr_checkpoint(folder: Path, network: str = "x4v3") -> str:
+    """A Compact network with random weights (speed and memory only): Real-ESRGAN
+    general-x4v3's size, or `small` (about 60 times less work: for big photos on a CPU)."""
     import torch
     from spandrel.architectures.Compact import Compact
 
-    path = folder / "compact_x4_random.pth"
+    features, convolutions = SR_NETWORKS[network]
+    path = folder / f"compact_{network}_x4_random.pth"
     torch.manual_seed(0)
-    net = Compact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4)
+    net = Compact(num_in_ch=3, num_out_ch=3, num_feat=features, num_conv=convolutions, upscale=4)
     torch.save(net.state_dict(), path)
     return str(path)
 
@@ -267,15 +277,24 @@ def batch_throughput(
     }
 
 
-def upscale_rows(sizes: list[float], scales: list[float]) -> list[dict[str, Any]]:
-    """The built-in and a Real-ESRGAN-sized network at each size and scale."""
+def upscale_rows(
+    sizes: list[float], scales: list[float], engines: list[str], network: str = "x4v3"
+) -> list[dict[str, Any]]:
+    """The `engines` (built-ins, and `model`: a Real-ESRGAN-sized network) at each size and
+    scale; each row says whether its peak stays within `UPSCALE_BOUND` times the 16-bit
+    output, counting the interpreter (`within_bound`) and leaving it out (`job_within_bound`)."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        network = sr_checkpoint(Path(folder))
+        checkpoint = sr_checkpoint(Path(folder), network) if "model" in engines else None
         for size in sizes:
             for scale in scales:
-                for engine, model in (("detail", None), ("lanczos", None), ("model", network)):
-                    rows.append(measure("upscale", size, engine, model, scale))
+                for engine in engines:
+                    model = checkpoint if engine == "model" else None
+                    row = measure("upscale", size, engine, model, scale)
+                    if "peak_over_output_16bit" in row:
+                        row["within_bound"] = row["peak_over_output_16bit"] <= UPSCALE_BOUND
+                        row["job_within_bound"] = row["job_over_output_16bit"] <= UPSCALE_BOUND
+                    rows.append(row)
                     print(rows[-1], file=sys.stderr)
     return rows
 
@@ -334,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--upscale", default="", help="scales for upscale rows at each size (e.g. 2,4)"
     )
+    parser.add_argument(
+        "--upscale-engines",
+        default="detail,lanczos,model",
+        help="upscale engines of those rows (model: a random Compact network)",
+    )
+    parser.add_argument("--upscale-network", choices=sorted(SR_NETWORKS), default="x4v3")
     args = parser.parse_args(argv)
     if args.child:
         task, megapixels = args.child[0], float(args.child[1])
@@ -350,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
             report["engines"].append(measure(task, size, engine=engine, model=model))
             print(report["engines"][-1], file=sys.stderr)
     if args.upscale:
-        report["upscale"] = upscale_rows(sizes, [float(s) for s in args.upscale.split(",")])
+        scales = [float(s) for s in args.upscale.split(",")]
+        engines = args.upscale_engines.split(",")
+        report["upscale"] = upscale_rows(sizes, scales, engines, args.upscale_network)
     if not args.skip_batch:
         for engine in args.batch_engines.split(",") if args.batch_engines else [None]:
             report["batch"].append(batch_throughput(engine, megapixels=args.batch_megapixels))

@@ -19,7 +19,7 @@ from studio.core.image import FloatArray, Image, ImageMeta
 
 Samples = npt.NDArray[Any]
 TOP_16 = 65535
-_BAND_ROWS = 256  # rows converted at a time, so no conversion is full-size
+_BAND_BYTES = 2**18  # samples converted at a time, so no conversion is full-size
 
 
 def quantise(values: FloatArray, depth: int) -> Samples:
@@ -54,6 +54,11 @@ def as_float(samples: Samples) -> FloatArray:
     return out
 
 
+def band_rows(samples: Samples) -> int:
+    """How many rows of `samples` to convert at a time."""
+    return max(1, _BAND_BYTES // max(1, samples[:1].nbytes))
+
+
 def converted(samples: Samples, depth: int) -> Samples:
     """`samples` at `depth` (8, 16 or 32), converted a band of rows at a time; the same array
     when it already is."""
@@ -61,8 +66,9 @@ def converted(samples: Samples, depth: int) -> Samples:
         return samples
     dtype = {8: np.uint8, 16: np.uint16}.get(depth, np.float32)
     out = np.empty(samples.shape, dtype=dtype)
-    for y in range(0, len(samples), _BAND_ROWS):
-        out[y : y + _BAND_ROWS] = quantise(as_float(samples[y : y + _BAND_ROWS]), depth)
+    rows = band_rows(samples)
+    for y in range(0, len(samples), rows):
+        out[y : y + rows] = quantise(as_float(samples[y : y + rows]), depth)
     return out
 
 
@@ -82,8 +88,9 @@ class SampleStore:
         if self._samples is None:
             dtype = np.float32 if self.depth == 32 else np.uint16 if self.depth == 16 else np.uint8
             self._samples = np.empty((self.height, self.width, rows.shape[2]), dtype=dtype)
-        for y in range(0, len(rows), _BAND_ROWS):
-            band = rows[y : y + _BAND_ROWS]
+        step = band_rows(rows)
+        for y in range(0, len(rows), step):
+            band = rows[y : y + step]
             start = top + y
             self._samples[start : start + len(band)] = quantise(band, self.depth)
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from studio.core.image import Image, ImageMeta
 from studio.core.imageio import read_image, write_image
 from studio.core.protocol import JobInputs, RunContext
+from studio.core.stored import as_image
 from studio.engine.batch import ItemStatus
 from studio.engine.jobs import JobRequest, run_job
 from studio.ui.canvas import Compare, Tool
@@ -610,3 +611,23 @@ def test_an_engine_taking_hints_hands_the_brush_over_to_the_hint_tool(window) ->
     assert "hint tool" in window.task_inputs.note.text()
     choose_engine(window, "inpaint", "telea")
     assert window.canvas.tool is Tool.BRUSH and "mask brush" in window.task_inputs.note.text()
+
+
+def test_an_upscale_is_shown_and_one_too_big_for_the_window_is_refused_before_running(
+    qtbot, window, registry, image_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "upscale", "lanczos")
+    assert window.inspector.set_values({"scale": 2.0})
+    _, how = run_to_end(qtbot, window)
+    assert how == "done"
+    expected = as_image(
+        result_of(read_image(image_file), registry, "upscale", "lanczos", {"scale": 2.0})
+    )
+    assert document.current.image.pixels.shape == (192, 256, 3)
+    np.testing.assert_array_equal(document.current.image.pixels, expected.pixels)
+    monkeypatch.setenv("STUDIO_MAX_PIXELS", "500000")  # the 256x192 result at 4x: 786,432
+    assert window.inspector.set_values({"scale": 4.0})
+    assert window.run_current() is None
+    assert "more than the window holds" in window.last_message
+    assert len(document.steps) == 2

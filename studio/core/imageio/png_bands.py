@@ -19,7 +19,7 @@ PNG_BANDS_ABOVE = 64 * 2**20  # bytes of samples beyond which a PNG is encoded i
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels: grey, grey+alpha, RGB, RGBA
 _PAETH = 4
-_BAND_BYTES = 2**20  # the filter holds about 20 times this
+_BAND_BYTES = 2**18  # the filter holds about 20 times this
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -24,7 +24,7 @@ from studio.core.protocol import (
     RunContext,
     Size,
 )
-from studio.core.stored import Samples, SampleStore, StoredImage, quantise, store_depth
+from studio.core.stored import Samples, SampleStore, StoredImage, converted, store_depth
 from studio.core.tiling import Tile
 from studio.engine.ops._upscale_detail import integer_steps, upscale_step
 from studio.engine.tiling import run_tiled, run_tiled_into
@@ -64,7 +64,7 @@ def stored_result(image: Image, samples: Samples, scale: float) -> StoredImage:
         samples = _resize(samples, size, cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
     alpha = None
     if image.alpha is not None:
-        alpha = _resize(quantise(image.alpha, store_depth(image.meta)), size, cv2.INTER_LINEAR)
+        alpha = _resize(converted(image.alpha, store_depth(image.meta)), size, cv2.INTER_LINEAR)
         if image.meta.is_float:
             np.clip(alpha, 0.0, 1.0, out=alpha)
     return StoredImage(samples, image.meta, alpha)
@@ -76,7 +76,7 @@ def run_lanczos(inputs: JobInputs, params: ScaleParams, ctx: RunContext) -> Resu
     size = enlarged_size((image.height, image.width), params.scale)
     # An integer photo is resized in 16 bits, straight into its stored result (exact for 8- and
     # 16-bit photos; OpenCV clips and rounds as writing would): no float32 result.
-    samples = _resize(quantise(image.pixels, store_depth(image.meta)), size, cv2.INTER_LANCZOS4)
+    samples = _resize(converted(image.pixels, store_depth(image.meta)), size, cv2.INTER_LANCZOS4)
     yield Progress(1, 1, f"Lanczos {params.scale:g}x")
     return stored_result(image, samples, params.scale)
 
