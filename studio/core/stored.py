@@ -18,7 +18,7 @@ import numpy.typing as npt
 from studio.core.image import FloatArray, Image, ImageMeta
 
 Samples = npt.NDArray[Any]
-TOP_16 = 65535
+_TOP_16 = 65535
 _BAND_BYTES = 2**18  # samples converted at a time, so no conversion is full-size
 
 
@@ -26,7 +26,7 @@ def quantise(values: FloatArray, depth: int) -> Samples:
     """[0, 1] values as `depth`-bit integers (clipped, rounded; NaN is 0); 32 keeps float32."""
     if depth == 32:
         return np.asarray(values, dtype=np.float32)
-    top = 255 if depth == 8 else TOP_16
+    top = 255 if depth == 8 else _TOP_16
     scaled = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
     np.clip(scaled, 0.0, 1.0, out=scaled)
     scaled *= top
@@ -50,7 +50,7 @@ def as_float(samples: Samples) -> FloatArray:
     if depth == 32:
         return np.array(samples, dtype=np.float32)
     out = samples.astype(np.float32)
-    out *= np.float32(1.0 / (255 if depth == 8 else TOP_16))
+    out *= np.float32(1.0 / (255 if depth == 8 else _TOP_16))
     return out
 
 
@@ -75,8 +75,8 @@ def converted(samples: Samples, depth: int) -> Samples:
 class SampleStore:
     """An (height, width, C) image filled with finished rows of float32 values.
 
-    Each `put` quantises its rows to `depth` bits (32: float32 kept as it is); the channel
-    count comes from the first rows put.
+    Each `put` quantises its rows to 16 bits, or keeps them as float32 (`depth` 32); the
+    channel count comes from the first rows put.
     """
 
     def __init__(self, height: int, width: int, depth: int) -> None:
@@ -86,7 +86,7 @@ class SampleStore:
     def put(self, top: int, rows: FloatArray) -> None:
         """Store `rows` (n, width, C) as rows `top` to `top + n`."""
         if self._samples is None:
-            dtype = np.float32 if self.depth == 32 else np.uint16 if self.depth == 16 else np.uint8
+            dtype = np.float32 if self.depth == 32 else np.uint16
             self._samples = np.empty((self.height, self.width, rows.shape[2]), dtype=dtype)
         step = band_rows(rows)
         for y in range(0, len(rows), step):

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy.typing as npt
 from PIL import Image as PILImage
 
 from studio.core import exif as exiflib
 from studio.core.imageio.formats import notice
-
-Samples = npt.NDArray[Any]
+from studio.core.stored import Samples as Samples
 
 
 @dataclass
