@@ -144,6 +144,25 @@ GPU_SHARE = 0.6  # of the free GPU memory a tile may use; the rest absorbs fragm
 TILE_STEP = 32
 
 
+class BlockMeans:
+    """A `RowSink` that hands `sink` its rows reduced `factor` times by averaging factor x
+    factor blocks (area reduction by an integer factor), rows held until a block is whole."""
+
+    def __init__(self, sink: RowSink, factor: int) -> None:
+        self.sink, self.factor = sink, factor
+        self._held: FloatArray | None = None
+
+    def __call__(self, top: int, rows: FloatArray) -> None:
+        if self._held is not None:
+            top, rows = top - len(self._held), np.concatenate([self._held, rows])
+        whole = len(rows) // self.factor * self.factor
+        self._held = rows[whole:].copy() if whole < len(rows) else None
+        if whole:
+            k = self.factor
+            blocks = rows[:whole].reshape(whole // k, k, rows.shape[1] // k, k, rows.shape[2])
+            self.sink(top // k, blocks.mean(axis=(1, 3), dtype=np.float32))
+
+
 def tile_for_memory(
     device: torch.device, bytes_per_pixel: int, cpu_tile: int, minimum: int = 64
 ) -> int:

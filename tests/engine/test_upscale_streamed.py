@@ -77,12 +77,12 @@ def test_a_float_photo_stays_float_and_unclipped() -> None:
     assert result.samples.max() > 5.0 and result.samples.min() < 0.0
 
 
-def _compact_checkpoint(folder: Path) -> Path:
+def _compact_checkpoint(folder: Path, scale: int = 2) -> Path:
     from spandrel.architectures.Compact import Compact
 
     torch.manual_seed(3)
-    path = folder / "compact.pth"
-    torch.save(Compact(num_feat=8, num_conv=2, upscale=2).state_dict(), path)
+    path = folder / f"compact_x{scale}.pth"
+    torch.save(Compact(num_feat=8, num_conv=2, upscale=scale).state_dict(), path)
     return path
 
 
@@ -92,6 +92,19 @@ def test_model_stored_rows_equal_the_in_memory_result_quantised(tmp_path: Path) 
     result = _upscale(Image(pixels), "model", ctx)
     in_memory = finish(run_model(get_model(ctx.model_path, ctx), pixels, ctx, output_bits=8))
     np.testing.assert_array_equal(result.samples, quantise(in_memory, 16))
+
+
+def test_a_4x_model_asked_for_2x_is_reduced_on_the_way_like_an_area_resize(
+    tmp_path: Path,
+) -> None:
+    pixels = _photo()
+    ctx = RunContext(device="cpu", tile=64, model_path=_compact_checkpoint(tmp_path, 4))
+    result = _upscale(Image(pixels), "model", ctx, scale=2)
+    model_result = finish(run_model(get_model(ctx.model_path, ctx), pixels, ctx, output_bits=8))
+    in_memory = cv2.resize(model_result, (256, 192), interpolation=cv2.INTER_AREA)
+    assert result.samples.shape == (192, 256, 3)
+    difference = result.samples.astype(np.int32) - quantise(in_memory, 16)
+    assert np.abs(difference).max() <= 1
 
 
 def _stored(channels: int, alpha: bool) -> StoredImage:
@@ -192,13 +205,16 @@ def _growth(peak_of: Callable[[int], tuple[int, int]], sizes: tuple[int, int]) -
     return (big_peak - small_peak) / (big - small)
 
 
-@pytest.mark.parametrize("engine", ["lanczos", "detail", "model"])
+@pytest.mark.parametrize(("engine", "model_scale"), [("lanczos", 2), ("detail", 2),
+                                                     ("model", 2), ("model", 4)])  # fmt: skip
 def test_memory_grows_by_the_16_bit_output_not_a_float32_result(
-    engine: str, tmp_path: Path
+    engine: str, model_scale: int, tmp_path: Path
 ) -> None:
     """The job's peak memory (tracemalloc; the photo made beforehand) grows by about one byte
-    per byte of 16-bit output (the stored result), where a float32 result alone would add two."""
-    ctx = RunContext(device="cpu", tile=64, model_path=_compact_checkpoint(tmp_path))
+    per byte of 16-bit output (the stored result), where a float32 result alone would add two
+    (and a 4x model's whole result, reduced to 2x afterwards, four)."""
+    model = _compact_checkpoint(tmp_path, model_scale)
+    ctx = RunContext(device="cpu", tile=64, model_path=model)
     if engine == "model":
         get_model(ctx.model_path, ctx)
     tiled = np.tile(skdata.astronaut().astype(np.float32) / 255, (2, 1, 1))

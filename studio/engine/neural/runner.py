@@ -27,6 +27,7 @@ from studio.engine.neural.inference import ValueRange
 from studio.engine.neural.model import LoadedModel
 from studio.engine.ops.upscale import stored_result
 from studio.engine.psf import kernel_from
+from studio.engine.tiling import BlockMeans
 
 
 def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunContext) -> ResultRun:
@@ -62,12 +63,22 @@ def run_task(task: str, path: Path, inputs: JobInputs, params: Any, ctx: RunCont
 
 
 def _upscaled(model: LoadedModel, image: Image, params: Any, ctx: RunContext) -> ResultRun:
-    """The model's enlargement, its rows stored as they are finished (no float32 result)."""
+    """The model's enlargement, its rows stored as they are finished (no float32 result); a
+    scale that divides the model's (2x from a 4x model) is reduced on the way, by area."""
+    scale = params.scale or model.scale
+    reduction = _whole_reduction(model.scale, scale)
     height, width = image.height * model.scale, image.width * model.scale
-    store = SampleStore(height, width, store_depth(image.meta))
+    store = SampleStore(height // reduction, width // reduction, store_depth(image.meta))
+    sink = store.put if reduction == 1 else BlockMeans(store.put, reduction)
     bits = image.meta.bit_depth
-    yield from run_model_into(model, image.pixels, ctx, store.put, model.architecture, bits)
-    return stored_result(image, store.samples, params.scale or model.scale)
+    yield from run_model_into(model, image.pixels, ctx, sink, model.architecture, bits)
+    return stored_result(image, store.samples, scale)
+
+
+def _whole_reduction(model_scale: int, scale: float) -> int:
+    """The whole number the model's scale is `scale` times, else 1."""
+    ratio = model_scale / scale
+    return round(ratio) if ratio > 1 and abs(ratio - round(ratio)) < 1e-9 else 1
 
 
 def _extras(task: str, model: LoadedModel, inputs: JobInputs, params: Any) -> Extras:
