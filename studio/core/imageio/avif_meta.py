@@ -7,11 +7,14 @@ in `iinf`, linked to the picture by `cdsc` references (beside an alpha plane's `
 stored at the end of `mdat`. The
 offsets of every item move by what `meta` grew. Anything else in the file is refused (a
 `ValueError`), never guessed.
+
+`declared_size` reads the size an AVIF or HEIF file promises, so bombs are refused undecoded.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _FULL_BOX_HEADER = 4  # version (1 byte) and flags (3 bytes)
@@ -188,3 +191,36 @@ def with_metadata(avif: bytes, icc: bytes | None, exif: bytes | None, xmp: bytes
 
     shift = len(build(0)) - (8 + len(meta))  # fixed-width offsets: the size does not change
     return _box(b"ftyp", ftyp) + build(shift) + _box(b"mdat", mdat + extra)
+
+
+def _boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, payload) of each box in `data`, stopping quietly at a damaged size."""
+    at = 0
+    while at + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[at : at + 8])
+        header = 8
+        if size == 1 and at + 16 <= len(data):  # a 64-bit size follows the type
+            size, header = int.from_bytes(data[at + 8 : at + 16], "big"), 16
+        end = len(data) if size == 0 else at + size
+        if end < at + header:
+            return
+        yield kind, data[at + header : end]
+        at = end
+
+
+def _find_box(data: bytes, kind: bytes) -> bytes | None:
+    return next((payload for found, payload in _boxes(data) if found == kind), None)
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """The largest (width, height) among the 'ispe' properties of an AVIF/HEIF file: the size
+    its header promises, read without decoding. None when the file has no such property."""
+    meta = _find_box(data, b"meta")
+    iprp = None if meta is None else _find_box(meta[_FULL_BOX_HEADER:], b"iprp")
+    ipco = None if iprp is None else _find_box(iprp, b"ipco")
+    sizes = [
+        struct.unpack(">II", payload[4:12])
+        for kind, payload in _boxes(ipco or b"")
+        if kind == b"ispe" and len(payload) >= 12
+    ]
+    return max(sizes, key=lambda size: size[0] * size[1], default=None)

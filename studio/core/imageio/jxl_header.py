@@ -1,4 +1,4 @@
-"""What a JPEG XL image header says about its samples: integer bit depth and transfer curve.
+"""What a JPEG XL image header says: its size, integer bit depth and transfer curve.
 
 imagecodecs returns integer samples in the codestream's range (0-1023 for 10 bits) and tags
 16-bit files it writes as linear light; Studio needs both facts to read and write faithfully.
@@ -43,18 +43,19 @@ class _Bits:
 
 
 _SIZE = ((9, 1), (13, 1), (18, 1), (30, 1))
+_RATIOS = ((1, 1), (12, 10), (4, 3), (3, 2), (16, 9), (5, 4), (2, 1))  # width:height, 1 to 7
 _CUSTOM_XY = ((19, 0), (19, 524288), (20, 1048576), (21, 2097152))
 
 
-def _size_header(bits: _Bits) -> None:
-    if bits.take(1):  # small: multiples of 8
-        bits.take(5)
-        if bits.take(3) == 0:
-            bits.take(5)
-        return
-    bits.u32(*_SIZE)
-    if bits.take(3) == 0:
-        bits.u32(*_SIZE)
+def _size_header(bits: _Bits) -> tuple[int, int]:
+    """(width, height) from a SizeHeader."""
+    small = bits.take(1)  # small: multiples of 8 up to 256
+    height = (bits.take(5) + 1) * 8 if small else bits.u32(*_SIZE)
+    ratio = bits.take(3)
+    if ratio:
+        across, down = _RATIOS[ratio - 1]
+        return height * across // down, height
+    return ((bits.take(5) + 1) * 8 if small else bits.u32(*_SIZE)), height
 
 
 def _bit_depth(bits: _Bits) -> int:
@@ -119,6 +120,17 @@ def _codestream(data: bytes) -> bytes:
         return data
     found = boxes(data)
     return found.get(b"jxlc") or found.get(b"jxlp", b"")[4:]  # jxlp: a 4-byte index first
+
+
+def jxl_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) that a JPEG XL file's header declares; None where it cannot be read."""
+    codestream = _codestream(data)
+    if not codestream.startswith(b"\xff\x0a"):
+        return None
+    try:
+        return _size_header(_Bits(codestream[2:16]))
+    except ValueError:
+        return None
 
 
 def jxl_samples(data: bytes) -> JxlSamples | None:

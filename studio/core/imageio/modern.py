@@ -17,7 +17,9 @@ from typing import Any
 import imagecodecs
 import numpy as np
 from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
 
+from studio.core.errors import BadInputError
 from studio.core.imageio import avif_meta, colour, jxl_header
 from studio.core.imageio.decoded import Decoded, Samples, load_exif_safely
 from studio.core.imageio.formats import check_pixels, notice
@@ -64,12 +66,25 @@ def _avif_bits(data: bytes) -> int:
 
 
 def read_avif(path: Path, limit: int) -> Decoded:
+    """A still AVIF at its bit depth; of an animated one, the first frame (8-bit, by Pillow:
+    imagecodecs decodes every frame at once, and corrupts its heap when asked for one)."""
     data = path.read_bytes()
+    declared = avif_meta.declared_size(data)
+    if declared is not None:  # before libavif: a few bytes can declare gigapixels
+        check_pixels(path, *declared, limit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with PILImage.open(io.BytesIO(data), formats=["AVIF"]) as picture:
-            check_pixels(path, *picture.size, limit)
-            exif, icc, xmp = _metadata(picture.info)
+        try:
+            with PILImage.open(io.BytesIO(data), formats=["AVIF"]) as picture:
+                check_pixels(path, *picture.size, limit)
+                exif, icc, xmp = _metadata(picture.info)
+                frames = int(getattr(picture, "n_frames", 1))
+                first = np.asarray(picture) if frames > 1 else None
+        except UnidentifiedImageError:  # its message names a Python object
+            raise BadInputError(f"Cannot read {path}: the AVIF file is damaged") from None
+    if first is not None:
+        notice(f"{path.name}: has {frames} frames; Studio uses the first")
+        return Decoded(first, 8, load_exif_safely(exif, path), icc, xmp)
     bits = _avif_bits(data)
     samples = _stretched(np.asarray(imagecodecs.avif_decode(data)), 2**bits - 1)
     return Decoded(samples, 16 if bits > 8 else 8, load_exif_safely(exif, path), icc, xmp)
@@ -113,8 +128,11 @@ def write_avif(path: Path, samples: Samples, quality: int, metadata: dict[str, A
 def read_jxl(path: Path, limit: int) -> Decoded:
     """JPEG XL; integer samples stretched to their type's range, linear ones sRGB-encoded."""
     data = path.read_bytes()
+    size = jxl_header.jxl_size(data)
+    if size is None:
+        raise BadInputError(f"Cannot read {path}: the JPEG XL header is damaged or incomplete")
+    check_pixels(path, *size, limit)  # before decoding: a few bytes can declare gigapixels
     samples = np.asarray(imagecodecs.jpegxl_decode(data))
-    check_pixels(path, samples.shape[1], samples.shape[0], limit)
     exif = xmp = None
     if data.startswith(jxl_header.SIGNATURE):
         found = jxl_header.boxes(data)
@@ -191,6 +209,9 @@ def write_jxl(path: Path, samples: Samples, quality: int, metadata: dict[str, An
 def read_heif(path: Path, limit: int) -> Decoded:
     import pillow_heif  # here, not at the top: loads only when a HEIF is used
 
+    declared = avif_meta.declared_size(path.read_bytes())
+    if declared is not None:  # libheif may report the coded size instead
+        check_pixels(path, *declared, limit)
     heif = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=False)
     width, height = heif.size
     check_pixels(path, int(width), int(height), limit)

@@ -1,0 +1,130 @@
+"""Hostile AVIF, HEIC, JPEG XL and camera RAW files from the CLI: refused clearly, never decoded
+past their declared size, never a Python object or a second line in the answer."""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pillow_heif
+import pytest
+import tifffile
+from PIL import Image as PILImage
+
+from studio.cli.main import main
+from tests.rawdata import write_bayer_dng
+from tests.reliability.helpers import error_line, leftovers
+
+CLAIMED = 30_000  # a side: 900 megapixels, over the default limit of 200
+PIXELS = np.random.default_rng(16).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+
+
+def _with_ispe(data: bytes, width: int, height: int) -> bytes:
+    """An AVIF/HEIF whose every 'ispe' (image size) property claims `width` x `height`."""
+    patched, at = bytearray(data), data.find(b"ispe")
+    assert at > 0
+    while at > 0:
+        patched[at + 8 : at + 16] = struct.pack(">II", width, height)
+        at = data.find(b"ispe", at + 4)
+    return bytes(patched)
+
+
+def _avif_bomb(path: Path) -> None:
+    buffer = io.BytesIO()
+    PILImage.fromarray(PIXELS).save(buffer, "AVIF")
+    path.write_bytes(_with_ispe(buffer.getvalue(), CLAIMED, CLAIMED))
+
+
+def _heic_bomb(path: Path) -> None:
+    buffer = io.BytesIO()
+    pillow_heif.from_bytes(mode="RGB", size=(16, 16), data=PIXELS.tobytes()).save(buffer)
+    path.write_bytes(_with_ispe(buffer.getvalue(), CLAIMED, CLAIMED))
+
+
+def _jxl_bomb(path: Path) -> None:
+    """A bare JPEG XL codestream whose SizeHeader (ISO/IEC 18181-1) claims CLAIMED x CLAIMED:
+    not small (1 bit 0), height by the 30-bit selector, ratio 0, width by the 30-bit selector;
+    fields least significant bit first. Nothing valid follows."""
+    fields = [(0, 1), (3, 2), (CLAIMED - 1, 30), (0, 3), (3, 2), (CLAIMED - 1, 30)]
+    value, at = 0, 0
+    for field, bits in fields:
+        value, at = value | field << at, at + bits
+    path.write_bytes(b"\xff\x0a" + value.to_bytes(16, "little") + bytes(200))
+
+
+def _dng_bomb(path: Path) -> None:
+    """A synthetic Bayer DNG whose ImageWidth and ImageLength claim CLAIMED pixels a side."""
+    write_bayer_dng(path, np.full((16, 16, 3), 0.5))
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tiff:
+        tags = tiff.pages.first.tags
+        for code in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG, stored in place
+            size = 2 if tags[code].dtype == 3 else 4
+            data[tags[code].valueoffset : tags[code].valueoffset + size] = CLAIMED.to_bytes(
+                size, "little"
+            )
+    path.write_bytes(bytes(data))
+
+
+BOMBS: dict[str, Callable[[Path], None]] = {
+    "bomb.avif": _avif_bomb,
+    "bomb.heic": _heic_bomb,
+    "bomb.jxl": _jxl_bomb,
+    "bomb.dng": _dng_bomb,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_a_size_bomb_is_refused_from_its_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    source = tmp_path / name
+    BOMBS[name](source)
+    out = tmp_path / "out.png"
+
+    assert main(["run", "denoise", str(source), "-o", str(out), "--engine", "gaussian"]) == 3
+
+    line = error_line(capsys.readouterr().err)
+    assert f"{CLAIMED}x{CLAIMED}" in line and "megapixels" in line and source.name in line
+    assert leftovers(tmp_path, keep=lambda p: p == source) == []
+
+
+def _avif(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.fromarray(pixels).save(buffer, "AVIF")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("keep", [64, 0.5], ids=["header-only", "half"])
+def test_a_truncated_avif_is_called_damaged_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], keep: float
+) -> None:
+    data = _avif(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    source = tmp_path / "cut.avif"
+    source.write_bytes(data[: int(keep if keep >= 1 else len(data) * keep)])
+
+    assert main(["run", "denoise", str(source), "-o", str(tmp_path / "out.png")]) == 3
+
+    line = error_line(capsys.readouterr().err)
+    assert "damaged" in line and source.name in line
+    assert "<" not in line  # no Python object such as <_io.BytesIO object at 0x...>
+
+
+def test_an_animated_avif_gives_its_first_frame_with_a_notice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    frames = [PILImage.fromarray(np.full((16, 24, 3), level, np.uint8)) for level in (200, 30, 90)]
+    source, out = tmp_path / "clip.avif", tmp_path / "still.png"
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=100, quality=100)
+
+    argv = ["run", "denoise", str(source), "-o", str(out), "--engine", "gaussian"]
+    with caplog.at_level(logging.WARNING):
+        assert main([*argv, "--param", "radius=1"]) == 0
+
+    assert "3 frames" in caplog.text
+    with PILImage.open(out) as result:
+        assert np.abs(np.asarray(result, np.float32) - 200).max() <= 2
