@@ -16,6 +16,7 @@ from benchmarks.quality import psnr, run_timed, ssim
 from benchmarks.quality.denoise import clean_images
 from studio.core.image import Image, ImageMeta
 from studio.core.protocol import JobInputs
+from studio.core.stored import as_image
 
 BORDER = 4
 TARGET_GAIN_2X = 0.5
@@ -69,7 +70,7 @@ def rows(quick: bool) -> list[dict[str, object]]:
                     engine,
                     scale=scale,
                 )
-                results.append(done.image.pixels)
+                results.append(as_image(done.image).pixels)
                 cpu += done.cpu
                 megapixels += small.shape[0] * small.shape[1] / 1e6
             psnrs, mean_ssim = _scores(results, truths)
