@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 from skimage import data as skdata
 
 from studio.core.image import Image, ImageMeta
-from studio.core.imageio import png_bands, write_image
+from studio.core.imageio import png_bands, read_image, write_image
 from studio.core.protocol import JobInputs, RunContext
 from studio.core.stored import StoredImage, as_float, quantise
 from studio.engine.jobs import JobRequest, run_job
@@ -245,3 +245,12 @@ def test_writing_a_stored_image_makes_no_full_size_copy(
         return _traced_peak(lambda: write_image(image, out, bit_depth=depth)), samples.nbytes
 
     assert _growth(peak_of, (256, 1024)) < bound
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".png", ".tif", ".exr", ".hdr", ".avif",
+                                    ".jxl", ".heic"])  # fmt: skip
+def test_every_format_writes_a_stored_image(tmp_path: Path, suffix: str) -> None:
+    image = _stored(3, False)
+    written = read_image(write_image(image, tmp_path / f"out{suffix}", quality=95))
+    assert written.pixels.shape == image.samples.shape
+    assert psnr(written.pixels, as_float(image.samples)) >= 35.0
