@@ -128,3 +128,45 @@ def test_an_animated_avif_gives_its_first_frame_with_a_notice(
     assert "3 frames" in caplog.text
     with PILImage.open(out) as result:
         assert np.abs(np.asarray(result, np.float32) - 200).max() <= 2
+
+
+def test_an_empty_raw_file_is_called_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "IMG_0001.CR3"
+    source.write_bytes(b"")
+
+    assert main(["run", "denoise", str(source), "-o", str(tmp_path / "out.png")]) == 3
+
+    assert "the file is empty" in error_line(capsys.readouterr().err)
+
+
+def _run_to_16bit_png(source: Path, out: Path) -> np.ndarray:
+    argv = ["run", "denoise", str(source), "-o", str(out), "--engine", "gaussian"]
+    assert main([*argv, "--param", "radius=1", "--bit-depth", "16"]) == 0
+    return np.asarray(tifffile.imread(out) if out.suffix == ".tif" else PILImage.open(out))
+
+
+def test_a_dng_named_tif_is_developed_as_a_raw(tmp_path: Path) -> None:
+    scene = np.random.default_rng(5).uniform(0.05, 0.6, (24, 32, 3))  # LibRaw refuses 16 px a side
+    dng = write_bayer_dng(tmp_path / "shot.dng", scene)
+    renamed = tmp_path / "shot.tif"
+    renamed.write_bytes(dng.read_bytes())
+
+    expected = _run_to_16bit_png(dng, tmp_path / "from_dng.tif")
+    assert np.array_equal(_run_to_16bit_png(renamed, tmp_path / "from_tif.tif"), expected)
+
+
+def test_a_plain_tiff_named_dng_is_read_as_a_tiff_with_a_notice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pixels = np.random.default_rng(6).integers(0, 65536, (16, 24, 3), dtype=np.uint16)
+    source = tmp_path / "scan.dng"
+    tifffile.imwrite(source, pixels, photometric="rgb")
+    tifffile.imwrite(tmp_path / "scan.tif", pixels, photometric="rgb")
+
+    with caplog.at_level(logging.WARNING):
+        result = _run_to_16bit_png(source, tmp_path / "out_dng.tif")
+
+    assert "read as an ordinary TIFF" in caplog.text
+    assert np.array_equal(result, _run_to_16bit_png(tmp_path / "scan.tif", tmp_path / "out.tif"))

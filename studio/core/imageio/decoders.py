@@ -11,6 +11,7 @@ from typing import Any
 import imagecodecs
 import numpy as np
 import OpenEXR
+import tifffile
 from PIL import Image as PILImage
 
 from studio.core import exif as exiflib
@@ -21,6 +22,7 @@ from studio.core.imageio.exr_meta import exif_from_exr
 from studio.core.imageio.formats import check_pixels, notice
 from studio.core.imageio.tiff import read_tiff
 
+_DNG_VERSION = 50706
 _LINEAR_CURVE = (1.0, 1.0)  # LibRaw's (power, toe slope): no tone curve at all
 # Studio bounds pixels itself (`pixel_limit`), before decoding and with a limit users can raise.
 PILImage.MAX_IMAGE_PIXELS = None
@@ -163,7 +165,14 @@ def read_raw(path: Path, limit: int) -> Decoded:
             "(pip install rawpy)"
         ) from None
 
-    with rawpy.imread(str(path)) as raw:
+    try:
+        raw = rawpy.imread(str(path))
+    except rawpy.LibRawFileUnsupportedError:
+        if not _is_tiff(path) or is_dng(path):
+            raise
+        notice(f"{path.name}: not a camera RAW that LibRaw knows; read as an ordinary TIFF")
+        return read_tiff(path, limit, pillow=_PILLOW_TIFF)
+    with raw:
         check_pixels(path, int(raw.sizes.width), int(raw.sizes.height), limit)
         exif = _raw_exif(path, raw)
         samples = np.asarray(
@@ -177,6 +186,20 @@ def read_raw(path: Path, limit: int) -> Decoded:
             )
         )
     return Decoded(samples, 16, exif, upright=True, linear=True)
+
+
+def _is_tiff(path: Path) -> bool:
+    with path.open("rb") as stream:
+        return stream.read(4) in (b"II*\x00", b"MM\x00*")
+
+
+def is_dng(path: Path) -> bool:
+    """A TIFF whose first IFD has a DNGVersion tag: a camera RAW, whatever its suffix."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return _DNG_VERSION in tif.pages.first.tags
+    except Exception:
+        return False  # not a readable TIFF: the TIFF reader says why
 
 
 def _raw_exif(path: Path, raw: Any) -> PILImage.Exif:

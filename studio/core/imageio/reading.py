@@ -10,7 +10,7 @@ from studio.core import exif as exiflib
 from studio.core.errors import BadInputError, StudioError
 from studio.core.image import FloatArray, Image, ImageMeta, as_rgb
 from studio.core.imageio.decoded import Decoded, Samples
-from studio.core.imageio.decoders import DECODERS
+from studio.core.imageio.decoders import DECODERS, is_dng
 from studio.core.imageio.formats import (
     RAW_EXTENSIONS,
     SNIFF_BYTES,
@@ -67,12 +67,15 @@ def _detect_format(path: Path) -> str:
             head = stream.read(SNIFF_BYTES)
     except OSError as error:
         raise BadInputError(f"Cannot read {path}: {_reason(error)}") from error
+    if not head:
+        raise BadInputError(f"Cannot read {path}: the file is empty")
     fmt = sniff(head)
-    if path.suffix.lower() in RAW_EXTENSIONS and fmt in (None, "tiff"):
+    if fmt == "tiff" and (path.suffix.lower() in RAW_EXTENSIONS or is_dng(path)):
+        return "raw"
+    if fmt is None and path.suffix.lower() in RAW_EXTENSIONS:
         return "raw"
     if fmt is None:
-        what = "the file is empty" if not head else "not a supported image file"
-        raise BadInputError(f"Cannot read {path}: {what}")
+        raise BadInputError(f"Cannot read {path}: not a supported image file")
     return fmt
 
 
