@@ -170,3 +170,23 @@ def test_a_plain_tiff_named_dng_is_read_as_a_tiff_with_a_notice(
 
     assert "read as an ordinary TIFF" in caplog.text
     assert np.array_equal(result, _run_to_16bit_png(tmp_path / "scan.tif", tmp_path / "out.tif"))
+
+
+@pytest.mark.parametrize(("suffix", "bits"), [(".avif", 12), (".heic", 10), (".png", 16)])
+def test_float_radiance_to_an_integer_format_says_what_is_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, suffix: str, bits: int
+) -> None:
+    radiance = np.full((24, 32, 3), 0.5, np.float32)
+    radiance[:6] = 3.0  # a quarter of the picture brighter than 1: a sky
+    source, out = tmp_path / "merged.tif", tmp_path / f"out{suffix}"
+    tifffile.imwrite(source, radiance, photometric="rgb")
+
+    argv = ["run", "denoise", str(source), "-o", str(out), "--engine", "gaussian"]
+    with caplog.at_level(logging.WARNING):
+        assert main([*argv, "--param", "radius=0.5"]) == 0
+
+    assert f"keeps {bits} bits per sample" in caplog.text
+    clipped = [line for line in caplog.text.splitlines() if "are clipped" in line]
+    assert len(clipped) == 1 and "EXR" in clipped[0]
+    share = float(clipped[0].split("%")[0].rsplit(" ", 1)[1])
+    assert 22 <= share <= 28  # the sky's quarter, give or take the blur at its edge

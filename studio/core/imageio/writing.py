@@ -9,6 +9,8 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from studio.core import exif as exiflib
 from studio.core.errors import BadInputError, UsageError
 from studio.core.image import as_rgb
@@ -24,7 +26,9 @@ from studio.core.imageio.formats import (
     output_format,
 )
 from studio.core.paths import same_file
-from studio.core.stored import Result, StoredImage, as_image, converted
+from studio.core.stored import Result, StoredImage, as_image, band_rows, converted
+
+_STORED_BITS = {"avif": 12, "heif": 10}  # of the 16-bit samples these encoders take
 
 
 def write_image(
@@ -70,10 +74,26 @@ def _tell_about_losses(image: Result, target: Path, fmt: str, depth: int) -> Non
     source = image.meta.bit_depth
     if depth < source and depth < 32:
         kind = "float" if source == 32 else f"{source}-bit"
-        notice(f"{target.name}: {fmt.upper()} keeps {depth} bits per sample; the {kind} "
+        bits = _STORED_BITS.get(fmt, depth) if depth == 16 else depth
+        notice(f"{target.name}: {fmt.upper()} keeps {bits} bits per sample; the {kind} "
                "source's finer levels are rounded away")  # fmt: skip
+    if source == 32 and depth < 32 and (brighter := _share_above_one(image)):
+        notice(f"{target.name}: {fmt.upper()} stores values from 0 to 1; {brighter:.2%} of the "
+               "float result's samples are brighter and are clipped (write EXR, TIFF or JPEG "
+               "XL to keep them)")  # fmt: skip
     if image.alpha is not None and fmt not in ALPHA_FORMATS:
         notice(f"{target.name}: {fmt.upper()} has no transparency; the alpha channel is dropped")
+
+
+def _share_above_one(image: Result) -> float:
+    """The share of colour samples above 1, counted a band of rows at a time."""
+    values = image.samples if isinstance(image, StoredImage) else image.pixels
+    rows = band_rows(values)
+    above = sum(
+        int(np.count_nonzero(values[top : top + rows] > 1.0))
+        for top in range(0, values.shape[0], rows)
+    )
+    return above / max(1, values.size)
 
 
 def _refuse_inputs(target: Path, inputs: Iterable[PathLike]) -> None:
