@@ -38,7 +38,7 @@ def registry() -> Registry:
     return build_registry()
 
 
-def run_timed(task: str, inputs: JobInputs, engine: str, **params: Any) -> Timed:
+def run_timed(task: str, inputs: JobInputs, engine: str | None, **params: Any) -> Timed:
     """Run one job through `run_job`, the CLI's code path, and time it."""
     request = JobRequest(task, inputs, engine, params)
     start, cpu_start = time.perf_counter(), time.process_time()

@@ -1,7 +1,7 @@
 """Deblur quality: photographs blurred by the 12 real camera-shake kernels of kernels_12.mat
 ('valid' convolution, so real content lies beyond the borders) plus 1 % Gaussian noise
 (fixed seed). Known-kernel engines get the true kernel as a `.npy` file, as on the CLI; the
-automatic engine gets nothing. Every engine runs through `run_job`.
+default engine, `blind`, gets nothing and estimates the kernel. Every engine runs through `run_job`.
 
 Uses CBSD68 photographs and kernels_12.mat from ../shared/testdata when present, else
 scikit-image photographs and synthetic motion and defocus kernels.
@@ -28,7 +28,8 @@ SEED = 12
 SHARED = Path(__file__).resolve().parents[2].parent / "shared/testdata"
 KERNELS = SHARED / "deblurring/kernels/kernels_12.mat"
 CBSD68 = SHARED / "denoising/CBSD68"
-ENGINES = ("wiener", "richardson_lucy", "hyper_laplacian", "auto")
+ENGINES = ("wiener", "richardson_lucy", "hyper_laplacian", "blind")
+BLIND = "blind"
 
 
 def kernels() -> tuple[str, list[np.ndarray]]:
@@ -93,7 +94,7 @@ def rows(quick: bool) -> list[dict[str, object]]:
         for engine in ENGINES:
             psnrs, ssims, seconds = [], [], 0.0
             for (truth, blurred), path in zip(cases, kernel_paths, strict=True):
-                params = {} if engine == "auto" else {"kernel": str(path)}
+                params = {} if engine == BLIND else {"kernel": str(path)}
                 result, elapsed = run_engine(engine, blurred, params)
                 seconds += elapsed
                 psnrs.append(psnr(result, truth))
@@ -102,7 +103,7 @@ def rows(quick: bool) -> list[dict[str, object]]:
             out.append(
                 {
                     "task": "deblur",
-                    "engine": engine,
+                    "engine": f"{engine} (default)" if engine == BLIND else engine,
                     "dataset": label,
                     "psnr": float(np.mean(psnrs)),
                     "ssim": float(np.mean(ssims)),

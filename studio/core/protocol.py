@@ -271,6 +271,15 @@ class EngineInput:
 
 
 @dataclass(frozen=True)
+class ReportFigure:
+    """A 2-D array an engine leaves in `RunContext.report` under `key`, for the window to show
+    as a small picture called `title` (blind deblur: the estimated kernel)."""
+
+    key: str
+    title: str
+
+
+@dataclass(frozen=True)
 class EngineSpec:
     """One way to do one task: what it is called, its parameters, its inputs and how to run it.
 
@@ -283,7 +292,8 @@ class EngineSpec:
     for engines whose result is not the photo's size (it returns None when that is unknown
     before running); engines that keep the size leave it None. `linear_light` engines get a
     camera RAW's linear pixels as they are; every other engine gets them sRGB-encoded, as
-    models and filters made for ordinary photos expect.
+    models and filters made for ordinary photos expect. `figures` names the arrays of its
+    run's report that the window shows beside the job.
     """
 
     task: str
@@ -303,6 +313,7 @@ class EngineSpec:
     result_size: Callable[[Size, Any], Size | None] | None = None
     default_reason: str = ""
     linear_light: bool = False
+    figures: tuple[ReportFigure, ...] = ()
 
     def takes(self, kind: InputKind) -> bool:
         return any(use.kind == kind for use in self.inputs)

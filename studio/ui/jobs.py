@@ -19,7 +19,15 @@ from PySide6.QtCore import QObject, QRect, QTimer, Signal
 
 from studio.core.errors import BadInputError, StudioError, UsageError
 from studio.core.image import FloatArray, Image
-from studio.core.protocol import HINTS, MASK, STYLE, EngineSpec, InputValue, JobInputs
+from studio.core.protocol import (
+    HINTS,
+    MASK,
+    STYLE,
+    EngineSpec,
+    InputValue,
+    JobInputs,
+    ReportFigure,
+)
 from studio.core.registry import Registry
 from studio.core.stored import Result, as_image
 from studio.engine.batch import BatchPlan, BatchSettings, run_batch
@@ -111,6 +119,7 @@ class _Job:
     rect: QRect = field(default_factory=QRect)
     new_document: bool = False
     worker_job: WorkerJob | None = None
+    figures: tuple[ReportFigure, ...] = ()
 
 
 class JobController(QObject):
@@ -124,6 +133,9 @@ class JobController(QObject):
     """A run or batch made progress: (job id, fraction done, message)."""
     sig_job_logged = Signal(int, str)
     """A job wrote a log line: (job id, line)."""
+    sig_job_figure = Signal(int, str, object)
+    """A run's engine reported a picture it declares (`EngineSpec.figures`): (job id, title,
+    2-D array)."""
     sig_job_done = Signal(int, str, float)
     """A run or batch finished: (job id, label, seconds it ran on the worker)."""
     sig_job_failed = Signal(int, str, str, str)
@@ -176,6 +188,7 @@ class JobController(QObject):
         worker.sig_job_previewed.connect(self._on_previewed)
         worker.sig_job_event.connect(self._on_event)
         worker.sig_job_logged.connect(self.sig_job_logged)
+        worker.sig_job_reported.connect(self._on_reported)
         worker.sig_job_finished.connect(self._on_finished)
         worker.sig_job_failed.connect(self._on_failed)
         worker.sig_job_cancelled.connect(self._on_cancelled)
@@ -253,7 +266,14 @@ class JobController(QObject):
         )
         self._remember(
             job,
-            _Job(JobKind.RUN, label, document, document.current, new_document=spec.merges_images),
+            _Job(
+                JobKind.RUN,
+                label,
+                document,
+                document.current,
+                new_document=spec.merges_images,
+                figures=spec.figures,
+            ),
         )
         self.sig_job_queued.emit(
             JobRecord(job.id, spec.task, spec.name, document.name, self.device_for(spec))
@@ -413,6 +433,13 @@ class JobController(QObject):
         if job is not None and job.kind is JobKind.BATCH:
             self._batch_id = None
         return job
+
+    def _on_reported(self, job_id: int, report: dict[str, Any]) -> None:
+        job = self._jobs.get(job_id)
+        for figure in job.figures if job is not None else ():
+            value = report.get(figure.key)
+            if isinstance(value, np.ndarray) and value.ndim == 2 and value.size:
+                self.sig_job_figure.emit(job_id, figure.title, value)
 
     def _on_finished(self, job_id: int, payload: Any) -> None:
         job = self._end(job_id, JobState.DONE)

@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
         jobs.sig_job_started.connect(self._on_job_started)
         jobs.sig_job_progressed.connect(self.progress_panel.progressed)
         jobs.sig_job_logged.connect(self.progress_panel.logged)
+        jobs.sig_job_figure.connect(self.progress_panel.figure)
         jobs.sig_job_done.connect(self._on_job_done)
         jobs.sig_job_failed.connect(self._on_job_failed)
         jobs.sig_job_cancelled.connect(self._on_job_cancelled)

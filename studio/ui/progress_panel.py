@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -24,6 +26,8 @@ from studio.ui.jobs import FINISHED_STATES, JobRecord, JobState
 _NO_JOBS = "No jobs yet. Choose a task and press Run."
 LOG_LIMIT = 2000
 """Lines kept per job (progress steps and the engine's own log lines)."""
+FIGURE_SIDE = 64
+"""Largest side, in screen pixels, of a picture an engine reports (an estimated kernel)."""
 
 
 def format_duration(seconds: float) -> str:
@@ -74,6 +78,7 @@ class JobRow(QFrame):
         self.details_button.setToolTip("Show the log and technical details")
         self.details_button.toggled.connect(self._toggle_details)
         self._details: QPlainTextEdit | None = None
+        self.figures: list[tuple[str, QLabel]] = []
         self._styled_state: JobState | None = None
 
         head = QHBoxLayout()
@@ -86,13 +91,17 @@ class JobRow(QFrame):
         foot = QHBoxLayout()
         foot.addWidget(self.message, 1)
         foot.addWidget(self.times)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 6)
+        layout = QVBoxLayout()
         layout.setSpacing(3)
         layout.addLayout(head)
         layout.addWidget(self.bar)
         layout.addLayout(foot)
         self._layout = layout
+        self._figures = QHBoxLayout()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 4, 8, 6)
+        row.addLayout(layout, 1)
+        row.addLayout(self._figures)
         self.refresh()
 
     @property
@@ -105,6 +114,17 @@ class JobRow(QFrame):
             self._details.hide()
             self._layout.addWidget(self._details)
         return self._details
+
+    def show_figure(self, title: str, array: np.ndarray) -> None:
+        """Show a picture the engine reported (the estimated blur kernel) at the row's right,
+        its title as tooltip."""
+        picture = QLabel()
+        picture.setPixmap(QPixmap.fromImage(figure_image(array)))
+        rows, cols = np.nonzero(array > 0)
+        size = f"{np.ptp(cols) + 1}×{np.ptp(rows) + 1} px" if rows.size else "empty"
+        picture.setToolTip(f"{title}: {size}")
+        self._figures.addWidget(picture)
+        self.figures.append((title, picture))
 
     def _toggle_details(self, shown: bool) -> None:
         self.details.setVisible(shown)
@@ -153,6 +173,20 @@ class JobRow(QFrame):
             text += f" · about {format_seconds(eta)} left"
         if self.times.text() != text:
             self.times.setText(text)
+
+
+def figure_image(array: np.ndarray, side: int = FIGURE_SIDE) -> QImage:
+    """A 2-D array as a grey picture, its largest value white, cropped to its non-zero part
+    plus one pixel and enlarged by a whole factor to at most `side` px."""
+    rows, cols = np.nonzero(array > 0)
+    if rows.size:
+        array = np.pad(array[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1], 1)
+    peak = float(array.max())
+    grey = np.round(255 * np.clip(array / peak if peak > 0 else array, 0, 1)).astype(np.uint8)
+    factor = max(1, side // max(grey.shape))
+    grey = np.ascontiguousarray(np.kron(grey, np.ones((factor, factor), np.uint8)))
+    height, width = grey.shape
+    return QImage(grey.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
 
 
 def _restyle(widget: QWidget, **properties: str) -> None:
@@ -240,6 +274,11 @@ class ProgressPanel(QWidget):
             record.log.append(f"{format_seconds(record.elapsed())}  {message}")
         record.message = message
         self._rows[job_id].refresh()
+
+    def figure(self, job_id: int, title: str, array: np.ndarray) -> None:
+        row = self._rows.get(job_id)
+        if row is not None:
+            row.show_figure(title, array)
 
     def logged(self, job_id: int, line: str) -> None:
         record = self.records.get(job_id)

@@ -69,6 +69,8 @@ class JobWorker(QThread):
     """A job yielded something other than Progress (e.g. batch item events)."""
     sig_job_logged = Signal(int, str)
     """A job wrote a log line: (job id, line)."""
+    sig_job_reported = Signal(int, object)
+    """A job about to finish left facts in its context's report: (job id, report dict)."""
     sig_job_finished = Signal(int, object)
     """A job completed: (job id, what `WorkerJob.finish` returned)."""
     sig_job_failed = Signal(int, str, str)
@@ -197,6 +199,8 @@ class JobWorker(QThread):
             failure, device_failed = describe_error(err), isinstance(err, DeviceError)
         else:
             job.ran_s = time.perf_counter() - started
+            if ctx.report:
+                self.sig_job_reported.emit(job.id, dict(ctx.report))
             self.sig_job_finished.emit(job.id, payload)
         if failure is not None:
             _recover_memory()  # after the except block, whose traceback held the job's memory

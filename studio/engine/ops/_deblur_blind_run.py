@@ -31,6 +31,9 @@ WINDOW_PER_KERNEL = 4
 DELTA_PEAK = 0.5
 MIN_SPREAD = 5.0
 MIN_LIKELIHOOD_GAIN = 0.12
+MATCH_MARGIN = 0.3
+STRENGTH_HALVING = 0.1
+MIN_STRENGTH = 1 / 16
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,36 @@ def judged(
     if nll[0] - nll[1] < MIN_LIKELIHOOD_GAIN:
         return BlindEstimate(None, "the kernel explains the photo no better than no blur")
     return BlindEstimate(kernel, "kernel found")
+
+
+def matched_strength(
+    pixels: FloatArray, kernel: FloatArray, sigma: float, device: torch.device
+) -> float:
+    """How much of a given blur kernel to remove: 1 when the kernel explains the busiest
+    window's power spectrum better than no blur by MATCH_MARGIN or more (as a matching kernel
+    does), halving for every STRENGTH_HALVING it falls short, at least MIN_STRENGTH. A blur
+    that the photo does not have would otherwise ring violently."""
+    import torch
+
+    from studio.engine.ops._deblur_auto import neg_log_likelihoods, welch_spectrum
+
+    window = estimation_window(normalised_luminance(pixels), None)
+    size = 2 ** int(np.ceil(np.log2(max(kernel.shape) + 16)))
+    if min(window.shape) < size:
+        return 1.0
+    delta = np.ones((1, 1), np.float32)
+    with torch.inference_mode():
+        nll = neg_log_likelihoods(welch_spectrum(window, size), [delta, kernel], sigma, device)
+    shortfall = float(nll[1] - nll[0]) + MATCH_MARGIN
+    return float(np.clip(0.5 ** (shortfall / STRENGTH_HALVING), MIN_STRENGTH, 1.0))
+
+
+def weakened(kernel: FloatArray, strength: float) -> FloatArray:
+    """strength x kernel + (1 - strength) x a centred point: under 1/2 its transfer function
+    has no zero, so deconvolving it amplifies nothing more than 1 / (1 - 2 strength)."""
+    out = kernel * strength
+    out[kernel.shape[0] // 2, kernel.shape[1] // 2] += 1.0 - strength
+    return np.asarray(out, np.float32)
 
 
 def kernel_extent(kernel: FloatArray) -> tuple[int, int]:

@@ -23,6 +23,7 @@ from studio.core.protocol import (
     OpRun,
     Params,
     Progress,
+    ReportFigure,
     RunContext,
     applies_when,
 )
@@ -125,9 +126,13 @@ def deconvolve_tiled(image: Image, kernel: FloatArray, solver: Solver, ctx: RunC
     return image.with_pixels(out)
 
 
-def _run_solver(inputs: JobInputs, params: PsfParams, ctx: RunContext, name: str) -> OpRun:
-    """Deconvolve with the named solver of `_deblur_solvers`, tile by tile."""
+def _run_solver(
+    inputs: JobInputs, params: PsfParams, ctx: RunContext, name: str, damped: bool = False
+) -> OpRun:
+    """Deconvolve with the named solver of `_deblur_solvers`, tile by tile; `damped`: only
+    part of the blur is removed where the kernel fails to explain the photo."""
     from studio.engine.ops import _deblur_solvers
+    from studio.engine.ops._deblur_blind_run import matched_strength, weakened
 
     solver = getattr(_deblur_solvers, name)
     image = inputs.image
@@ -135,6 +140,10 @@ def _run_solver(inputs: JobInputs, params: PsfParams, ctx: RunContext, name: str
     yield Progress(0, 1, noise_step(params))
     sigma = noise_of(image, params)
     device = resolve_device(ctx.device)
+    strength = matched_strength(image.pixels, kernel, sigma, device) if damped else 1.0
+    if strength < 1.0:
+        ctx.log(f"The blur given does not match the photo: {strength:.0%} of it is removed")
+        kernel = weakened(kernel, strength)
     return (
         yield from deconvolve_tiled(
             image,
@@ -173,9 +182,10 @@ def run_richardson_lucy(inputs: JobInputs, params: RichardsonLucyParams, ctx: Ru
 
 def run_blind(inputs: JobInputs, params: BlindParams, ctx: RunContext) -> OpRun:
     """Estimate the kernel on the region (or the busiest window), then deconvolve it all;
-    with a known blur (a shape or a kernel file), deconvolve that."""
+    with a known blur (a shape or a kernel file), deconvolve that, damped if it does not
+    match the photo."""
     if params.psf != "estimate" or params.kernel is not None:
-        return (yield from _run_solver(inputs, params, ctx, "hyper_laplacian"))
+        return (yield from _run_solver(inputs, params, ctx, "hyper_laplacian", damped=True))
     from studio.engine.ops._deblur_blind_run import NO_BLUR_MESSAGE, estimate_blur, kernel_extent
     from studio.engine.ops._deblur_solvers import hyper_laplacian, prepare
 
@@ -238,6 +248,7 @@ ENGINES: list[EngineSpec] = [
         description="Estimates the camera-shake blur of any shape from the photo (or the "
         "region you draw), then removes it; leaves the photo alone when no blur is clear.",
         default=True,
+        figures=(ReportFigure("kernel", "Estimated blur kernel"),),
     ),
     EngineSpec(
         task="deblur",
