@@ -179,6 +179,18 @@ def test_one_non_finite_pixel_anywhere_in_a_tall_result_is_refused(row: int, val
         finish(run_job(_registry(run=one_bad_pixel), tall, RunContext()))
 
 
+def _double(inputs: JobInputs, params: ShiftParams, ctx: RunContext) -> OpRun:
+    yield Progress(0, 1, "enlarging")
+    return inputs.image.with_pixels(np.repeat(np.repeat(inputs.image.pixels, 2, 0), 2, 1))
+
+
+def test_a_result_of_another_size_is_kept_at_full_opacity_and_refused_for_a_blend() -> None:
+    result = finish(run_job(_registry(run=_double), _request(), RunContext()))
+    assert result.pixels.shape == (8, 12, 3)
+    with pytest.raises(BadInputError, match="result of the same size as the original"):
+        finish(run_job(_registry(run=_double), _request(opacity=0.5), RunContext()))
+
+
 def test_closing_the_generator_cancels_before_the_engine_finishes() -> None:
     finished = []
 
