@@ -150,3 +150,43 @@ def test_exposure_alone_survives_exr_to_jpeg(tmp_path):
     exr = write_image(Image(np.full((4, 6, 3), 0.5, np.float32), meta), tmp_path / "r.exr")
     _, sub, _ = _written_exif(write_image(read_image(exr), tmp_path / "r.jpg"))
     assert float(sub[0x829A]) == pytest.approx(1 / 30) and float(sub[0x829D]) == 4.0
+
+
+_TIFF_EP_TAGS = [  # (tag, tifffile type, count, value, written once): IFD0 as RAW files keep it
+    (MAKE, "s", 0, "FUJIFILM", True),
+    (MODEL, "s", 0, "X-T5", True),
+    (ARTIST, "s", 0, "Ada Lovelace", True),
+    (0x013C, "s", 0, "darkroom-pc", True),  # HostComputer
+    (COPYRIGHT, "s", 0, "(c) 2026 Ada Lovelace", True),
+    (ORIENTATION, "H", 1, 6, True),
+    (0x829A, "2I", 1, (1, 250), True),  # ExposureTime, in IFD0 as TIFF/EP allows
+    (0x829D, "2I", 1, (28, 10), True),  # FNumber
+    (0x8827, "H", 1, 400, True),  # ISO
+    (DATE_ORIGINAL, "s", 0, "2026:06:21 05:12:00", True),
+    (FOCAL_LENGTH, "2I", 1, (35, 1), True),
+    (LENS_MODEL, "s", 0, "XF 35mm F1.4 R", True),
+]
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".tif"])
+def test_a_tiff_s_descriptive_and_capture_tags_carry_to_the_output(tmp_path, suffix):
+    """A TIFF written by tifffile (not Studio) with print resolution, names, dates and, in
+    IFD0 as TIFF/EP RAW files keep them, the exposure fields; they move to the EXIF IFD."""
+    source = tmp_path / "camera.tif"
+    tifffile.imwrite(
+        source, np.full((8, 10, 3), 100, np.uint8), photometric="rgb", metadata=None,
+        description="Harbour at dawn", software="Camera FW 1.0", datetime="2026:06:21 06:00:00",
+        resolution=(300, 300), resolutionunit=2, extratags=_TIFF_EP_TAGS,
+    )  # fmt: skip
+    image = read_image(source)
+    assert (image.height, image.width) == (10, 8)
+    out = write_image(image.with_pixels(image.pixels, step="denoise"), tmp_path / f"o{suffix}")
+    exif, sub, _ = _written_exif(out)
+    assert exif[0x010E] == "Harbour at dawn" and exif[0x0132] == "2026:06:21 06:00:00"
+    assert float(exif[0x011A]) == float(exif[0x011B]) == 300.0 and exif[0x0128] == 2
+    assert exif[MAKE] == "FUJIFILM" and exif[MODEL] == "X-T5" and exif[0x013C] == "darkroom-pc"
+    assert exif[COPYRIGHT] == "(c) 2026 Ada Lovelace" and exif[ARTIST] == "Ada Lovelace"
+    assert exif[0x0131].endswith(": denoise") and exif.get(ORIENTATION, 1) == 1
+    assert float(sub[0x829A]) == pytest.approx(1 / 250) and float(sub[0x829D]) == 2.8
+    assert sub[0x8827] == 400 and sub[DATE_ORIGINAL] == "2026:06:21 05:12:00"
+    assert float(sub[FOCAL_LENGTH]) == 35.0 and sub[LENS_MODEL] == "XF 35mm F1.4 R"
