@@ -132,8 +132,11 @@ def run_module(
 
 def _verdict(root: Path, path: Path, mutant: Mutant, test_map: LineMap, limit_s: float) -> str:
     path.write_text(mutant.source, encoding="utf-8")
-    status = forked_pytest(root, test_map.ordered(mutant.line, mutant.end_line), limit_s)
-    return {"passed": "survived", "failed": "killed"}[status] if status != "timeout" else status
+    for tests in test_map.stages(mutant.line, mutant.end_line):
+        status = forked_pytest(root, tests, limit_s)
+        if status != "passed":
+            return "killed" if status == "failed" else status
+    return "survived"
 
 
 def table(outcomes: list[Outcome]) -> str:

@@ -54,6 +54,6 @@ def test_tests_executing_the_mutated_lines_run_first_fastest_first() -> None:
         seconds={"a": 2.0, "b": 0.5, "c": 1.0, "d": 0.1},
         total_seconds=3.6,
     )
-    assert test_map.ordered(4, 4) == ["c", "a", "d", "b"]
-    assert test_map.ordered(9, 10) == ["b", "d", "c", "a"]
-    assert test_map.covered(3, 3) and not test_map.covered(5, 9)
+    assert test_map.stages(4, 4) == [["c", "a"], ["d", "b"]]
+    assert test_map.stages(9, 10) == [["b"], ["d", "c", "a"]]
+    assert test_map.stages(5, 9) == [["d", "b", "c", "a"]]
