@@ -163,17 +163,20 @@ def forked_pytest(root: Path, args: list[str], timeout: float, plugin: Any = Non
         finally:
             os._exit(code)
     deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return "passed" if os.waitstatus_to_exitcode(status) == 0 else "failed"
-        if time.monotonic() > deadline:
+    try:
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                pid = 0
+                return "passed" if os.waitstatus_to_exitcode(status) == 0 else "failed"
+            time.sleep(0.05)
+        return "timeout"
+    finally:  # past the limit, or the benchmark itself stopped: the run and its children end
+        if pid:
             for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, 9)):
                 with suppress(ProcessLookupError):
                     kill()
             os.waitpid(pid, 0)
-            return "timeout"
-        time.sleep(0.05)
 
 
 def map_tests(root: Path, module: Path, tests: list[str], timeout: float) -> LineMap:

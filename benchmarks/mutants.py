@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(names: list[str], args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed run ends its test run too
     preload()
     outcomes: list[Outcome] = []
     started = time.monotonic()
