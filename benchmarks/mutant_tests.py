@@ -82,6 +82,7 @@ class LineRecorder:
         self.lines: set[int] = set()
         self.by_test: dict[str, list[int]] = {}
         self.seconds: dict[str, float] = {}
+        self.failed: list[str] = []
 
     def _call(self, frame: FrameType, event: str, arg: Any) -> Any:
         return self._line if frame.f_code.co_filename == self.target else None
@@ -105,9 +106,11 @@ class LineRecorder:
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
+        if report.failed:
+            self.failed.append(report.nodeid)
 
     def pytest_sessionfinish(self) -> None:
-        data = {"lines": self.by_test, "seconds": self.seconds}
+        data = {"lines": self.by_test, "seconds": self.seconds, "failed": self.failed}
         self.output.write_text(json.dumps(data), encoding="utf-8")
 
 
@@ -144,7 +147,9 @@ def _silenced() -> Iterator[None]:
     yield
 
 
-def forked_pytest(root: Path, args: list[str], timeout: float, plugin: Any = None) -> str:
+def forked_pytest(
+    root: Path, args: list[str], timeout: float, plugin: Any = None, first_failure: bool = True
+) -> str:
     """'passed', 'failed' or 'timeout': pytest run in a forked child on the copy at `root`."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -158,7 +163,8 @@ def forked_pytest(root: Path, args: list[str], timeout: float, plugin: Any = Non
             os.environ["PYTHONPATH"] = str(root)
             sys.dont_write_bytecode = True
             with _silenced():
-                command = ["-q", "-x", "-p", "no:cacheprovider", *args]
+                stop = ["-x"] if first_failure else []
+                command = ["-q", *stop, "-p", "no:cacheprovider", *args]
                 code = int(pytest.main(command, plugins=[plugin] if plugin else []))
         finally:
             os._exit(code)
@@ -180,13 +186,21 @@ def forked_pytest(root: Path, args: list[str], timeout: float, plugin: Any = Non
 
 
 def map_tests(root: Path, module: Path, tests: list[str], timeout: float) -> LineMap:
-    """The traced, unmutated run; exits when the tests fail without any mutation."""
+    """The traced, unmutated run. Tests that fail in it are left out of the mutant runs (and
+    named); exits when none passes."""
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "map.json"
         started = time.monotonic()
-        status = forked_pytest(root, tests, timeout, LineRecorder(root / module, output))
+        recorder = LineRecorder(root / module, output)
+        status = forked_pytest(root, tests, timeout, recorder, first_failure=False)
         elapsed = time.monotonic() - started
-        if status != "passed" or not output.exists():
+        if status == "timeout" or not output.exists():
             raise SystemExit(f"{module}: its tests {status} without any mutation; fix them first")
         data = json.loads(output.read_text(encoding="utf-8"))
-    return LineMap(data["lines"], data["seconds"], elapsed)
+    failed = set(data["failed"])
+    for test in sorted(failed):
+        print(f"  left out, fails without any mutation: {test}", flush=True)
+    seconds = {t: s for t, s in data["seconds"].items() if t not in failed}
+    if not seconds:
+        raise SystemExit(f"{module}: no test passes without any mutation; fix them first")
+    return LineMap({t: n for t, n in data["lines"].items() if t in seconds}, seconds, elapsed)
