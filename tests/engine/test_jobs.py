@@ -26,6 +26,7 @@ from studio.core.protocol import (
     RunContext,
 )
 from studio.core.registry import Registry
+from studio.core.stored import StoredImage
 from studio.engine.jobs import JobRequest, check_inputs, run_job
 from studio.engine.registry import build_registry
 from tests.helpers import finish
@@ -189,6 +190,28 @@ def test_a_result_of_another_size_is_kept_at_full_opacity_and_refused_for_a_blen
     assert result.pixels.shape == (8, 12, 3)
     with pytest.raises(BadInputError, match="result of the same size as the original"):
         finish(run_job(_registry(run=_double), _request(opacity=0.5), RunContext()))
+
+
+def _stored(value: float) -> OpRun:
+    """An enlargement held at its stored depth (float32 samples, as for a float photo)."""
+    yield Progress(0, 1, "enlarging")
+    samples = np.full((8, 12, 3), 0.5, np.float32)
+    samples[7, 11, 2] = value
+    return StoredImage(samples, ImageMeta(bit_depth=32))
+
+
+def test_an_enlargement_held_at_its_stored_depth_is_checked_and_never_blended() -> None:
+    registry = _registry(run=lambda inputs, params, ctx: _stored(0.5))
+    result = finish(run_job(registry, _request(params={"amount": 0.25}), RunContext()))
+    assert isinstance(result, StoredImage) and result.samples.shape == (8, 12, 3)
+    assert result.meta.history[-1] == 'denoise/shift {"amount": 0.25}'
+    region = np.ones((4, 6), np.float32)
+    for blend in ({"opacity": 0.5}, {"region": region}):
+        with pytest.raises(BadInputError, match="result of the same size as the original"):
+            finish(run_job(registry, _request(**blend), RunContext()))
+    broken = _registry(run=lambda inputs, params, ctx: _stored(np.nan))
+    with pytest.raises(StudioError, match="invalid pixels"):
+        finish(run_job(broken, _request(), RunContext()))
 
 
 def test_closing_the_generator_cancels_before_the_engine_finishes() -> None:
