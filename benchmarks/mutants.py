@@ -96,6 +96,7 @@ class Outcome:
     code: str  # the original source line
     result: str  # killed, timeout, survived, equivalent
     reason: str = ""  # why it is equivalent
+    column: int = 0
 
 
 def _timeout(test_map: LineMap, override: float | None) -> float:
@@ -119,13 +120,14 @@ def run_module(
     try:
         for mutant in sample(mutants(source), limit, seed):
             code = lines[mutant.line - 1].strip() if mutant.line else ""
-            outcome = Outcome(name, mutant.line, mutant.description, code, "")
-            outcome.reason = equivalence(relative, code, mutant.description) or ""
+            outcome = Outcome(name, mutant.line, mutant.description, code, "", "", mutant.column)
+            outcome.reason = equivalence(relative, code, mutant.column, mutant.description) or ""
             outcome.result = (
                 "equivalent" if outcome.reason else _verdict(root, path, mutant, test_map, limit_s)
             )
             outcomes.append(outcome)
-            print(f"  {relative}:{mutant.line} {mutant.description}: {outcome.result}", flush=True)
+            where = f"{relative}:{mutant.line}:{mutant.column}"
+            print(f"  {where} {mutant.description}: {outcome.result}", flush=True)
     finally:
         path.write_text(source, encoding="utf-8")
     return outcomes
@@ -167,7 +169,8 @@ def survivors_text(outcomes: list[Outcome]) -> str:
         if chosen:
             lines.append(f"\n{title}:")
             for o in chosen:
-                lines.append(f"  {CRITICAL[o.module][0]}:{o.line}  {o.description}    | {o.code}")
+                where = f"{CRITICAL[o.module][0]}:{o.line}:{o.column}"
+                lines.append(f"  {where}  {o.description}    | {o.code}")
                 if o.reason:
                     lines.append(f"      {o.reason}")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Mutants reviewed and judged equivalent: no test can tell them from the original code.
 
-Each entry names the module, the original source line (stripped), the mutation and the reason.
+Each entry names the module, the original source line (stripped), the column where the mutated
+code starts in the unstripped line (as the benchmark prints it), the mutation and the reason.
 Keep this list short and reviewed: a mutant belongs here only when no input a user could give
 makes the mutated code behave differently. Anything else is a missing test.
 """
@@ -8,19 +9,20 @@ makes the mutated code behave differently. Anything else is a missing test.
 from __future__ import annotations
 
 _JOBS = "studio/engine/jobs.py"
-EQUIVALENT: dict[tuple[str, str, str], str] = {
-    (_JOBS, "@dataclass(frozen=True)", "constant: True -> False"): (
+EQUIVALENT: dict[tuple[str, str, int, str], str] = {
+    (_JOBS, "@dataclass(frozen=True)", 18, "constant: True -> False"): (
         "frozen only forbids assigning to a request's fields; nothing does, and mypy (run by "
         "tests/test_code_quality.py) rejects any code that would"
     ),
     (
         _JOBS,
         "def _all_finite(pixels: np.ndarray, rows: int = 256) -> bool:",
+        48,
         "constant: 256 -> 257",
     ): ("the band height only sets how many rows are checked at once; every row is still checked"),
 }
 
 
-def equivalence(module: str, code: str, description: str) -> str | None:
+def equivalence(module: str, code: str, column: int, description: str) -> str | None:
     """Why this mutant is equivalent, or None when it is not listed."""
-    return EQUIVALENT.get((module, code, description))
+    return EQUIVALENT.get((module, code, column, description))

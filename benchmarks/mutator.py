@@ -38,6 +38,7 @@ _SWAPS: dict[type, type] = {
 class Mutant:
     line: int
     end_line: int
+    column: int  # where the mutated node starts on `line`, from 0
     description: str
     source: str
 
@@ -155,7 +156,9 @@ def mutants(source: str) -> list[Mutant]:
         if text != original:
             line = getattr(node, "lineno", 0)
             end_line = getattr(node, "end_lineno", None) or line
-            found.append(Mutant(line, end_line, f"{kind.split(':')[0]}: {description}", text))
+            column = getattr(node, "col_offset", 0)
+            label = f"{kind.split(':')[0]}: {description}"
+            found.append(Mutant(line, end_line, column, label, text))
     return found
 
 

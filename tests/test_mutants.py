@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 
-from benchmarks.mutant_tests import LineMap
+from benchmarks.mutant_tests import REPO, LineMap
+from benchmarks.mutants_equivalent import EQUIVALENT
 from benchmarks.mutator import mutants, sample
 
 SOURCE = '''
@@ -57,3 +58,12 @@ def test_tests_executing_the_mutated_lines_run_first_fastest_first() -> None:
     assert test_map.stages(4, 4) == [["c", "a"], ["d", "b"]]
     assert test_map.stages(9, 10) == [["b"], ["d", "c", "a"]]
     assert test_map.stages(5, 9) == [["d", "b", "c", "a"]]
+
+
+def test_every_reviewed_equivalent_mutant_still_exists() -> None:
+    """An entry whose line, column or mutation no longer occurs is stale: review it again."""
+    for module, code, column, description in EQUIVALENT:
+        source = (REPO / module).read_text(encoding="utf-8")
+        lines = source.splitlines()
+        found = {(lines[m.line - 1].strip(), m.column, m.description) for m in mutants(source)}
+        assert (code, column, description) in found, (module, code)
