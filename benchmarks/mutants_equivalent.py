@@ -20,6 +20,10 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         48,
         "constant: 256 -> 257",
     ): ("the band height only sets how many rows are checked at once; every row is still checked"),
+    (_JOBS, "rows = max(1, 2**18 // original.width)", 15, "constant: 1 -> 2"): (
+        "the floor of the blend's band height: it applies only to photos wider than 2**17 px, "
+        "and a band of two rows blends the same pixels as one"
+    ),
 }
 
 
