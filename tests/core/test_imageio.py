@@ -6,6 +6,7 @@ imagecodecs' libpng) wherever one exists, so a bug shared by our reader and writ
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import sys
@@ -205,19 +206,29 @@ def test_rgba_webp_keeps_alpha(tmp_path, rng):
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_orientation_is_applied_on_read_and_reset_on_write(tmp_path, rng, orientation):
+def test_exif_orientation_is_applied_on_read_and_reset_on_write(tmp_path, rng, orientation, caplog):
     stored = _uint(rng, (6, 10, 3), np.uint8)
     picture = PILImage.fromarray(stored)
     picture.save(tmp_path / "o.png", exif=_camera_exif(orientation))
     with PILImage.open(tmp_path / "o.png") as reference:
         upright = np.asarray(ImageOps.exif_transpose(reference))
 
-    image = read_image(tmp_path / "o.png")
+    with caplog.at_level(logging.WARNING):
+        image = read_image(tmp_path / "o.png")
+    assert not caplog.records  # well-formed EXIF: nothing to tell the photographer
     np.testing.assert_array_equal(np.rint(image.pixels * 255), upright)
     out = write_image(image, tmp_path / "upright.png")
     with PILImage.open(out) as written:
         assert written.getexif().get(0x0112) == 1
         np.testing.assert_array_equal(np.asarray(written), upright)
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 300])
+def test_an_invalid_exif_orientation_reads_the_picture_as_stored(tmp_path, rng, orientation):
+    stored = _uint(rng, (6, 10, 3), np.uint8)
+    PILImage.fromarray(stored).save(tmp_path / "o.png", exif=_camera_exif(orientation))
+    image = read_image(tmp_path / "o.png")
+    np.testing.assert_array_equal(np.rint(image.pixels * 255), stored)
 
 
 def test_tiff_colour_spaces(tmp_path, rng):
