@@ -43,6 +43,24 @@ def preload() -> None:
             importlib.import_module(name)
 
 
+def _library_modules(root: Path) -> list[str]:
+    """The modules imported so far, in import order, that are not the repository's own."""
+    names = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and not Path(path).is_relative_to(root) and not Path(path).is_relative_to(REPO):
+            names.append(name)
+    return names
+
+
+def import_libraries(names: list[str]) -> None:
+    """Import in the parent what the tests imported (in their order), for later runs to share."""
+    for name in names:
+        if name not in sys.modules and not name.startswith(("__main__", "conftest")):
+            with suppress(Exception):
+                importlib.import_module(name)
+
+
 def copy_repository(target: Path) -> None:
     """The checkout's files (tracked, and new ones git does not ignore) copied to `target`."""
     listed = subprocess.run(
@@ -77,8 +95,8 @@ def run_tests(root: Path, tests: list[str], timeout: float) -> str:
 class LineRecorder:
     """A pytest plugin: the lines of one file each test executes, and each test's duration."""
 
-    def __init__(self, target: Path, output: Path) -> None:
-        self.target, self.output = str(target), output
+    def __init__(self, root: Path, target: Path, output: Path) -> None:
+        self.root, self.target, self.output = root, str(root / target), output
         self.lines: set[int] = set()
         self.by_test: dict[str, list[int]] = {}
         self.seconds: dict[str, float] = {}
@@ -110,7 +128,12 @@ class LineRecorder:
             self.failed.append(report.nodeid)
 
     def pytest_sessionfinish(self) -> None:
-        data = {"lines": self.by_test, "seconds": self.seconds, "failed": self.failed}
+        data = {
+            "lines": self.by_test,
+            "seconds": self.seconds,
+            "failed": self.failed,
+            "modules": _library_modules(self.root),
+        }
         self.output.write_text(json.dumps(data), encoding="utf-8")
 
 
@@ -191,7 +214,7 @@ def map_tests(root: Path, module: Path, tests: list[str], timeout: float) -> Lin
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "map.json"
         started = time.monotonic()
-        recorder = LineRecorder(root / module, output)
+        recorder = LineRecorder(root, module, output)
         status = forked_pytest(root, tests, timeout, recorder, first_failure=False)
         elapsed = time.monotonic() - started
         if status == "timeout" or not output.exists():
@@ -200,6 +223,7 @@ def map_tests(root: Path, module: Path, tests: list[str], timeout: float) -> Lin
     failed = set(data["failed"])
     for test in sorted(failed):
         print(f"  left out, fails without any mutation: {test}", flush=True)
+    import_libraries(data["modules"])
     seconds = {t: s for t, s in data["seconds"].items() if t not in failed}
     if not seconds:
         raise SystemExit(f"{module}: no test passes without any mutation; fix them first")
