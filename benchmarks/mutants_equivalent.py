@@ -9,6 +9,11 @@ makes the mutated code behave differently. Anything else is a missing test.
 from __future__ import annotations
 
 _JOBS = "studio/engine/jobs.py"
+_TILING = "studio/core/tiling.py"
+_BLENDED = (
+    "; the engine's tiling divides by the sum of the weights (their only use), so the blend "
+    "is the same"
+)
 EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_JOBS, "@dataclass(frozen=True)", 18, "constant: True -> False"): (
         "frozen only forbids assigning to a request's fields; nothing does, and mypy (run by "
@@ -23,6 +28,13 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_JOBS, "rows = max(1, 2**18 // original.width)", 15, "constant: 1 -> 2"): (
         "the floor of the blend's band height: it applies only to photos wider than 2**17 px, "
         "and a band of two rows blends the same pixels as one"
+    ),
+    (_TILING, "if overlap <= 0:", 7, "compare: LtE -> Lt"): (
+        "with no overlap the general path gives the same all-ones ramp (an empty edge)"
+    ),
+    (_TILING, "if overlap <= 0:", 18, "constant: 0 -> 1"): (
+        "an overlap of 1 px then weighs both tiles 1 instead of 0.5 over the shared pixel"
+        + _BLENDED
     ),
 }
 
