@@ -95,6 +95,16 @@ def test_16bit_round_trips_bit_exactly(tmp_path, rng, suffix, channels):
     np.testing.assert_array_equal(written.reshape(samples.shape), samples)
 
 
+def test_tiff_alpha_is_the_first_extra_sample_and_later_ones_are_ignored(tmp_path, rng):
+    samples = _uint(rng, (5, 7, 5), np.uint16)
+    extra = ("unassalpha", "unspecified")
+    tifffile.imwrite(tmp_path / "x.tif", samples, photometric="rgb", extrasamples=extra)
+    image = read_image(tmp_path / "x.tif")
+    np.testing.assert_allclose(image.pixels, samples[..., :3] / 65535, atol=1e-7)
+    assert image.alpha is not None
+    np.testing.assert_allclose(image.alpha, samples[..., 3] / 65535, atol=1e-7)
+
+
 @pytest.mark.parametrize("suffix", [".tif", ".exr"])
 def test_float_round_trips_exactly(tmp_path, rng, suffix):
     radiance = (rng.standard_normal((31, 45, 3)) * 50).astype(np.float32)  # negatives, > 1
