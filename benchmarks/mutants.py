@@ -74,7 +74,12 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
     ),
     "safeload": (
         "studio/engine/neural/safeload.py",
-        [_NEURAL + "test_loader.py", _NEURAL + "test_torch_archive.py"],
+        [
+            _NEURAL + "test_safeload.py",
+            _NEURAL + "test_loader.py",
+            _NEURAL + "test_torch_archive.py",
+            "tests/reliability/test_bad_models.py",
+        ],
     ),
     "denoise": _engine("denoise", _TRIVIAL + "::test_denoise_beats_the_best_gaussian_blur"),
     "deblur": _engine("deblur", _TRIVIAL + "::test_deblur_beats_the_best_unsharp_mask"),
