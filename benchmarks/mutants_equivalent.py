@@ -10,6 +10,8 @@ from __future__ import annotations
 
 _JOBS = "studio/engine/jobs.py"
 _TILING = "studio/core/tiling.py"
+_EXIF = "studio/core/exif.py"
+_TIFF = "studio/core/imageio/tiff.py"
 _BLENDED = (
     "; the engine's tiling divides by the sum of the weights (their only use), so the blend "
     "is the same"
@@ -35,6 +37,21 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_TILING, "if overlap <= 0:", 18, "constant: 0 -> 1"): (
         "an overlap of 1 px then weighs both tiles 1 instead of 0.5 over the shared pixel"
         + _BLENDED
+    ),
+    (
+        _EXIF,
+        "return value if isinstance(value, int) and 1 <= value <= 8 else 1",
+        47,
+        "constant: 1 -> 2",
+    ): "orientation 1, the only value the lower bound then excludes, is what the else gives",
+    (
+        _TIFF,
+        "keep = channels + 1 if samples.shape[2] > channels else channels",
+        22,
+        "constant: 1 -> 2",
+    ): (
+        "a second extra sample is then kept too, but the reader takes the colour channels and "
+        "the next one as alpha and drops the rest (tests/core/test_imageio.py checks it)"
     ),
 }
 
