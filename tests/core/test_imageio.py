@@ -547,6 +547,50 @@ def test_mask_white_is_one_and_size_must_match(tmp_path, rng):
         read_mask(tmp_path / "mask.png", (90, 120))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_mask_holding_only_0_and_1_is_read_as_black_and_white(tmp_path, dtype, caplog):
+    marks = np.zeros((5, 6), dtype)
+    marks[1:3, 2:5] = 1  # a boolean array saved as an image
+    source = tmp_path / "bool.png"
+    source.write_bytes(imagecodecs.png_encode(marks))
+    with caplog.at_level(logging.WARNING):
+        mask = read_mask(source, (5, 6))
+    np.testing.assert_array_equal(mask, marks.astype(np.float32))
+    assert "bool.png holds only the values 0 and 1: read as black and white" in caplog.text
+
+
+def _window_mean(values: np.ndarray, y: int, x: int) -> np.ndarray:
+    """The mean of the finite samples among the 8 neighbours of (y, x), per channel."""
+    window = values[y - 1 : y + 2, x - 1 : x + 2].reshape(9, -1)
+    window = np.delete(window, 4, axis=0)  # the pixel itself
+    return np.nanmean(np.where(np.isfinite(window), window, np.nan), axis=0)
+
+
+def test_non_finite_float_samples_are_filled_with_the_mean_of_their_finite_neighbours(
+    tmp_path, rng, caplog
+):
+    radiance = rng.random((8, 9, 3), dtype=np.float32) * 4
+    broken = radiance.copy()
+    broken[3, 4, 1] = np.nan
+    broken[5, 2] = np.inf  # side by side: each fills from its finite neighbours only
+    broken[5, 3, 0] = -np.inf
+    tifffile.imwrite(tmp_path / "hdr.tif", broken, photometric="rgb")
+    before = broken.astype(np.float64)
+    expected = before.copy()
+    expected[3, 4, 1] = _window_mean(before, 3, 4)[1]
+    expected[5, 2] = _window_mean(before, 5, 2)
+    expected[5, 3, 0] = _window_mean(before, 5, 3)[0]
+    with caplog.at_level(logging.WARNING):
+        image = read_image(tmp_path / "hdr.tif")
+    np.testing.assert_allclose(image.pixels, expected, rtol=1e-6)
+    assert "hdr.tif: 3 pixels with NaN or infinite values repaired" in caplog.text
+    broken[5, 2] = broken[5, 3] = radiance[5, 2]
+    tifffile.imwrite(tmp_path / "one.tif", broken, photometric="rgb")
+    with caplog.at_level(logging.WARNING):
+        read_image(tmp_path / "one.tif")
+    assert "one.tif: 1 pixel with NaN or infinite values repaired" in caplog.text
+
+
 def test_rgba_mask_counts_transparent_as_unmasked(tmp_path):
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[:2, :, :] = 255  # opaque white strokes on the top half
