@@ -80,6 +80,19 @@ def test_check_writable_names_a_parent_that_is_a_file(tmp_path):
         check_writable(tmp_path / "album.png", 10, 10)
 
 
+@pytest.mark.parametrize("quality", [1, 100])
+def test_quality_1_and_100_are_the_ends_of_its_range(tmp_path, quality):
+    out = write_image(_image((6, 8, 3), 8, False), tmp_path / "q.jpg", quality=quality)
+    assert PILImage.open(out).size == (8, 6)
+
+
+@pytest.mark.parametrize("quality", [0, 101])
+def test_quality_outside_1_to_100_is_refused_before_writing(tmp_path, quality):
+    with pytest.raises(UsageError, match=f"Quality must be between 1 and 100, not {quality}"):
+        write_image(_image((6, 8, 3), 8, False), tmp_path / "q.jpg", quality=quality)
+    assert not (tmp_path / "q.jpg").exists()
+
+
 # --- notices ---------------------------------------------------------------------------------
 
 
