@@ -12,6 +12,13 @@ _JOBS = "studio/engine/jobs.py"
 _TILING = "studio/core/tiling.py"
 _EXIF = "studio/core/exif.py"
 _TIFF = "studio/core/imageio/tiff.py"
+_WRITING = "studio/core/imageio/writing.py"
+_DEPTH_LOSS = "if depth < source and depth < 32:"
+_REDUNDANT = "redundant: depths are 8, 16 or 32, so depth < source already means depth < 32"
+_ICC_SPACE = 'return icc[16:20] if len(icc) >= 20 else b""'
+_NO_SHORT_ICC = (
+    "differs only for a 20-byte profile, and no valid one is shorter than its 128-byte header"
+)
 _BLENDED = (
     "; the engine's tiling divides by the sum of the weights (their only use), so the blend "
     "is the same"
@@ -53,6 +60,14 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "a second extra sample is then kept too, but the reader takes the colour channels and "
         "the next one as alpha and drops the rest (tests/core/test_imageio.py checks it)"
     ),
+    (_TIFF, "samples = samples.astype(np.uint8) * np.uint8(255)", 54, "constant: 255 -> 256"): (
+        "np.uint8(256) raises, and the reader then falls back to Pillow, which decodes a "
+        "bilevel TIFF to the same 0 and 255 samples"
+    ),
+    (_WRITING, _DEPTH_LOSS, 26, "compare: Lt -> LtE"): _REDUNDANT,
+    (_WRITING, _DEPTH_LOSS, 34, "constant: 32 -> 33"): _REDUNDANT,
+    (_WRITING, _ICC_SPACE, 25, "compare: GtE -> Gt"): _NO_SHORT_ICC,
+    (_WRITING, _ICC_SPACE, 37, "constant: 20 -> 21"): _NO_SHORT_ICC,
 }
 
 
