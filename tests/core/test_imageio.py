@@ -241,6 +241,17 @@ def test_an_invalid_exif_orientation_reads_the_picture_as_stored(tmp_path, rng, 
     np.testing.assert_array_equal(np.rint(image.pixels * 255), stored)
 
 
+def test_a_palette_tiff_maps_every_index_to_its_own_colour(tmp_path, rng):
+    """The first and last entries too; a 16-bit colour map stays 16-bit."""
+    colours = rng.integers(1, 65535, (3, 256), dtype=np.uint16) | 1  # neither v*257 nor v<<8
+    indices = np.array([[0, 1, 254, 255], [255, 0, 7, 254]], np.uint8)
+    tifffile.imwrite(tmp_path / "p.tif", indices, photometric="palette", colormap=colours)
+    image = read_image(tmp_path / "p.tif")
+    assert image.meta.bit_depth == 16
+    expected = np.moveaxis(colours[:, indices], 0, -1) / 65535
+    np.testing.assert_allclose(image.pixels, expected, atol=1e-7)
+
+
 def test_tiff_colour_spaces(tmp_path, rng):
     grey = _uint(rng, (6, 8), np.uint16)
     tifffile.imwrite(tmp_path / "white.tif", grey, photometric="miniswhite")
