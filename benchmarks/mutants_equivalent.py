@@ -64,6 +64,21 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "np.uint8(256) raises, and the reader then falls back to Pillow, which decodes a "
         "bilevel TIFF to the same 0 and 255 samples"
     ),
+    (
+        _TIFF,
+        "premultiplied = keep > channels and bool(extras) and extras[0] == 1",
+        20,
+        "compare: Gt -> GtE",
+    ): (
+        "keep equals channels only when no extra sample is kept: there is no alpha, so "
+        "premultiplication has nothing to act on"
+    ),
+    (
+        _TIFF,
+        "indices = np.clip(samples[..., 0], 0, colormap.shape[1] - 1)",
+        42,
+        "binop: Sub -> Add",
+    ): ("a colour map has 2**bits entries, so no index of the file's own depth reaches past it"),
     (_WRITING, _DEPTH_LOSS, 26, "compare: Lt -> LtE"): _REDUNDANT,
     (_WRITING, _DEPTH_LOSS, 34, "constant: 32 -> 33"): _REDUNDANT,
     (_WRITING, _ICC_SPACE, 25, "compare: GtE -> Gt"): _NO_SHORT_ICC,
