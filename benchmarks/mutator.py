@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import copy
 import random
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 _SWAPS: dict[type, type] = {
@@ -141,12 +141,15 @@ class _Replace(ast.NodeTransformer):
         return super().visit(node)  # type: ignore[no-any-return]
 
 
-def mutants(source: str) -> list[Mutant]:
-    """Every single-point mutant of `source` that still differs from it once unparsed."""
+def mutants(source: str, lines: Collection[int] | None = None) -> list[Mutant]:
+    """Every single-point mutant of `source` (on `lines` only, when given) that still differs
+    from it once unparsed."""
     original = ast.unparse(ast.parse(source))
-    count = sum(1 for _ in _sites(ast.parse(source)))
+    sites = list(_sites(ast.parse(source)))
     found = []
-    for index in range(count):
+    for index, (site, _, _) in enumerate(sites):
+        if lines is not None and getattr(site, "lineno", 0) not in lines:
+            continue
         tree = ast.parse(source)  # a fresh tree per mutant: sites are found in the same order
         parents = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
         node, kind, description = list(_sites(tree))[index]
