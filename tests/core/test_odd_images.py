@@ -234,6 +234,33 @@ def test_16bit_cielab_tiff_neutral_axis_and_hue(tmp_path, icc):
     assert red > 0.6 and green < 0.4 and blue > green
 
 
+def test_float_cielab_tiff_neutral_axis_and_hue(tmp_path):
+    """As above, with L*, a*, b* stored as float32 numbers."""
+    lab = np.array([[[0, 0, 0], [50, 0, 0], [100, 0, 0], [50, 60, 0]]], np.float32)
+    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric=8)
+    pixels = read_image(tmp_path / "lab.tif").pixels[0]
+    np.testing.assert_allclose(pixels[:3], [[0] * 3, [0.4663] * 3, [1] * 3], atol=2e-3)
+    red, green, blue = pixels[3]
+    assert red > 0.6 and green < 0.4 and blue > green
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_cielab_tiff_alpha_keeps_its_scale(tmp_path, dtype):
+    """Alpha beside CIELab: opaque stays 1 and half stays half, whatever the sample type."""
+    lab = np.zeros((2, 3, 4), dtype)
+    lab[..., 0] = 50 if dtype == np.float32 else 128
+    top = 1.0 if dtype == np.float32 else 255
+    lab[0, :, 3] = [top, top / 2, 0]
+    extra = {"extrasamples": ("unassalpha",), "planarconfig": "contig"}
+    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric=8, **extra)
+    image = read_image(tmp_path / "lab.tif")
+    assert image.alpha is not None
+    np.testing.assert_allclose(
+        image.alpha[0], np.asarray(lab[0, :, 3], np.float64) / top, atol=1e-4
+    )
+    assert 0.45 < image.pixels.mean() < 0.48  # mid grey, not scaled by 255 or 65535
+
+
 def _apng(path: Path, frame_count: int | None = None) -> np.ndarray:
     frames = [PILImage.fromarray(np.roll(RGB, k, axis=0)) for k in range(3)]
     frames[0].save(path, save_all=True, append_images=frames[1:])

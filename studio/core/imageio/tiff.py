@@ -115,7 +115,7 @@ def _tiff_colour(page: tifffile.TiffPage, samples: Samples) -> tuple[Samples, in
     elif kind == photometric.MINISWHITE:
         samples = _invert(samples)
     elif kind in _LAB_SPACES and samples.shape[2] >= 3:
-        samples = np.concatenate([_lab_to_rgb(samples, kind), samples[..., 3:4]], axis=2)
+        samples = np.concatenate([_lab_to_rgb(samples, kind), _as_uint16(samples[..., 3:4])], 2)
         converted = True
     elif kind not in (photometric.MINISBLACK, photometric.RGB, photometric.YCBCR):
         raise _Unsupported(f"unsupported TIFF colour space {kind}")
@@ -150,6 +150,16 @@ def _lab_to_rgb(samples: Samples, kind: int) -> Samples:
         chroma = chroma.view(chroma.dtype.str.replace("u", "i"))
     scaled = chroma.astype(np.float32) / np.float32(2 ** (bits - 8))
     return colour.lab_to_srgb(lightness, scaled[..., 0], scaled[..., 1])
+
+
+def _as_uint16(samples: Samples) -> Samples:
+    """Samples of any type as 16-bit ones (alpha beside the 16-bit sRGB of a CIELab TIFF)."""
+    if samples.dtype == np.uint8:
+        return samples.astype(np.uint16) * np.uint16(257)
+    values = _unsigned_or_float(samples)
+    if values.dtype == np.uint16:
+        return values
+    return np.asarray(np.rint(np.clip(values, 0.0, 1.0) * 65535), dtype=np.uint16)
 
 
 def _unsigned_or_float(samples: Samples) -> Samples:
