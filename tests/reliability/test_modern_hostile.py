@@ -190,3 +190,16 @@ def test_float_radiance_to_an_integer_format_says_what_is_lost(
     assert len(clipped) == 1 and "EXR" in clipped[0]
     share = float(clipped[0].split("%")[0].rsplit(" ", 1)[1])
     assert 22 <= share <= 28  # the sky's quarter, give or take the blur at its edge
+
+
+def test_a_truncated_dng_is_refused_in_one_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """LibRaw prints its own "Unexpected end of file" to the process's stderr: never reached."""
+    dng = write_bayer_dng(tmp_path / "full.dng", np.full((24, 32, 3), 0.4))
+    source = tmp_path / "cut.dng"
+    source.write_bytes(dng.read_bytes()[: dng.stat().st_size - 400])
+
+    assert main(["run", "denoise", str(source), "-o", str(tmp_path / "out.png")]) == 3
+
+    assert "truncated" in error_line(capfd.readouterr().err)

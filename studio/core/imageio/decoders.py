@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,9 @@ def read_raw(path: Path, limit: int) -> Decoded:
     16-bit sRGB primaries (`linear`: no tone curve; shown, filtered and written sRGB-encoded).
 
     No auto-brightening and no white level guessed from the data: the exposure stays as shot,
-    so brackets keep their ratios and merge in linear light as they are.
+    so brackets keep their ratios and merge in linear light as they are. A truncated DNG is
+    refused before LibRaw sees it (LibRaw prints to stderr); a plain TIFF with a RAW suffix
+    that LibRaw does not know is read as a TIFF.
     """
     try:
         import rawpy  # here, not at the top: LibRaw loads only when a RAW is opened
@@ -165,6 +167,8 @@ def read_raw(path: Path, limit: int) -> Decoded:
             "(pip install rawpy)"
         ) from None
 
+    if is_dng(path) and _dng_data_end(path) > path.stat().st_size:  # else LibRaw prints
+        raise BadInputError(f"Cannot read {path}: the file is truncated")
     try:
         raw = rawpy.imread(str(path))
     except rawpy.LibRawFileUnsupportedError:
@@ -200,6 +204,23 @@ def is_dng(path: Path) -> bool:
             return _DNG_VERSION in tif.pages.first.tags
     except Exception:
         return False  # not a readable TIFF: the TIFF reader says why
+
+
+def _dng_data_end(path: Path) -> int:
+    """Where the last strip or tile that a DNG's IFDs (and SubIFDs) point to ends; 0 when
+    tifffile cannot tell (LibRaw judges the file then)."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return max((end for page in tif.pages for end in _data_ends(page)), default=0)
+    except Exception:
+        return 0
+
+
+def _data_ends(page: Any) -> Iterator[int]:
+    extents = zip(page.dataoffsets, page.databytecounts, strict=True)
+    yield from (offset + count for offset, count in extents)
+    for sub in page.pages or ():  # SubIFDs: where a DNG keeps its full-size raw
+        yield from _data_ends(sub)
 
 
 def _raw_exif(path: Path, raw: Any) -> PILImage.Exif:
