@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import cv2
@@ -16,6 +17,7 @@ from studio.engine.jobs import JobRequest, run_job
 from studio.engine.ops import _style_color as colour
 from studio.engine.ops import _style_synthesis as synthesis
 from studio.engine.registry import build_registry
+from tests.helpers import finish
 from tests.shared import shared_file
 
 
@@ -267,3 +269,33 @@ def test_painterly_on_a_photograph() -> None:
     assert np.abs(mo - ms).sum() + np.abs(so - ss).sum() < 0.5 * (
         np.abs(mc - ms).sum() + np.abs(sc - ss).sum()
     )
+
+
+@pytest.mark.parametrize(
+    ("engine", "params"),
+    [
+        ("painterly", {"working_size": 64, "iterations": 1}),
+        ("color_transfer", {}),
+        ("histogram", {}),
+    ],
+)
+def test_a_photo_in_range_is_not_copied_and_the_detail_is_added_in_bands(
+    engine: str, params: dict[str, Any]
+) -> None:
+    """Beyond the photo: the result, and for painterly its coarse luminance (a third), plus
+    tiles and bands; no clipped copy of the photo, no full-size luminance kept (they held
+    one image more). A small job first, so that lazy imports and caches are not counted."""
+    rng = np.random.default_rng(0)
+    photo = Image(rng.random((2048, 1024, 3), dtype=np.float32))
+    style = Image(rng.random((128, 128, 3), dtype=np.float32))
+    warm_up = JobInputs((Image(photo.pixels[:64, :64].copy()),), {"style": style})
+    finish(run_job(build_registry(), JobRequest("style", warm_up, engine, params), RunContext()))
+    request = JobRequest("style", JobInputs((photo,), {"style": style}), engine, params)
+    tracemalloc.start()
+    try:
+        result = finish(run_job(build_registry(), request, RunContext(tile=128)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.pixels.shape == photo.pixels.shape
+    assert peak < 1.9 * photo.pixels.nbytes

@@ -31,6 +31,7 @@ from studio.engine.ops import _style_synthesis as synthesis
 from studio.engine.tiling import on_device_or_cpu, run_tiled
 
 _COLOUR_TILE = 1024
+_BAND_PIXELS = 2**18  # pixels a band-by-band step works on at a time
 _PATCH_SIZES = (33, 21, 13)
 _SCALES = 3
 
@@ -66,11 +67,21 @@ class PainterlyParams(Params):
 
 def _style_of(inputs: JobInputs) -> FloatArray:
     assert inputs.style is not None, "check_inputs ensures the style image"
-    return np.clip(as_rgb(inputs.style.pixels), 0.0, 1.0)
+    return _clipped(as_rgb(inputs.style.pixels))
 
 
 def _content_of(inputs: JobInputs) -> FloatArray:
-    return np.clip(as_rgb(inputs.image.pixels), 0.0, 1.0)
+    return _clipped(as_rgb(inputs.image.pixels))
+
+
+def _clipped(pixels: FloatArray) -> FloatArray:
+    """`pixels` clipped to [0, 1]: the photo itself when it already is (an 8- or 16-bit
+    photo always is), so a big photo is not copied."""
+    rows = max(1, _BAND_PIXELS // pixels.shape[1])
+    bands = (pixels[y : y + rows] for y in range(0, len(pixels), rows))
+    if all(band.min() >= 0.0 and band.max() <= 1.0 for band in bands):
+        return pixels
+    return np.clip(pixels, 0.0, 1.0)
 
 
 def _run_colour_map(
@@ -128,12 +139,15 @@ def enlarge(painted: FloatArray, content: FloatArray, detail: float) -> FloatArr
         cv2.resize(painted, (width, height), interpolation=cv2.INTER_CUBIC), dtype=np.float32
     )
     if detail > 0:
-        lum = luminance(content)
-        small = cv2.resize(lum, (small_w, small_h), interpolation=cv2.INTER_AREA)
-        coarse = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-        fine = np.subtract(lum, coarse, out=np.asarray(coarse, dtype=np.float32))
-        fine *= np.float32(detail)
-        out += fine[..., None]
+        small = cv2.resize(luminance(content), (small_w, small_h), interpolation=cv2.INTER_AREA)
+        coarse = np.asarray(
+            cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC), np.float32
+        )
+        rows = max(1, _BAND_PIXELS // width)
+        for y in range(0, height, rows):  # the luminance again, a band at a time
+            fine = np.subtract(luminance(content[y : y + rows]), coarse[y : y + rows])
+            fine *= np.float32(detail)
+            out[y : y + rows] += fine[..., None]
     np.clip(out, 0.0, 1.0, out=out)  # in place: a 100-MP photo has no room for a copy
     return out
 
