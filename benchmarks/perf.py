@@ -1,7 +1,7 @@
 """Speed and memory of every task's default engine, batch throughput and a 100-megapixel run.
 
     python -m benchmarks.perf [--sizes 1,12,24] [--tasks denoise,deblur] [--skip-huge]
-                              [--huge-tasks denoise,denoise:nlm,hdr] [--huge-megapixels 100]
+                              [--huge-tasks all|denoise,denoise:nlm,hdr] [--huge-megapixels 100]
                               [--neural] [--batch-engines cbm3d,nlm] [--batch-megapixels 0.5]
                               [--upscale 2,4] [--upscale-engines detail,lanczos,model]
 
@@ -304,7 +304,7 @@ def huge_rows(tasks: str, megapixels: float, model: str | None) -> list[dict[str
     time; each row says whether its peak stays under `HUGE_LIMIT` times the larger of its
     input and output float32 images (an upscale's result is bigger than its input)."""
     rows = []
-    for item in (t for t in tasks.split(",") if t):
+    for item in builtin_engines() if tasks == "all" else [t for t in tasks.split(",") if t]:
         task, _, engine = item.partition(":")
         scale = HUGE_UPSCALE if task == "upscale" else None
         rows.append(measure(task, megapixels, engine=engine or None, scale=scale))
@@ -316,6 +316,19 @@ def huge_rows(tasks: str, megapixels: float, model: str | None) -> list[dict[str
             largest = max(row["image_f32_mb"], row.get("output_f32_mb", 0))
             row["under_4x"] = row["peak_rss_mb"] / largest < HUGE_LIMIT
     return rows
+
+
+def builtin_engines() -> list[str]:
+    """`task:engine` for every engine that runs without a model file, task by task."""
+    from studio.engine.registry import build_registry
+
+    registry = build_registry()
+    return [
+        f"{task}:{spec.id}"
+        for task in (*TASKS, "upscale")
+        for spec in registry.engines(task)
+        if spec.available(RunContext()).ok
+    ]
 
 
 def print_table(title: str, rows: list[dict[str, Any]]) -> None:
@@ -342,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         "--huge-tasks",
         default=",".join((*TASKS, "upscale")),
         help="TASK or TASK:ENGINE list for the big-photo run (default: every task's default "
-        "engine; e.g. denoise:nlm,hdr:merge)",
+        "engine; e.g. denoise:nlm,hdr:merge), or 'all': every engine that needs no model",
     )
     parser.add_argument("--huge-megapixels", type=float, default=100.0)
     parser.add_argument("--skip-batch", action="store_true")
