@@ -23,7 +23,7 @@ from studio.cli.main import main
 from studio.core.errors import UsageError
 from studio.core.exif import load_exif
 from studio.core.image import Image, ImageMeta
-from studio.core.imageio import SUPPORTED_EXTENSIONS, is_image_file, read_image, write_image
+from studio.core.imageio import SUPPORTED_EXTENSIONS, is_image_file, modern, read_image, write_image
 from tests.rawdata import write_bayer_dng
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
@@ -117,8 +117,20 @@ def test_an_avif_layout_studio_does_not_know_keeps_the_picture_and_says_so(
     monkeypatch.setattr("studio.core.imageio.avif_meta.with_metadata", unknown)
     with caplog.at_level(logging.WARNING):
         out = write_image(_photo(16), tmp_path / "deep.avif", quality=100)
-    assert "deep.avif: this libavif writes 12-bit AVIF that Studio cannot add" in caplog.text
+    assert "deep.avif: Studio cannot add this EXIF, ICC and XMP to a 12-bit AVIF" in caplog.text
     np.testing.assert_allclose(read_image(out).pixels, SMOOTH, atol=1 / 4095)
+
+
+def test_metadata_libavif_would_refuse_is_left_out_and_the_picture_kept(tmp_path, caplog):
+    """EXIF without a TIFF header makes libavif refuse the whole file ("Invalid Exif
+    payload"): the 12-bit AVIF is written without the metadata, and readable."""
+    samples = np.rint(SMOOTH * 65535).astype(np.uint16)
+    out = tmp_path / "deep.avif"
+    with caplog.at_level(logging.WARNING):
+        modern.write_avif(out, samples, 100, {"exif": b"Exif\x00\x00not a TIFF header"})
+    assert "Studio cannot add this EXIF" in caplog.text
+    decoded = imagecodecs.avif_decode(out.read_bytes()).astype(np.float64) / 4095
+    np.testing.assert_allclose(decoded, SMOOTH, atol=1 / 4095)
 
 
 def test_10bit_avif_from_another_encoder_fills_the_16bit_range(tmp_path):

@@ -111,14 +111,28 @@ def write_avif(path: Path, samples: Samples, quality: int, metadata: dict[str, A
     )
     exif = metadata.get("exif", b"").removeprefix(b"Exif\x00\x00") or None
     try:
-        encoded = avif_meta.with_metadata(
+        edited = avif_meta.with_metadata(
             encoded, metadata.get("icc_profile"), exif, metadata.get("xmp")
         )
+        if not _avif_parses(edited):  # libavif checks each item (e.g. the EXIF's TIFF header)
+            raise ValueError("libavif refuses the metadata")
+        encoded = edited
     except ValueError:
-        notice(f"{_target_name(path)}: this libavif writes 12-bit AVIF that Studio cannot add "
-               "EXIF, ICC and XMP to; write 8-bit AVIF (--bit-depth 8), HEIC, JPEG XL or TIFF "
-               "to keep them")  # fmt: skip
+        notice(f"{_target_name(path)}: Studio cannot add this EXIF, ICC and XMP to a 12-bit "
+               "AVIF, which is written without them; write 8-bit AVIF (--bit-depth 8), HEIC, "
+               "JPEG XL or TIFF to keep them")  # fmt: skip
     path.write_bytes(encoded)
+
+
+def _avif_parses(data: bytes) -> bool:
+    """Whether libavif (through Pillow) reads the structure and metadata of an AVIF file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with PILImage.open(io.BytesIO(data), formats=["AVIF"]):
+                return True
+    except Exception:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
