@@ -1,10 +1,12 @@
 """Speed and memory of every task's default engine, batch throughput and a 100-megapixel run.
 
-    python -m benchmarks.perf [--sizes 1,12,24] [--tasks denoise,deblur] [--skip-huge]
+    python -m benchmarks.perf [--sizes 1,12,24] [--tasks denoise,deblur:wiener] [--skip-huge]
                               [--huge-tasks all|denoise,denoise:nlm,hdr] [--huge-megapixels 100]
                               [--neural] [--batch-engines cbm3d,nlm] [--batch-megapixels 0.5]
                               [--upscale 2,4] [--upscale-engines detail,lanczos,model]
 
+`--tasks` takes task names (their default engine) or task:engine. The deblur photo is shaken
+by a SHAKE-px camera path, so the default blind engine estimates a kernel and removes it.
 Each measurement runs in a fresh subprocess so its peak resident memory is its own. Prints a
 table and writes bench-results/perf.json.
 """
@@ -33,6 +35,7 @@ RESULTS = Path("bench-results")
 HUGE_LIMIT = 4.0  # peak host memory of a 100-MP job, in units of its float32 image
 HUGE_UPSCALE = 2.0  # the upscale of the big-photo run
 UPSCALE_BOUND = 2.0  # peak host memory of an upscale, in units of its 16-bit output
+SHAKE = 31  # px: the camera shake blurred into the deblur task's photo
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 NEURAL = {  # one checkpoint per architecture in ../shared/models, and its task
     "denoising/kair_ffdnet_color.pth": "denoise",
@@ -89,7 +92,21 @@ def job_inputs(task: str, pixels: np.ndarray, one_photo: bool = False) -> JobInp
     if task == "style":
         style = Image(photo(0.25, seed=7)[:, ::-1].copy())
         return JobInputs((image,), {"style": style})
+    if task == "deblur":
+        return JobInputs((Image(shaken(pixels), ImageMeta(bit_depth=8)),))
     return JobInputs((image,))
+
+
+def shaken(pixels: np.ndarray) -> np.ndarray:
+    """The photo blurred by a SHAKE-px camera-shake trajectory, so that the default blind
+    deblur estimates a kernel and deconvolves, as on a real shaken photo."""
+    import cv2
+
+    from benchmarks.quality.deblur_blind import trajectory_kernel
+
+    kernel = trajectory_kernel(SHAKE, np.random.default_rng(0)).astype(np.float32)
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1])  # filter2D correlates
+    return np.asarray(cv2.filter2D(pixels, -1, flipped, borderType=cv2.BORDER_REFLECT))
 
 
 def peak_rss_mb() -> float:
@@ -379,12 +396,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report: dict[str, Any] = {"engines": [], "upscale": [], "huge": [], "batch": []}
     sizes = [float(s) for s in args.sizes.split(",") if s]
-    runs = [(task, None) for task in args.tasks.split(",") if task]
+    runs: list[tuple[str, str | None, str | None]] = []
+    for entry in filter(None, args.tasks.split(",")):
+        task, _, engine = entry.partition(":")
+        runs.append((task, engine or None, None))
     if args.neural:
-        runs += [(task, str(SHARED_MODELS / name)) for name, task in NEURAL.items()]
-    for task, model in runs:
+        runs += [(task, "model", str(SHARED_MODELS / name)) for name, task in NEURAL.items()]
+    for task, engine, model in runs:
         for size in sizes:
-            engine = "model" if model else None
             report["engines"].append(measure(task, size, engine=engine, model=model))
             print(report["engines"][-1], file=sys.stderr)
     if args.upscale:
