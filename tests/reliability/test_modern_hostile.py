@@ -16,6 +16,8 @@ import tifffile
 from PIL import Image as PILImage
 
 from studio.cli.main import main
+from studio.core.errors import UsageError
+from studio.core.imageio.formats import check_writable
 from tests.rawdata import write_bayer_dng
 from tests.reliability.helpers import error_line, leftovers
 
@@ -203,3 +205,22 @@ def test_a_truncated_dng_is_refused_in_one_line(
     assert main(["run", "denoise", str(source), "-o", str(tmp_path / "out.png")]) == 3
 
     assert "truncated" in error_line(capfd.readouterr().err)
+
+
+def test_an_avif_viewers_could_not_open_is_refused_before_computing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libavif opens at most 32768 px a side: a wider AVIF was written, then unreadable."""
+    source, out = tmp_path / "panorama.png", tmp_path / "panorama.avif"
+    PILImage.fromarray(np.zeros((8, 32769, 3), np.uint8)).save(source)
+
+    assert main(["run", "denoise", str(source), "-o", str(out), "--engine", "gaussian"]) == 2
+
+    assert "32768" in error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_an_avif_over_libavifs_pixel_limit_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="AVIF images can have at most 268 megapixels"):
+        check_writable(tmp_path / "big.avif", 16384, 16385)
+    check_writable(tmp_path / "big.avif", 16384, 16384)

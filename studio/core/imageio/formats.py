@@ -77,7 +77,10 @@ RGB_ONLY_FORMATS = frozenset({"webp", "hdr", "avif", "heif"})
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1")
 _JXL_STARTS = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")
 SNIFF_BYTES = 64
-MAX_SIDE = {"jpeg": 65535, "webp": 16383}
+MAX_SIDE = {"jpeg": 65535, "webp": 16383, "avif": 32768}
+# libavif's default decoding limits (AVIF_DEFAULT_IMAGE_DIMENSION_LIMIT, ..._SIZE_LIMIT): an
+# AVIF beyond them is written, but Pillow, imagecodecs and browsers refuse to open it.
+_AVIF_MAX_PIXELS = 16384 * 16384
 # x265 (pillow-heif's encoder) refuses pictures under 32 px on one side and over 4216 on the
 # other (measured: 16x4216 encodes, 16x4217 and 1x8000 do not; 32x33000 encodes).
 _HEIF_THIN, _HEIF_LONG = 32, 4216
@@ -192,6 +195,11 @@ def check_writable(
         raise UsageError(
             f"{fmt.upper()} images can be at most {side} pixels a side, this one is "
             f"{width}x{height}: choose PNG or TIFF"
+        )
+    if fmt == "avif" and width * height > _AVIF_MAX_PIXELS:
+        raise UsageError(
+            f"AVIF images can have at most {_AVIF_MAX_PIXELS / 1e6:.0f} megapixels for viewers "
+            f"to open them, this one is {width}x{height}: choose JPEG XL, PNG or TIFF"
         )
     if fmt == "heif" and min(width, height) < _HEIF_THIN and max(width, height) > _HEIF_LONG:
         raise UsageError(
