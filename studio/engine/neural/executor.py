@@ -34,10 +34,17 @@ from studio.engine.memory import (
 )
 from studio.engine.neural import precision
 from studio.engine.neural.inference import Extras as Extras
-from studio.engine.neural.inference import ValueRange, WindowRun, infer, keeps_channels
+from studio.engine.neural.inference import (
+    ValueRange,
+    WindowRun,
+    infer,
+    infer_on_device,
+    keeps_channels,
+)
 from studio.engine.neural.loader import load_model
 from studio.engine.neural.model import LoadedModel
-from studio.engine.tiling import RowSink, run_tiled_at, run_tiled_into
+from studio.engine.neural.pipeline import run_tiles, run_tiles_into
+from studio.engine.tiling import RowSink
 
 CACHE_KEY = "neural.models"
 MAX_CACHED_MODELS = 2
@@ -49,7 +56,6 @@ ACTIVATION_FACTOR = 8  # live activations per pixel, in units of the widest laye
 CPU_TILE = 256  # cache-sized CPU tiles run 1.4-3x faster than whole images (neural --tile-sweep)
 STREAM_TILE = 1024  # the largest tile of a streamed result: its band stays small beside it
 
-WindowFn = Callable[[FloatArray, int, int], FloatArray]
 _T = TypeVar("_T")
 
 
@@ -114,10 +120,10 @@ def auto_tile(
     """A tile side that fits the free memory (and, on the CPU, the caches), or None when the
     whole image fits."""
     share = GPU_BUDGET if device.type == "cuda" else CPU_BUDGET
-    budget = share * free_bytes(device) - model.parameter_bytes
-    max_pixels = max(budget, 0) / bytes_per_pixel(model, element_bytes, batch)
-    fits = height * width <= max_pixels
-    side = int(math.sqrt(max_pixels)) // TILE_STEP * TILE_STEP
+    budget = max(share * free_bytes(device) - model.parameter_bytes, 0)
+    per_pixel = bytes_per_pixel(model, element_bytes, batch)
+    fits = height * width <= budget / per_pixel
+    side = _tile_side(budget, per_pixel, _band_bytes_per_tile_row(model, width, batch, device))
     if device.type == "cpu":
         cache_side = max(CPU_TILE, 4 * model.tile_overlap)
         fits = fits and max(height, width) <= cache_side
@@ -125,6 +131,23 @@ def auto_tile(
     if fits:
         return None
     return max(side, MIN_TILE, 2 * model.tile_overlap + TILE_STEP)
+
+
+def _band_bytes_per_tile_row(
+    model: LoadedModel, width: int, batch: int, device: torch.device
+) -> int:
+    """Device memory of the blend band (and its finished rows) per row of a tile: none on
+    the CPU, where the band is host memory like the output image."""
+    if device.type == "cpu":
+        return 0
+    return 2 * 4 * model.scale**2 * width * model.out_channels * batch
+
+
+def _tile_side(budget: float, per_pixel: int, per_row: int) -> int:
+    """The largest side s, a multiple of TILE_STEP, with per_pixel * s² + per_row * s within
+    the budget."""
+    side = (math.sqrt(per_row**2 + 4 * per_pixel * budget) - per_row) / (2 * per_pixel)
+    return int(side) // TILE_STEP * TILE_STEP
 
 
 # --------------------------------------------------------------------------- running
@@ -275,20 +298,17 @@ def _overlap(model: LoadedModel, tile: int) -> int:
 def _run_once(
     run: WindowRun, pixels: FloatArray, message: str, tile: int | None
 ) -> Generator[Progress, None, FloatArray]:
-    out_channels = _output_channels(run.model, pixels.shape[2])
-
-    def on_window(window: FloatArray, y0: int, x0: int) -> FloatArray:
-        return infer(run, window, (y0, x0))
-
     if tile is None:
         yield Progress(0, 1, message)
-        out = on_window(pixels, 0, 0)
+        out = infer(run, pixels, (0, 0))
         yield Progress(1, 1, message)
         return out
-    overlap = _overlap(run.model, tile)
+
+    channels = _output_channels(run.model, pixels.shape[2])
     return (
-        yield from _tiled(pixels, on_window, tile, overlap, out_channels, message, run.model.scale)
-    )
+        yield from run_tiles(pixels, partial(_on_tile, run), run.device, tile,
+                             _overlap(run.model, tile), channels, message, run.model.scale)
+    )  # fmt: skip
 
 
 def _run_once_into(
@@ -303,29 +323,15 @@ def _run_once_into(
         yield Progress(1, 1, message)
         return
 
-    def fn(window: FloatArray, at: Tile) -> FloatArray:
-        return infer(run, window, (at.y0, at.x0))
+    channels = _output_channels(run.model, pixels.shape[2])
+    yield from run_tiles_into(pixels, partial(_on_tile, run), run.device, sink, tile,
+                              _overlap(run.model, tile), channels, message,
+                              run.model.scale)  # fmt: skip
 
-    overlap = _overlap(run.model, tile)
-    yield from run_tiled_into(pixels, fn, sink, tile, overlap, message, run.model.scale)
 
-
-def _tiled(
-    pixels: FloatArray,
-    on_window: WindowFn,
-    tile: int,
-    overlap: int,
-    out_channels: int,
-    message: str,
-    scale: int,
-) -> Generator[Progress, None, FloatArray]:
-    """run_tiled, telling the tile function where each tile sits (for spatial extras)."""
-
-    def fn(window: FloatArray, at: Tile) -> FloatArray:
-        result: FloatArray = on_window(window, at.y0, at.x0)
-        return result
-
-    return (yield from run_tiled_at(pixels, fn, tile, overlap, out_channels, message, scale))
+def _on_tile(run: WindowRun, window: torch.Tensor, at: Tile) -> torch.Tensor:
+    """One tile, on the run's device, through the model (`at` places spatial extras)."""
+    return infer_on_device(run, window, (at.y0, at.x0))
 
 
 def _output_channels(model: LoadedModel, image_channels: int) -> int:

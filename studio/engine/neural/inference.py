@@ -68,12 +68,19 @@ class WindowRun:
     value_range: ValueRange = ValueRange()
 
 
-@torch.inference_mode()
 def infer(run: WindowRun, window: FloatArray, origin: tuple[int, int]) -> FloatArray:
     """One window (h, w, C) through the model; (h, w, C') float32 out, in the image's range."""
+    x = torch.from_numpy(np.ascontiguousarray(window)).to(run.device)
+    result: FloatArray = infer_on_device(run, x, origin).to("cpu").numpy()
+    return result
+
+
+@torch.inference_mode()
+def infer_on_device(run: WindowRun, window: torch.Tensor, origin: tuple[int, int]) -> torch.Tensor:
+    """`infer` for a window (h, w, C) already on the run's device; the result stays there."""
     model, scale = run.model, run.value_range
     h, w, channels = window.shape
-    x = torch.from_numpy(np.ascontiguousarray(window)).to(run.device).permute(2, 0, 1).unsqueeze(0)
+    x = window.permute(2, 0, 1).unsqueeze(0)
     if scale != ValueRange():
         x = (x - scale.low) / scale.span
     x = _to_model_channels(x, model, run.batch_channels)
@@ -84,8 +91,7 @@ def infer(run: WindowRun, window: FloatArray, origin: tuple[int, int]) -> FloatA
     y = _from_model_channels(y, model, channels, run.batch_channels).clamp_(0.0, 1.0)
     if scale != ValueRange():
         y = y * scale.span + scale.low
-    result: FloatArray = y.squeeze(0).permute(1, 2, 0).to("cpu", torch.float32).numpy()
-    return result
+    return y.squeeze(0).permute(1, 2, 0).float()
 
 
 def forward(run: WindowRun, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
