@@ -425,3 +425,21 @@ def test_cli_saves_the_kernel_and_reports_its_size(
     assert final["kernel_size"] == [int(np.ptp(cols)) + 1, int(np.ptp(rows)) + 1]
     assert final["kernel_file"] == str(kernel)
     assert main([*args, "--save-kernel", str(photo)]) == 2  # never over an input
+
+
+@pytest.mark.parametrize("engine", ["blind", *ENGINES, "auto"])
+def test_engines_on_the_device_declare_it(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window labels an engine's device from its declaration: an engine that asks for
+    the job's device must declare `uses_device`, or the window says CPU while it runs on the
+    GPU."""
+    import torch
+
+    from studio.engine.ops import deblur
+
+    asked: list[str] = []
+    monkeypatch.setattr(
+        deblur, "resolve_device", lambda name: asked.append(name) or torch.device("cpu")
+    )
+    run(engine, np.random.default_rng(0).random((40, 40, 3), np.float32))
+    assert asked
+    assert build_registry().get("deblur", engine).uses_device

@@ -245,6 +245,7 @@ ENGINES: list[EngineSpec] = [
         name="Automatic shake removal",
         params=BlindParams,
         run=run_blind,
+        uses_device=True,
         description="Estimates the camera-shake blur of any shape from the photo (or the "
         "region you draw), then removes it; leaves the photo alone when no blur is clear.",
         default=True,
