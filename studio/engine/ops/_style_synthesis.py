@@ -20,15 +20,15 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from studio.core.image import FloatArray, luminance
 from studio.core.protocol import Progress
 from studio.engine.ops import _style_color as colour
+from studio.engine.ops import _style_torch as colours
 
 if TYPE_CHECKING:
     import torch
@@ -83,7 +83,7 @@ def synthesize(
     import torch
 
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
-    style_quantiles = colour.quantiles(colour.sample_lab(style))
+    target = colours.quantiles(colours.to_lab(_tensor(style, device)))
     total, done = total_steps(settings), 0
     estimate: torch.Tensor | None = None
     for level in range(settings.scales):
@@ -94,9 +94,9 @@ def synthesize(
         content_t = _tensor(content_l, device)
         weight = _tensor(_content_weight(content_l, settings.content_weight), device)
         if estimate is None:
-            start = _match_colours(content_l, style_quantiles)
+            start = colours.match_histograms(content_t, target)
             noise = torch.randn((3, height, width), generator=generator) * _INIT_NOISE
-            estimate = _tensor(start, device) + noise.to(device)
+            estimate = start + noise.to(device)
         else:
             estimate = _upsample(estimate, height, width)
         for patch in _patch_sizes(settings, (height, width)):
@@ -106,8 +106,7 @@ def synthesize(
                 offset = torch.randint(0, gap, (2,), generator=generator).tolist()
                 estimate = database.aggregate(estimate, gap, (offset[0], offset[1]))
                 estimate = (estimate + weight * content_t) / (1.0 + weight)
-                matched = _match_colours(_array(estimate), style_quantiles)
-                estimate = _tensor(domain_transform(matched, _DT_SIGMA_S, _DT_SIGMA_R), device)
+                estimate = _colour_and_smooth(estimate, target)
                 done += 1
                 yield Progress(
                     done,
@@ -214,33 +213,10 @@ def _pad_to_grid(
     return padded, (top, left)
 
 
-def domain_transform(image: FloatArray, sigma_s: float, sigma_r: float) -> FloatArray:
-    """Edge-preserving smoothing: the recursive-filter domain transform of Gastal & Oliveira.
-
-    (H, W, 3) in and out. NumPy: the recursion is a loop along one axis, and NumPy's small
-    operations cost a fraction of torch's.
-    """
-    ratio = sigma_s / sigma_r
-    dx = 1.0 + ratio * np.abs(np.diff(image, axis=1)).sum(axis=2)  # (H, W-1)
-    dy = 1.0 + ratio * np.abs(np.diff(image, axis=0)).sum(axis=2)  # (H-1, W)
-    rows = np.ascontiguousarray(image, dtype=np.float32)
-    n = _DT_ITERATIONS
-    for i in range(n):
-        sigma = sigma_s * math.sqrt(3.0) * 2 ** (n - i - 1) / math.sqrt(4**n - 1)
-        a = math.exp(-math.sqrt(2.0) / sigma)
-        columns = _recursive_pass(np.ascontiguousarray(rows.transpose(1, 0, 2)), a**dx.T)
-        rows = _recursive_pass(np.ascontiguousarray(columns.transpose(1, 0, 2)), a**dy)
-    return rows
-
-
-def _recursive_pass(image: FloatArray, feedback: npt.NDArray[np.floating[Any]]) -> FloatArray:
-    """First-order recursive filter along axis 0, forwards then backwards, in place."""
-    weight = feedback.astype(np.float32)[..., None]
-    for y in range(1, image.shape[0]):
-        image[y] += weight[y - 1] * (image[y - 1] - image[y])
-    for y in range(image.shape[0] - 2, -1, -1):
-        image[y] += weight[y] * (image[y + 1] - image[y])
-    return image
+def _colour_and_smooth(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Steps 4 and 5: the style's colour distribution, then edge-preserving smoothing."""
+    matched = colours.match_histograms(estimate.clamp(0.0, 1.0), target)
+    return colours.domain_transform(matched, _DT_SIGMA_S, _DT_SIGMA_R, _DT_ITERATIONS)
 
 
 def _content_weight(content: FloatArray, strength: float) -> FloatArray:
@@ -253,10 +229,6 @@ def _content_weight(content: FloatArray, strength: float) -> FloatArray:
     return np.asarray(
         strength * (_FLAT_WEIGHT + (1.0 - _FLAT_WEIGHT) * edges)[..., None], dtype=np.float32
     )
-
-
-def _match_colours(rgb: FloatArray, target: npt.NDArray[np.float64]) -> FloatArray:
-    return colour.fit_histograms(rgb, target)(rgb)
 
 
 def _resize(pixels: FloatArray, width: int, height: int) -> FloatArray:
