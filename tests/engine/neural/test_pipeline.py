@@ -290,3 +290,17 @@ def test_streamed_result_reaches_the_sink_top_down_and_matches(
     drain(executor.run_model_into(model, pixels, RunContext(device="cpu", tile=32), sink))
     assert tops == sorted(tops) and len(tops) > 2
     np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.gpu
+def test_cuda_pipeline_matches_the_cpu() -> None:
+    """On a real card: pinned uploads on the side stream, the device band and the
+    non_blocking downloads give the CPU's result (float32, TF32 off)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    model, pixels = _model(2, 8), _pixels(300, 260)
+    on_cpu, _ = drain(run_model(model, pixels, RunContext(device="cpu", tile=64)))
+    model.module.to("cuda")
+    on_gpu, steps = drain(run_model(model, pixels, RunContext(device="cuda", tile=64)))
+    assert len(steps) > 10
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-5)
