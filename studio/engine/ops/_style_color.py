@@ -36,6 +36,7 @@ _RGB_TO_XYZ = np.array(  # OpenCV's sRGB (D65) matrix
 )
 _LAB_EPSILON = 0.008856
 _LAB_KAPPA = 903.3
+_LAB_CHUNK = 65_536
 _XYZ_TO_RGB = np.array(
     [
         [3.2404542, -1.5371385, -0.4985314],
@@ -51,15 +52,24 @@ def to_lab(rgb: FloatArray) -> FloatArray:
 
     The CIE formulas with OpenCV's constants, evaluated exactly: OpenCV's own float
     conversion interpolates a table and is up to 0.6 a* off them (OpenCV 5.0, measured), and
-    the painterly synthesis computes the same formulas in torch on the job's device."""
-    x = np.clip(as_rgb(rgb), 0.0, 1.0).astype(np.float32)
+    the painterly synthesis computes the same formulas in torch on the job's device. Done
+    `_LAB_CHUNK` pixels at a time, so the temporaries stay small beside the result."""
+    pixels = as_rgb(rgb)
+    flat = pixels.reshape(-1, 3)
+    out = np.empty(flat.shape, dtype=np.float32)
+    for start in range(0, len(flat), _LAB_CHUNK):
+        out[start : start + _LAB_CHUNK] = _lab_of(flat[start : start + _LAB_CHUNK])
+    return out.reshape(pixels.shape)
+
+
+def _lab_of(rgb: FloatArray) -> FloatArray:
+    x = np.clip(rgb, 0.0, 1.0).astype(np.float32)
     linear = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
     t = np.asarray(linear @ _RGB_TO_XYZ.T / _WHITE, dtype=np.float32)
     f = np.where(t > _LAB_EPSILON, np.cbrt(np.maximum(t, 0.0)), 7.787 * t + 16.0 / 116.0)
-    y = t[..., 1]
-    lightness = np.where(y > _LAB_EPSILON, 116.0 * f[..., 1] - 16.0, _LAB_KAPPA * y)
-    lab = np.stack([lightness, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])])
-    return np.ascontiguousarray(np.moveaxis(lab, 0, -1), dtype=np.float32)
+    y = t[:, 1]
+    lightness = np.where(y > _LAB_EPSILON, 116.0 * f[:, 1] - 16.0, _LAB_KAPPA * y)
+    return np.stack([lightness, 500.0 * (f[:, 0] - f[:, 1]), 200.0 * (f[:, 1] - f[:, 2])], axis=1)
 
 
 def to_rgb(lab: FloatArray) -> FloatArray:
