@@ -207,16 +207,18 @@ def test_a_truncated_dng_is_refused_in_one_line(
     assert "truncated" in error_line(capfd.readouterr().err)
 
 
-def test_an_avif_viewers_could_not_open_is_refused_before_computing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("suffix", "width"), [(".avif", 32768), (".heic", 65528)])
+def test_a_panorama_too_wide_for_the_format_is_refused_before_computing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str, width: int
 ) -> None:
-    """libavif opens at most 32768 px a side: a wider AVIF was written, then unreadable."""
-    source, out = tmp_path / "panorama.png", tmp_path / "panorama.avif"
-    PILImage.fromarray(np.zeros((8, 32769, 3), np.uint8)).save(source)
+    """libavif opens at most 32768 px a side (a wider AVIF was written, then unreadable) and
+    HEVC encodes at most 65528 (a wider HEIC failed in the encoder after computing)."""
+    source, out = tmp_path / "panorama.png", tmp_path / f"panorama{suffix}"
+    PILImage.fromarray(np.zeros((32, width + 1, 3), np.uint8)).save(source)
 
     assert main(["run", "denoise", str(source), "-o", str(out), "--engine", "gaussian"]) == 2
 
-    assert "32768" in error_line(capsys.readouterr().err)
+    assert str(width) in error_line(capsys.readouterr().err)
     assert not out.exists()
 
 

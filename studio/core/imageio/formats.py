@@ -77,7 +77,9 @@ RGB_ONLY_FORMATS = frozenset({"webp", "hdr", "avif", "heif"})
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1")
 _JXL_STARTS = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")
 SNIFF_BYTES = 64
-MAX_SIDE = {"jpeg": 65535, "webp": 16383, "avif": 32768}
+MAX_SIDE = {"jpeg": 65535, "webp": 16383, "avif": 32768, "heif": 65528}
+# HEIF: the HEVC picture size is padded to 8 px (measured: 40x65528 encodes and reads back,
+# 40x65529 fails in the encoder, after computing, with "SPS picture size out of range").
 # libavif's default decoding limits (AVIF_DEFAULT_IMAGE_DIMENSION_LIMIT, ..._SIZE_LIMIT): an
 # AVIF beyond them is written, but Pillow, imagecodecs and browsers refuse to open it.
 _AVIF_MAX_PIXELS = 16384 * 16384
