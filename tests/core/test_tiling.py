@@ -185,3 +185,18 @@ def test_each_tile_function_is_told_its_region(tile: int, overlap: int) -> None:
     out, _ = _drain(run_tiled_at(pixels, where, tile, overlap))
     assert np.array_equal(out, pixels) and len(seen) >= 1
     assert len({(t.y0, t.x0) for t in seen}) == len(seen)
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_block_means_reduce_rows_given_in_any_chunks_to_the_image_s_block_averages(rng, factor):
+    from studio.engine.tiling import BlockMeans
+
+    image = rng.random((6 * factor + 1, 4 * factor, 2), dtype=np.float32)  # a spare last row
+    received: list[tuple[int, Array]] = []
+    means = BlockMeans(lambda top, rows: received.append((top, rows.copy())), factor)
+    for top, bottom in [(0, 1), (1, 2 * factor + 1), (2 * factor + 1, len(image))]:
+        means(top, image[top:bottom])
+    whole = image[: 6 * factor].reshape(6, factor, 4, factor, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(np.concatenate([rows for _, rows in received]), whole, rtol=1e-6)
+    starts = np.cumsum([0] + [len(rows) for _, rows in received])[:-1]
+    assert [top for top, _ in received] == list(starts)  # each block row where it belongs
