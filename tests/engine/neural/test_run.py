@@ -70,6 +70,8 @@ def test_runs_through_run_job(
     assert np.isfinite(result.pixels).all()
     assert result.pixels.min() >= 0.0 and result.pixels.max() <= 1.0
     assert steps and f"{task}/model" in result.meta.history[-1]
+    assert all(0 <= step.done <= step.total for step in steps)
+    assert steps[-1].done == steps[-1].total  # the progress bar ends full
 
 
 def test_tiled_run_matches_untiled(tiny_paths: dict[str, Path]) -> None:
