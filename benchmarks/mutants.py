@@ -2,7 +2,7 @@
 
     python -m benchmarks.mutants [--module jobs,exif] [--sample 40] [--seed 0] [--with-shared]
     python -m benchmarks.mutants --list          # mutants per module, none run
-    python -m benchmarks.mutants --survivors     # the last run's survivors, from its JSON
+    python -m benchmarks.mutants --survivors     # the saved table and survivors, no run
 
 Each mutant is one small change to one module (benchmarks/mutator.py), made in a private copy
 of the repository; the module's tests then run there in a forked pytest (benchmarks/
@@ -247,8 +247,14 @@ def _save(outcomes: list[Outcome], names: list[str], seconds: int) -> None:
 
 
 def _load() -> list[Outcome]:
+    """The saved outcomes; survivors reviewed as equivalent since their run count as such."""
     report = json.loads((RESULTS / "mutants.json").read_text(encoding="utf-8"))
-    return [Outcome(**o) for o in report.get("outcomes", []) if "code" in o]
+    outcomes = [Outcome(**o) for o in report.get("outcomes", []) if "code" in o]
+    for o in outcomes:
+        reason = equivalence(CRITICAL[o.module][0], o.code, o.column, o.description)
+        if o.result == "survived" and reason:
+            o.result, o.reason = "equivalent", reason
+    return outcomes
 
 
 if __name__ == "__main__":

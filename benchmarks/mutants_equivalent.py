@@ -88,6 +88,12 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "torch's weights-only unpickler (2.x) words every failure with 'weights_only', so the "
         "first test always decides and the second is never reached"
     ),
+    (
+        "studio/engine/neural/safeload.py",
+        "shutil.copyfileobj(source, target, 1 << 20)",
+        51,
+        "constant: 1 -> 2",
+    ): "the copy's buffer size: the same bytes are copied",
     (_WRITING, _DEPTH_LOSS, 26, "compare: Lt -> LtE"): _REDUNDANT,
     (_WRITING, _DEPTH_LOSS, 34, "constant: 32 -> 33"): _REDUNDANT,
     (_WRITING, _ICC_SPACE, 25, "compare: GtE -> Gt"): _NO_SHORT_ICC,
