@@ -141,10 +141,18 @@ def gradient_signal_level(problem: Problem, sigma: float) -> float:
     spectrum = torch.fft.rfft2(problem.image.mean(dim=0))
     observed = spectrum.abs()[valid] ** 2 / problem.image[0].numel()
     shape = (problem.otf.abs()[valid] ** 2) / grad_power[valid]
-    levels = torch.from_numpy(SIGNAL_LEVELS.astype(np.float32)).to(observed.device)[:, None]
-    model = levels * shape[None] + max(sigma, MIN_SIGMA) ** 2
-    nll = (observed[None] / model + model.log()).mean(dim=1)
+    noise = max(sigma, MIN_SIGMA) ** 2
+    levels = torch.from_numpy(SIGNAL_LEVELS.astype(np.float32)).to(observed.device)
+    nll = torch.stack(
+        [_negative_log_likelihood(observed, level * shape + noise) for level in levels]
+    )
     return float(SIGNAL_LEVELS[int(torch.argmin(nll))])
+
+
+def _negative_log_likelihood(observed: torch.Tensor, model: torch.Tensor) -> torch.Tensor:
+    """Mean over frequencies for one signal level (one level at a time: all levels at once
+    held 57 copies of the spectrum)."""
+    return (observed / model + model.log()).mean()
 
 
 def wiener(problem: Problem, sigma: float, smoothing: float = 1.0) -> np.ndarray:
