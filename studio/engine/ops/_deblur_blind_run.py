@@ -31,7 +31,6 @@ WINDOW_PER_KERNEL = 4
 DELTA_PEAK = 0.5
 MIN_SPREAD = 5.0
 MIN_LIKELIHOOD_GAIN = 0.12
-MATCH_MARGIN = 0.3
 STRENGTH_HALVING = 0.1
 MIN_STRENGTH = 1 / 16
 
@@ -133,9 +132,10 @@ def matched_strength(
     pixels: FloatArray, kernel: FloatArray, sigma: float, device: torch.device
 ) -> float:
     """How much of a given blur kernel to remove: 1 when the kernel explains the busiest
-    window's power spectrum better than no blur by MATCH_MARGIN or more (as a matching kernel
-    does), halving for every STRENGTH_HALVING it falls short, at least MIN_STRENGTH. A blur
-    that the photo does not have would otherwise ring violently."""
+    window's power spectrum as much better than no blur as an estimate must (so a kernel the
+    blind estimate kept round-trips whole), halving for every STRENGTH_HALVING it falls short,
+    at least MIN_STRENGTH. A blur that the photo does not have would otherwise ring
+    violently."""
     import torch
 
     from studio.engine.ops._deblur_auto import neg_log_likelihoods, welch_spectrum
@@ -147,7 +147,7 @@ def matched_strength(
     delta = np.ones((1, 1), np.float32)
     with torch.inference_mode():
         nll = neg_log_likelihoods(welch_spectrum(window, size), [delta, kernel], sigma, device)
-    shortfall = float(nll[1] - nll[0]) + MATCH_MARGIN
+    shortfall = float(nll[1] - nll[0]) + MIN_LIKELIHOOD_GAIN
     return float(np.clip(0.5 ** (shortfall / STRENGTH_HALVING), MIN_STRENGTH, 1.0))
 
 
