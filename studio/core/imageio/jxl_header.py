@@ -133,6 +133,25 @@ def jxl_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+def jxl_animated(data: bytes) -> bool:
+    """Whether a JPEG XL file's header announces an animation (read where no preview
+    header comes before it)."""
+    codestream = _codestream(data)
+    if not codestream.startswith(b"\xff\x0a"):
+        return False
+    bits = _Bits(codestream[2:256])
+    try:
+        _size_header(bits)
+        if bits.take(1) or not bits.take(1):  # all-default metadata, or no extra fields
+            return False
+        bits.take(3)  # orientation
+        if bits.take(1):  # intrinsic size
+            _size_header(bits)
+        return not bits.take(1) and bool(bits.take(1))  # no preview, then have_animation
+    except ValueError:
+        return False
+
+
 def jxl_samples(data: bytes) -> JxlSamples | None:
     """The sample description in a JPEG XL file's header; None where it cannot be read
     (a preview or animation header, or a damaged one)."""

@@ -146,7 +146,9 @@ def read_jxl(path: Path, limit: int) -> Decoded:
     if size is None:
         raise BadInputError(f"Cannot read {path}: the JPEG XL header is damaged or incomplete")
     check_pixels(path, *size, limit)  # before decoding: a few bytes can declare gigapixels
-    samples = np.asarray(imagecodecs.jpegxl_decode(data))
+    if jxl_header.jxl_animated(data):
+        notice(f"{path.name}: is animated; Studio uses the first frame")
+    samples = np.asarray(imagecodecs.jpegxl_decode(data, index=0))  # one frame, never all
     exif = xmp = None
     if data.startswith(jxl_header.SIGNATURE):
         found = jxl_header.boxes(data)
