@@ -239,3 +239,22 @@ def test_an_avif_over_libavifs_pixel_limit_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="AVIF images can have at most 268 megapixels"):
         check_writable(tmp_path / "big.avif", 16384, 16385)
     check_writable(tmp_path / "big.avif", 16384, 16384)
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def test_a_jpeg_xl_codestream_split_in_parts_reads_like_the_whole(tmp_path: Path) -> None:
+    """A container may cut the codestream into 'jxlp' boxes anywhere, even inside the header."""
+    pixels = np.random.default_rng(7).integers(0, 65536, (24, 40, 3), dtype=np.uint16)
+    whole = bytes(imagecodecs.jpegxl_encode(pixels, usecontainer=True, lossless=True))
+    head, codestream = whole.split(b"jxlc", 1)  # the last box imagecodecs writes
+    split = head[:-4] + _box(b"jxlp", bytes(4) + codestream[:3])
+    split += _box(b"jxlp", struct.pack(">I", 0x80000001) + codestream[3:])  # the last part
+    (tmp_path / "whole.jxl").write_bytes(whole)
+    (tmp_path / "split.jxl").write_bytes(split)
+
+    expected = _run_to_16bit_png(tmp_path / "whole.jxl", tmp_path / "whole.tif")
+    result = _run_to_16bit_png(tmp_path / "split.jxl", tmp_path / "split.tif")
+    assert np.array_equal(result, expected)

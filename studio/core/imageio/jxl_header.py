@@ -7,6 +7,7 @@ Fields follow ISO/IEC 18181-1 (ImageMetadata, ExtraChannelInfo, ColourEncoding).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 SIGNATURE = b"\x00\x00\x00\x0cJXL \r\n\x87\n"  # the container's first box
@@ -98,9 +99,8 @@ def _linear_colour(bits: _Bits) -> bool:
     return bits.enum() == _LINEAR
 
 
-def boxes(data: bytes) -> dict[bytes, bytes]:
-    """The payload of the first box of each type in a JPEG XL container (ISO BMFF)."""
-    found: dict[bytes, bytes] = {}
+def _each_box(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, payload) of each box in a JPEG XL container (ISO BMFF), in file order."""
     at = 0
     while at + 8 <= len(data):
         size, kind = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8]
@@ -110,16 +110,32 @@ def boxes(data: bytes) -> dict[bytes, bytes]:
         end = len(data) if size == 0 else at + size
         if end <= at:
             break
-        found.setdefault(kind, data[at + header : end])
+        yield kind, data[at + header : end]
         at = end
+
+
+def boxes(data: bytes) -> dict[bytes, bytes]:
+    """The payload of the first box of each type in a JPEG XL container."""
+    found: dict[bytes, bytes] = {}
+    for kind, payload in _each_box(data):
+        found.setdefault(kind, payload)
     return found
 
 
-def _codestream(data: bytes) -> bytes:
+def _codestream(data: bytes, head: int = 256) -> bytes:
+    """At least the first `head` bytes of the codestream (all of it when shorter)."""
     if not data.startswith(SIGNATURE):
         return data
-    found = boxes(data)
-    return found.get(b"jxlc") or found.get(b"jxlp", b"")[4:]  # jxlp: a 4-byte index first
+    parts, length = [], 0
+    for kind, payload in _each_box(data):
+        if kind == b"jxlc":
+            return payload
+        if kind == b"jxlp":  # a part of the codestream, after a 4-byte index
+            parts.append(payload[4:])
+            length += len(payload) - 4
+            if length >= head:
+                break
+    return b"".join(parts)
 
 
 def jxl_size(data: bytes) -> tuple[int, int] | None:
