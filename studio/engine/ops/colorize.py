@@ -50,7 +50,7 @@ NAME = "Colour hints or reference photo"
 GREY_REFERENCE = "The reference photo has no colour: choose a colour photo of a similar scene"
 _R, _G, _B = 0.2126, 0.7152, 0.0722
 _OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
-_GUIDE_TILE = 2048
+_GUIDE_TILE = 1024  # its row of finished tiles and working memory are 0.1 of a 100-MP photo
 _DIRECT_PIXELS = 40_000
 _COMPOSE_ROWS = 256
 _REFERENCE_SPACING = 6
