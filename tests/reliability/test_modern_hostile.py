@@ -258,3 +258,17 @@ def test_a_jpeg_xl_codestream_split_in_parts_reads_like_the_whole(tmp_path: Path
     expected = _run_to_16bit_png(tmp_path / "whole.jxl", tmp_path / "whole.tif")
     result = _run_to_16bit_png(tmp_path / "split.jxl", tmp_path / "split.tif")
     assert np.array_equal(result, expected)
+
+
+def test_float_asked_of_avif_is_refused_before_computing_naming_what_holds_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, out = tmp_path / "merged.tif", tmp_path / "out.avif"
+    tifffile.imwrite(source, np.full((8, 8, 3), 2.0, np.float32), photometric="rgb")
+
+    argv = ["run", "denoise", str(source), "-o", str(out), "--bit-depth", "32"]
+    assert main(argv) == 2
+
+    line = error_line(capsys.readouterr().err)
+    assert "12 bits in the file" in line and "EXR, TIFF or JPEG XL" in line
+    assert not out.exists()

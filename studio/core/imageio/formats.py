@@ -59,6 +59,8 @@ DEPTHS = {
     "heif": (8, 16),  # 16: 10-bit HEIC
     "jxl": (8, 16, 32),
 }
+STORED_BITS = {"avif": 12, "heif": 10}
+"""Bits per sample in the file for formats whose 16-bit depth stores fewer."""
 _LABELS = {
     ".jpg": ("jpeg", "JPEG"),
     ".png": ("png", "PNG"),
@@ -164,7 +166,11 @@ def output_depth(fmt: str, source: int, requested: int | None) -> int:
         return 32 if fmt == "exr" else source if source in allowed else max(allowed)
     if requested not in allowed:
         options = " or ".join(str(depth) for depth in allowed)
-        raise UsageError(f"{fmt.upper()} stores {options}-bit samples, not {requested}-bit")
+        stored = f" ({STORED_BITS[fmt]} bits in the file)" if fmt in STORED_BITS else ""
+        floats = "; float needs EXR, TIFF or JPEG XL" if requested == 32 else ""
+        raise UsageError(
+            f"{fmt.upper()} stores {options}-bit samples{stored}, not {requested}-bit{floats}"
+        )
     return requested
 
 

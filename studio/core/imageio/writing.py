@@ -19,6 +19,7 @@ from studio.core.imageio.encoders import ENCODERS, Output
 from studio.core.imageio.formats import (
     ALPHA_FORMATS,
     RGB_ONLY_FORMATS,
+    STORED_BITS,
     PathLike,
     check_writable,
     notice,
@@ -27,8 +28,6 @@ from studio.core.imageio.formats import (
 )
 from studio.core.paths import same_file
 from studio.core.stored import Result, StoredImage, as_image, band_rows, converted
-
-_STORED_BITS = {"avif": 12, "heif": 10}  # of the 16-bit samples these encoders take
 
 
 def write_image(
@@ -74,7 +73,7 @@ def _tell_about_losses(image: Result, target: Path, fmt: str, depth: int) -> Non
     source = image.meta.bit_depth
     if depth < source and depth < 32:
         kind = "float" if source == 32 else f"{source}-bit"
-        bits = _STORED_BITS.get(fmt, depth) if depth == 16 else depth
+        bits = STORED_BITS.get(fmt, depth) if depth == 16 else depth
         notice(f"{target.name}: {fmt.upper()} keeps {bits} bits per sample; the {kind} "
                "source's finer levels are rounded away")  # fmt: skip
     if source == 32 and depth < 32 and (brighter := _share_above_one(image)):
