@@ -6,6 +6,7 @@ imagecodecs' libpng) wherever one exists, so a bug shared by our reader and writ
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import struct
@@ -341,6 +342,20 @@ def test_description_is_kept_and_history_goes_to_software(tmp_path, suffix):
     with PILImage.open(out) as written:
         assert written.getexif()[0x010E] == "Harbour at dawn"
         assert written.getexif()[0x0131] == f"Studio {studio.__version__}: denoise; deblur"
+
+
+def test_a_tiff_s_own_icc_profile_is_read_and_a_cielab_tiff_gets_srgb(tmp_path, rng):
+    """A profile written by tifffile (not Studio); Lab pixels become sRGB, tagged as such."""
+    profile = _srgb_icc()[:-4] + b"mine"  # a profile of its own, byte for byte
+    pixels = _uint(rng, (4, 5, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "p.tif", pixels, photometric="rgb", iccprofile=profile)
+    assert read_image(tmp_path / "p.tif").meta.icc_profile == profile
+    lab = np.zeros((4, 5, 3), np.uint8)
+    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric=8)
+    tagged = read_image(tmp_path / "lab.tif").meta.icc_profile
+    assert tagged is not None  # LittleCMS stamps a profile's creation time: compare its name
+    description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(tagged)))
+    assert "sRGB" in description
 
 
 def test_icc_profile_for_another_colour_space_is_dropped(tmp_path):
