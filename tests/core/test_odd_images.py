@@ -261,6 +261,17 @@ def test_cielab_tiff_alpha_keeps_its_scale(tmp_path, dtype):
     assert 0.45 < image.pixels.mean() < 0.48  # mid grey, not scaled by 255 or 65535
 
 
+def test_16bit_cmyk_tiff_becomes_rgb_by_the_ink_arithmetic(tmp_path):
+    """Pillow reads no 16-bit CMYK: Studio's own reader must. RGB = (1 - C|M|Y) x (1 - K)."""
+    ink = np.random.default_rng(5).integers(0, 65536, (6, 7, 4), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "cmyk.tif", ink, photometric="separated")
+    image = read_image(tmp_path / "cmyk.tif")
+    fractions = ink / 65535
+    expected = (1 - fractions[..., :3]) * (1 - fractions[..., 3:])
+    assert image.meta.bit_depth == 16
+    np.testing.assert_allclose(image.pixels, expected, atol=1 / 65535)
+
+
 def _apng(path: Path, frame_count: int | None = None) -> np.ndarray:
     frames = [PILImage.fromarray(np.roll(RGB, k, axis=0)) for k in range(3)]
     frames[0].save(path, save_all=True, append_images=frames[1:])
