@@ -94,6 +94,24 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         51,
         "constant: 1 -> 2",
     ): "the copy's buffer size: the same bytes are copied",
+    (
+        _TIFF,
+        "samples = np.concatenate([_lab_to_rgb(samples, kind), _as_uint16(samples[..., 3:4])], 2)",
+        88,
+        "constant: 4 -> 5",
+    ): (
+        "a second extra sample then follows the alpha, and the reader keeps the colour "
+        "channels and the next one as alpha only"
+    ),
+    (_TIFF, "if colormap.ndim != 2 or colormap.shape[0] != 3:", 7, "boolop: Or -> And"): (
+        "tifffile always gives a (3, 2**bits) colour map, so neither test is ever true"
+    ),
+    (
+        _TIFF,
+        'extratags += [(_POINTER_STAND_INS[tag], "I", 1, 0, True) for tag in pointers]',
+        52,
+        "constant: 0 -> 1",
+    ): "the stand-in pointer's value is overwritten with the sub-IFD's offset once it is written",
     (_WRITING, _DEPTH_LOSS, 26, "compare: Lt -> LtE"): _REDUNDANT,
     (_WRITING, _DEPTH_LOSS, 34, "constant: 32 -> 33"): _REDUNDANT,
     (_WRITING, _ICC_SPACE, 25, "compare: GtE -> Gt"): _NO_SHORT_ICC,
