@@ -5,8 +5,9 @@
                               [--neural] [--batch-engines cbm3d,nlm] [--batch-megapixels 0.5]
                               [--upscale 2,4] [--upscale-engines detail,lanczos,model]
 
-`--tasks` takes task names (their default engine) or task:engine. The deblur photo is shaken
-by a SHAKE-px camera path, so the default blind engine estimates a kernel and removes it.
+`--tasks` takes task names (their default engine) or task:engine. The deblur photo is a real
+one shaken by a SHAKE-px camera path, so the default blind engine estimates a kernel and
+removes it.
 Each measurement runs in a fresh subprocess so its peak resident memory is its own. Prints a
 table and writes bench-results/perf.json.
 """
@@ -98,15 +99,28 @@ def job_inputs(task: str, pixels: np.ndarray, one_photo: bool = False) -> JobInp
 
 
 def shaken(pixels: np.ndarray) -> np.ndarray:
-    """The photo blurred by a SHAKE-px camera-shake trajectory, so that the default blind
-    deblur estimates a kernel and deconvolves, as on a real shaken photo."""
+    """A real photograph (scikit-image's astronaut, mirror-tiled to the size of `pixels`)
+    blurred by a SHAKE-px camera-shake path plus 1 % noise, so that the default blind deblur
+    finds a kernel and deconvolves, as on a real shaken photo (the synthetic `photo` is no
+    natural image: its blur estimate is refused)."""
     import cv2
+    from skimage import data as skdata
 
     from benchmarks.quality.deblur_blind import trajectory_kernel
 
-    kernel = trajectory_kernel(SHAKE, np.random.default_rng(0)).astype(np.float32)
+    height, width = pixels.shape[:2]
+    astronaut = np.asarray(skdata.astronaut(), np.float32) / 255
+    grow = ((0, max(0, height - astronaut.shape[0])), (0, max(0, width - astronaut.shape[1])))
+    tiled = np.pad(astronaut, (*grow, (0, 0)), mode="symmetric")
+    sharp = np.ascontiguousarray(tiled[:height, :width])
+    rng = np.random.default_rng(0)
+    kernel = trajectory_kernel(SHAKE, rng).astype(np.float32)
     flipped = np.ascontiguousarray(kernel[::-1, ::-1])  # filter2D correlates
-    return np.asarray(cv2.filter2D(pixels, -1, flipped, borderType=cv2.BORDER_REFLECT))
+    out = np.asarray(cv2.filter2D(sharp, -1, flipped, borderType=cv2.BORDER_REFLECT))
+    for top in range(0, height, 256):  # noise by bands: little beyond the image itself
+        band = out[top : top + 256]
+        band += rng.normal(0.0, 0.01, band.shape).astype(np.float32)
+    return out
 
 
 def peak_rss_mb() -> float:
@@ -189,6 +203,8 @@ def child(
         "peak_over_inputs": round(peak / _inputs_mb(inputs), 2),
         "job_over_image": round((peak - interpreter_mb) / image_mb, 2),
         **_gpu_peak(),
+        # What the engine reported (blind deblur: the kernel size; none when it was refused).
+        **{key: value for key, value in ctx.report.items() if not isinstance(value, np.ndarray)},
     }
     if output_mb > image_mb:
         row["output_f32_mb"] = round(output_mb, 0)
