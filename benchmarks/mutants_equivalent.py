@@ -38,6 +38,10 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "the floor of the blend's band height: it applies only to photos wider than 2**17 px, "
         "and a band of two rows blends the same pixels as one"
     ),
+    (_TILING, "if length <= tile:", 7, "compare: LtE -> Lt"): (
+        "a length equal to the tile then takes the general path, which gives the same one "
+        "window (0, length)"
+    ),
     (_TILING, "if overlap <= 0:", 7, "compare: LtE -> Lt"): (
         "with no overlap the general path gives the same all-ones ramp (an empty edge)"
     ),
