@@ -38,6 +38,15 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "the floor of the blend's band height: it applies only to photos wider than 2**17 px, "
         "and a band of two rows blends the same pixels as one"
     ),
+    (
+        "studio/engine/tiling.py",
+        "band[: big.y1 - big.y0, big.x0 : big.x1] += weighted",
+        15,
+        "binop: Sub -> Add",
+    ): (
+        "the band is exactly one tile tall (a row's tiles share their height), so a slice end "
+        "past it is clipped to the same rows"
+    ),
     (_TILING, "if length <= tile:", 7, "compare: LtE -> Lt"): (
         "a length equal to the tile then takes the general path, which gives the same one "
         "window (0, length)"
