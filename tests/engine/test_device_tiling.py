@@ -87,6 +87,23 @@ def test_out_of_memory_on_the_cpu_at_the_smallest_tile_is_reported() -> None:
         finish(run)
 
 
+def test_halving_stops_at_the_smallest_tile_with_room_beyond_its_overlaps() -> None:
+    """With a 40-px overlap the smallest tile is 2 x 40 + 32 = 112 px: 300 px halves to 150
+    once, and 75 px is not tried."""
+
+    def failing(tile: np.ndarray, device: torch.device) -> np.ndarray:
+        raise RuntimeError(OOM)
+
+    logs: list[str] = []
+    run = tiling.run_tiled_on_device(
+        np.zeros((400, 400, 1), np.float32), failing, torch.device("cpu"),
+        RunContext(tile=300, log=logs.append), bytes_per_pixel=1000, cpu_tile=128, overlap=40,
+    )  # fmt: skip
+    with pytest.raises(OutOfMemoryError, match="even with 150px tiles"):
+        finish(run)
+    assert logs == ["Out of memory with 300px tiles: retrying with 150px tiles"]
+
+
 def test_gpu_tiles_follow_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     cuda = torch.device("cuda")
     monkeypatch.setattr(tiling, "free_bytes", lambda device: 2**30)
