@@ -52,7 +52,7 @@ _R, _G, _B = 0.2126, 0.7152, 0.0722
 _OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 _GUIDE_TILE = 1024  # its row of finished tiles and working memory are 0.1 of a 100-MP photo
 _DIRECT_PIXELS = 40_000
-_COMPOSE_ROWS = 256
+_BAND_PIXELS = 2**18  # pixels a band-by-band step works on at a time
 _REFERENCE_SPACING = 6
 _SEED = 0
 ChromaRows = Callable[[slice], FloatArray]  # (rows, W, 2) chroma of a band of rows
@@ -286,8 +286,9 @@ def _shrink(
     summed = np.empty((size[1], size[0], 2), np.float32)
     plane = np.empty((height, width), np.float32)
     for channel in range(2):
-        for y0 in range(0, height, _COMPOSE_ROWS):
-            rows = slice(y0, y0 + _COMPOSE_ROWS)
+        band = max(1, _BAND_PIXELS // width)
+        for y0 in range(0, height, band):
+            rows = slice(y0, y0 + band)
             plane[rows] = chroma_rows(rows)[..., channel] * mask[rows]
         summed[..., channel] = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
     del plane
@@ -321,8 +322,9 @@ def run_levin(inputs: JobInputs, params: LevinParams, ctx: RunContext) -> OpRun:
     if shrunk:
         yield from _enlarge_chroma(image.pixels, chroma, small_y.shape, rgb[..., 1:])
         chroma = rgb[..., 1:]
-    for y0 in range(0, len(rgb), _COMPOSE_ROWS):  # a band at a time: its temporaries are many
-        rows = slice(y0, y0 + _COMPOSE_ROWS)
+    band = max(1, _BAND_PIXELS // image.width)
+    for y0 in range(0, len(rgb), band):  # a band at a time: its temporaries are many
+        rows = slice(y0, y0 + band)
         rgb[rows] = compose(luminance(image.pixels[rows]), chroma[rows], not image.meta.is_float)
     yield Progress(3, 3, "Done")
     return image.with_pixels(rgb)
