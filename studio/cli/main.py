@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from studio import __version__
@@ -238,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _library_warnings_to_log()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_files_open_the_window(parser, argv))
     except SystemExit as exit_:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
     reporter: Reporter = JsonReporter() if getattr(args, "json", False) else Reporter()
@@ -260,6 +261,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         reporter.close()
+
+
+def _files_open_the_window(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> list[str]:
+    """`studio photo.jpg` (what a file manager or a user types) means `studio gui photo.jpg`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    first = args[0] if args else "-"
+    if not first.startswith("-") and first not in _commands(parser) and Path(first).is_file():
+        return ["gui", *args]
+    return args
+
+
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    return {
+        name
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    }
 
 
 def _dispatch(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -422,3 +422,25 @@ def test_run_keeps_exif_and_icc_and_records_the_operation(tmp_path: Path) -> Non
         assert written.getexif()[0x010F] == "Nikon"
         assert "denoise/gaussian" in written.getexif()[0x0131]  # Software
     assert photo.read_bytes() == before
+
+
+def test_a_file_given_without_a_command_opens_the_window(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`studio photo.jpg`, as a file manager or a user types it, is `studio gui photo.jpg`."""
+    opened: list[list[str]] = []
+    app = types.SimpleNamespace(run=lambda files: opened.append(files) or 0)
+    monkeypatch.setattr(
+        importlib,
+        "import_module",
+        lambda name: app if name == "studio.ui.app" else real_import(name),
+    )
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run").write_bytes(b"")  # a file named like a command: still the command
+    assert main([str(photo), "other.tif"]) == 0
+    assert opened == [[str(photo), "other.tif"]]
+    assert main(["run"]) == 2
+    assert main([str(tmp_path / "missing.jpg")]) == 2
+    assert len(opened) == 1
