@@ -299,7 +299,9 @@ def test_gui_without_a_window_module_says_so(
     assert "window" in capsys.readouterr().err
 
 
-def test_gui_opens_the_window_with_the_files(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The file lists a stand-in window was opened with."""
     opened: list[list[str]] = []
     app = types.SimpleNamespace(run=lambda files: opened.append(files) or 0)
     monkeypatch.setattr(
@@ -307,6 +309,10 @@ def test_gui_opens_the_window_with_the_files(monkeypatch: pytest.MonkeyPatch) ->
         "import_module",
         lambda name: app if name == "studio.ui.app" else real_import(name),
     )
+    return opened
+
+
+def test_gui_opens_the_window_with_the_files(opened: list[list[str]]) -> None:
     assert main(["gui", "a.jpg", "b.tif"]) == 0
     assert main([]) == 0
     assert opened == [["a.jpg", "b.tif"], []]
@@ -425,16 +431,9 @@ def test_run_keeps_exif_and_icc_and_records_the_operation(tmp_path: Path) -> Non
 
 
 def test_a_file_given_without_a_command_opens_the_window(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    opened: list[list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """`studio photo.jpg`, as a file manager or a user types it, is `studio gui photo.jpg`."""
-    opened: list[list[str]] = []
-    app = types.SimpleNamespace(run=lambda files: opened.append(files) or 0)
-    monkeypatch.setattr(
-        importlib,
-        "import_module",
-        lambda name: app if name == "studio.ui.app" else real_import(name),
-    )
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"")
     monkeypatch.chdir(tmp_path)
