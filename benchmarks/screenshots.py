@@ -79,7 +79,7 @@ class Shooter:
         cards = window.welcome.sample_cards()
         sample = next(card.sample for card in cards if card.sample.task == task)
         count = len(self.opened)
-        window.open_sample(sample)
+        window.photos.open_sample(sample)
         self.wait(lambda: len(self.opened) > count)
         self.settle(1.0)
         return self.opened[-1]
@@ -131,7 +131,7 @@ def capture(out: Path, size: tuple[int, int]) -> list[Path]:
 
     document = s.open_sample("inpaint")
     s.wait(lambda: not document.mask.is_empty(), 30)
-    w.set_tool(Tool.BRUSH)
+    w.tools.set_tool(Tool.BRUSH)
     w.canvas_panel.set_brush_size(36)
     w.canvas.zoom_fit()
     viewport = w.canvas.viewport()
@@ -170,7 +170,7 @@ def capture(out: Path, size: tuple[int, int]) -> list[Path]:
         ),
     )
     shots.append(s.shot("05-mask-painted"))
-    w.set_tool(Tool.PAN)
+    w.tools.set_tool(Tool.PAN)
 
     document = s.open_sample("deblur")
     job = s.run("deblur", w.registry.engines("deblur")[0].id)
@@ -195,16 +195,16 @@ def capture(out: Path, size: tuple[int, int]) -> list[Path]:
 
     document = s.open_sample("colorize")
     w.models_panel.set_task("colorize")
-    w.set_tool(Tool.HINT)
+    w.tools.set_tool(Tool.HINT)
     for colour, centre in ((QColor(70, 120, 210), (300, 80)), (QColor(60, 140, 60), (480, 600))):
         w.canvas_panel.set_hint_colour(colour)
         document.hints.begin_stroke(QPointF(*centre), 14, colour=colour)
         document.hints.stroke_to(QPointF(centre[0] + 60, centre[1] + 10))
         document.hints.end_stroke()
     shots.append(s.shot("09-colour-hints"))
-    w.set_tool(Tool.PAN)
+    w.tools.set_tool(Tool.PAN)
 
-    w.manage_models()
+    w.engines.manage_models()
     dialogs = [d for d in w.findChildren(object) if type(d).__name__ == "ModelsDialog"]
     if dialogs:
         s.wait(lambda: dialogs[0].table.rowCount() > 0, 30)

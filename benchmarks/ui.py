@@ -130,7 +130,7 @@ def measure_gui_vs_cli(
             return {**row, "error": window.last_message}
         _spin(app, _in(ended, job_id), 1800)
         gui.append(time.perf_counter() - pressed)
-        window.undo()
+        window.tools.undo()
         cli.append(measure_cli(task, engine, photo, home))
     if None in cli:
         return {**row, "error": "studio run failed"}
@@ -202,7 +202,7 @@ def measure_window(
                 "stall_own_ms": round(monitor.longest_own_ms, 1),
             }
         )
-        window.undo()
+        window.tools.undo()
         row.update(_cancel_latency(app, window, ended, row["job_s"]))
     out["jobs"] = results
     if compare is not None:

@@ -129,7 +129,7 @@ def test_open_from_the_command_line(qtbot, image_file: Path, monkeypatch) -> Non
     timer = QTimer()
     timer.timeout.connect(close_when_open)
     timer.start(50)
-    monkeypatch.setattr("studio.ui.main_window.ensure_samples", lambda folder: [])
+    monkeypatch.setattr("studio.ui.window_photos.ensure_samples", lambda folder: [])
     assert app_module.run([str(image_file)]) == 0
     timer.stop()
     assert seen["names"] == [image_file.name]
@@ -309,7 +309,7 @@ def test_mask_brush_paints_and_undoes_per_stroke(qtbot, window, image_file: Path
     from pytestqt.qtbot import QtBot
 
     document = open_image(qtbot, window, image_file)
-    window.set_tool(Tool.BRUSH)
+    window.tools.set_tool(Tool.BRUSH)
     window.canvas_panel.set_brush_size(12)
     viewport = window.canvas.viewport()
     start = window.canvas.mapFromScene(QPointF(20, 20))
@@ -324,9 +324,9 @@ def test_mask_brush_paints_and_undoes_per_stroke(qtbot, window, image_file: Path
     mask = document.mask.alpha()
     assert mask[20, 20] > 0.5 and mask[70, 100] > 0.5 and mask[90, 5] == 0
     assert document.undo_stack.count() == 1 and document.undo_stack.undoText() == "Mask: Paint"
-    window.undo()
+    window.tools.undo()
     assert document.mask.is_empty()
-    window.redo()
+    window.tools.redo()
     np.testing.assert_array_equal(document.mask.alpha(), mask)
     window.act["mask_invert"].trigger()
     np.testing.assert_allclose(document.mask.alpha(), 1.0 - mask, atol=1 / 255)
@@ -365,12 +365,12 @@ def test_history_undo_redo_and_click_to_view(qtbot, window, image_file: Path) ->
     window.inspector.set_values({"sigma": 4.0})
     run_to_end(qtbot, window)
     assert len(document.steps) == 3
-    window.undo()
+    window.tools.undo()
     assert document.index == 1
     window.history_panel.list.setCurrentRow(0)
     assert document.index == 0
     assert window.canvas.image_item.after.constBits() is not None
-    window.redo()
+    window.tools.redo()
     assert document.index == 1
     run_to_end(qtbot, window)  # applying after an undo drops the undone step
     assert len(document.steps) == 3 and document.index == 2
@@ -412,12 +412,12 @@ def test_export_writes_the_viewed_step_and_never_the_original(
     write_image(Image(pixels, ImageMeta(bit_depth=16)), source)
     document = open_image(qtbot, window, source)
     target = tmp_path / "export.tif"
-    window.export_step(document.current, target, 16)
+    window.photos.export_step(document.current, target, 16)
     qtbot.waitUntil(lambda: "Exported" in window.last_message, timeout=10_000)
     back = read_image(target)
     assert back.meta.bit_depth == 16
     np.testing.assert_allclose(back.pixels, read_image(source).pixels, atol=1 / 65535)
-    window.export_step(document.current, source, 16)
+    window.photos.export_step(document.current, source, 16)
     qtbot.waitUntil(lambda: "Export failed" in window.last_message, timeout=10_000)
     assert "never" in window.last_message or "overwrite" in window.last_message
     assert read_image(source).meta.bit_depth == 16
@@ -436,7 +436,7 @@ def test_no_top_level_widgets_leak(qtbot, registry, image_file: Path, monkeypatc
     choose_engine(win, "denoise", "gaussian")
     run_to_end(qtbot, win)
     win.docks["history"].setFloating(True)
-    win.manage_models()
+    win.engines.manage_models()
     win.close()
     win.deleteLater()
     del win
@@ -505,11 +505,11 @@ def test_quitting_or_closing_with_unexported_results_asks_first(
     assert not window.close()  # Ctrl+Q, answered Cancel
     assert len(asked) == 1 and "photo.png" in asked[0] and window.isVisible()
     answers.append(QMessageBox.StandardButton.Cancel)
-    window.close_document()
+    window.photos.close_document()
     assert len(asked) == 2 and window.documents == [document]
-    window.export_step(document.current, tmp_path / "out.png", 8)
+    window.photos.export_step(document.current, tmp_path / "out.png", 8)
     qtbot.waitUntil(lambda: "Exported" in window.last_message, timeout=10_000)
-    window.close_document()  # exported: closes without asking
+    window.photos.close_document()  # exported: closes without asking
     assert len(asked) == 2 and window.documents == []
     open_image(qtbot, window, image_file)
     assert window.close()  # nothing done to it: no question
@@ -605,7 +605,7 @@ def test_a_saved_layout_with_a_tall_progress_panel_leaves_the_photo_room(qtbot, 
 
 
 def test_an_engine_taking_hints_hands_the_brush_over_to_the_hint_tool(window) -> None:
-    window.set_tool(Tool.BRUSH)
+    window.tools.set_tool(Tool.BRUSH)
     choose_engine(window, "colorize", "levin")
     assert window.canvas.tool is Tool.HINT
     assert "hint tool" in window.task_inputs.note.text()
