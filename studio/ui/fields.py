@@ -2,8 +2,8 @@
 
 `editor_for(field)` looks at the field's type and bounds: bounded numbers get a labelled
 slider, other numbers a spin box, `Literal` and `Enum` a combo box, `bool` a check box, `Path`
-a file picker, `str` a line edit, and anything else a JSON line edit. `X | None` with a None
-default adds an "Auto" check box.
+a file picker (with "No file" for None), `str` a line edit, and anything else a JSON line
+edit. `X | None` with a None default adds an "Auto" check box.
 """
 
 from __future__ import annotations
@@ -181,25 +181,44 @@ class TextEditor(FieldEditor):
 
 
 class PathEditor(FieldEditor):
-    """A file path with a Browse button; empty means None."""
+    """A file picker: the chosen file's name (or "No file"), Choose… and a Clear button.
+
+    No file means None; a path may also be typed or pasted.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._edit = QLineEdit()
         self._edit.setPlaceholderText("No file")
-        self._edit.editingFinished.connect(self.sig_value_changed)
+        self._edit.editingFinished.connect(self._on_edited)
         browse = QToolButton()
         browse.setIcon(icon("folder-open-outline"))
         browse.setToolTip("Choose a file…")
         browse.clicked.connect(self._browse)
+        self.clear_button = QToolButton()
+        self.clear_button.setIcon(icon("close"))
+        self.clear_button.setToolTip("No file")
+        self.clear_button.clicked.connect(lambda: self._choose(""))
         self._layout.addWidget(self._edit, 1)
         self._layout.addWidget(browse)
+        self._layout.addWidget(self.clear_button)
+        self._show_state()
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a file", self._edit.text())
         if path:
-            self._edit.setText(path)
-            self.sig_value_changed.emit()
+            self._choose(path)
+
+    def _choose(self, text: str) -> None:
+        self._edit.setText(text)
+        self._on_edited()
+
+    def _on_edited(self) -> None:
+        self._show_state()
+        self.sig_value_changed.emit()
+
+    def _show_state(self) -> None:
+        self.clear_button.setEnabled(bool(self._edit.text().strip()))
 
     def value(self) -> Path | None:
         text = self._edit.text().strip()
@@ -207,6 +226,7 @@ class PathEditor(FieldEditor):
 
     def set_value(self, value: Any) -> None:
         self._edit.setText("" if value is None else str(value))
+        self._show_state()
 
 
 class OptionalEditor(FieldEditor):
@@ -238,7 +258,7 @@ def editor_for(field: FieldInfo) -> FieldEditor:
     """The editor for one pydantic field, set to the field's default."""
     annotation, optional = _strip_optional(field.annotation)
     editor = _editor_for_type(annotation, field)
-    if optional:
+    if optional and not isinstance(editor, PathEditor):  # a file picker has its own "No file"
         editor = OptionalEditor(editor)
     default = field.get_default(call_default_factory=True)
     if default is not None or optional:

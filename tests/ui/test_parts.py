@@ -12,6 +12,7 @@ import pytest
 from pydantic import Field
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QCheckBox
 
 from studio.core.errors import BadInputError
 from studio.core.image import Image, ImageMeta
@@ -166,7 +167,7 @@ def test_editors_follow_the_field_types_and_defaults(qtbot) -> None:
         "mode": ChoiceEditor,
         "colour": ChoiceEditor,
         "sharpen": BoolEditor,
-        "kernel": OptionalEditor,
+        "kernel": PathEditor,
         "label": TextEditor,
         "tile": OptionalEditor,
         "sizes": TextEditor,
@@ -174,8 +175,19 @@ def test_editors_follow_the_field_types_and_defaults(qtbot) -> None:
     values = {name: editor_for(field).value() for name, field in fields.items()}
     assert EveryKind.model_validate(values) == EveryKind()
     assert editor_for(fields["amount"]).toolTip() == "How much"
-    path_editor = editor_for(fields["kernel"])._inner  # type: ignore[attr-defined]
-    assert isinstance(path_editor, PathEditor)
+
+
+def test_an_optional_file_is_a_picker_with_a_no_file_state(qtbot, tmp_path: Path) -> None:
+    editor = editor_for(EveryKind.model_fields["kernel"])
+    assert isinstance(editor, PathEditor)
+    qtbot.addWidget(editor)
+    assert editor.value() is None and not editor.clear_button.isEnabled()
+    assert not editor.findChildren(QCheckBox)  # no "Auto" box beside "No file"
+    editor.set_value(tmp_path / "kernel.png")
+    assert editor.value() == tmp_path / "kernel.png" and editor.clear_button.isEnabled()
+    with qtbot.waitSignal(editor.sig_value_changed):
+        editor.clear_button.click()
+    assert editor.value() is None and not editor.clear_button.isEnabled()
 
 
 def _spec(params: type[Params]) -> EngineSpec:
