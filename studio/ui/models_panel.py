@@ -26,6 +26,8 @@ from studio.ui.icons import icon, task_icon, task_title
 from studio.ui.recommended import RecommendedOffer
 
 TASK_COLUMNS = 4
+ENGINES_IN_VIEW = 2
+"""The engine list is at least high enough for this many engines, so that it reads as a list."""
 
 
 def availability(spec: EngineSpec, ctx: RunContext) -> Availability:
@@ -239,12 +241,21 @@ class ModelsPanel(QWidget):
             if status.ok and (choice is None or spec.id == engine_id):
                 choice = item
         self.engine_list.blockSignals(False)
+        self._keep_engines_in_view()
         self._show_default(task)
         self.recommended.set_task(task or None)
         if choice is not None:
             self.engine_list.setCurrentItem(choice)
         else:
             self.sig_engine_chosen.emit(None)
+
+    def _keep_engines_in_view(self) -> None:
+        """Make the list at least high enough for its first ENGINES_IN_VIEW engines."""
+        engine_list = self.engine_list
+        shown = range(min(ENGINES_IN_VIEW, engine_list.count()))
+        rows = sum(engine_list.item(row).sizeHint().height() for row in shown)
+        margins = 2 * engine_list.spacing() * len(shown) + 2 * engine_list.frameWidth()
+        engine_list.setMinimumHeight(max(rows + margins, engine_list.minimumSizeHint().height()))
 
     def _show_default(self, task: str) -> None:
         default = (
