@@ -76,6 +76,7 @@ class InputForm(StrEnum):
     IMAGE = "image"  # another picture, of any size: an `Image`
     MASK = "mask"  # (H, W) float32 in [0, 1] at the photo's size; white (1) is selected
     RGBA = "rgba"  # (H, W, 4) float32 at the photo's size: colours where opaque
+    REGION = "region"  # held and read as MASK; drawn in the window as a rectangle
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class InputKind:
 
     `name` is its key in `JobInputs.extras` and its command-line option (``--NAME FILE``, or
     ``--input NAME=FILE`` for kinds the CLI has no option for); `label` names it in the window
-    and `help` says in one line what to give.
+    and `help` says in one line what to give. `when_absent` says what an engine taking it as
+    an option does without it.
     """
 
     name: str
@@ -100,6 +102,7 @@ class InputKind:
     label: str
     help: str
     missing: Missing
+    when_absent: str = ""
 
 
 BRACKETS = InputKind(
@@ -151,6 +154,17 @@ REFERENCE = InputKind(
         window="Choose a colour reference photo in the Inspector first",
         cli="give a colour reference photo with --reference FILE",
     ),
+)
+ESTIMATION_REGION = InputKind(
+    "estimation_region",
+    InputForm.REGION,
+    "Estimation region",
+    "a part with sharp detail, blurred like the rest: the blur is estimated there",
+    Missing(
+        window="Draw the estimation region with the region tool (R) first",
+        cli="give an estimation region with --input estimation_region=FILE (white = the part)",
+    ),
+    when_absent="Automatic: the most detailed part of the photo",
 )
 INPUT_KINDS = (BRACKETS, MASK, HINTS, STYLE, REFERENCE)
 
@@ -317,6 +331,10 @@ class EngineSpec:
 
     def takes(self, kind: InputKind) -> bool:
         return any(use.kind == kind for use in self.inputs)
+
+    def input_of_form(self, form: InputForm) -> InputKind | None:
+        """The first input kind of `form` it takes, if any."""
+        return next((use.kind for use in self.inputs if use.kind.form is form), None)
 
     @property
     def changes_size(self) -> bool:

@@ -78,6 +78,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("hint", "Colour &hint", _tool(Tool.HINT), "I", "eyedropper-variant",
       "Paint colour hints for colorize", checkable=True, on_toggle=False,
       needs_document=False),
+    A("region", "&Region", _tool(Tool.REGION), "R", "selection-drag",
+      "Drag a rectangle: the part of the photo the engine estimates from", checkable=True,
+      on_toggle=False, needs_document=False),
     A("bigger", "Bigger brush", lambda w: partial(w.tools.scale_brush, 1.25), "]",
       needs_document=False),
     A("smaller", "Smaller brush", lambda w: partial(w.tools.scale_brush, 0.8), "[",
@@ -117,7 +120,7 @@ MENUS: dict[str, tuple[str, ...]] = {
     ),
     "&Job": ("run", "cancel", "preview"),
     "&Tools": (
-        "pan", "brush", "eraser", "hint", "-", "bigger", "smaller", "-",
+        "pan", "brush", "eraser", "hint", "region", "-", "bigger", "smaller", "-",
         "mask_clear", "mask_invert", "mask_load", "mask_save", "hints_clear",
     ),
     "&Models": ("import_model", "manage_models"),
@@ -130,9 +133,15 @@ MAIN_TOOLBAR = (
     "zoom_fit", "zoom_100", "zoom_in", "zoom_out", "-",
     "before", "split", "compare", "-", "preview", "run", "cancel",
 )  # fmt: skip
-TOOL_OPTIONS = ("pan", "brush", "eraser", "hint")
+TOOL_OPTIONS = ("pan", "brush", "eraser", "hint", "region")
 MASK_OPTIONS = ("mask_clear", "mask_invert", "mask_load", "mask_save", "mask_show")
-TOOL_ACTIONS = {Tool.PAN: "pan", Tool.BRUSH: "brush", Tool.ERASER: "eraser", Tool.HINT: "hint"}
+TOOL_ACTIONS = {
+    Tool.PAN: "pan",
+    Tool.BRUSH: "brush",
+    Tool.ERASER: "eraser",
+    Tool.HINT: "hint",
+    Tool.REGION: "region",
+}
 
 
 class Actions:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.ui.canvas_region import RegionItem
 from studio.ui.layers import PaintLayer
 from studio.ui.theme import ACCENT, CANVAS_BACKGROUND
 
@@ -48,6 +49,7 @@ class Tool(StrEnum):
     BRUSH = "brush"
     ERASER = "eraser"
     HINT = "hint"
+    REGION = "region"
 
 
 class Compare(StrEnum):
@@ -180,6 +182,9 @@ class CanvasView(QGraphicsView):
     sig_stroke_finished = Signal()
     """A brush or eraser stroke ended."""
     sig_split_moved = Signal(float)
+    sig_region_drawn = Signal(object)
+    """A region was dragged with the region tool: (QRect in image pixels, or None when the
+    drag was too small)."""
     """The before/after split moved: (fraction of the image width)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -199,7 +204,9 @@ class CanvasView(QGraphicsView):
         self.image_item = ImageItem()
         self.mask_item = LayerItem(0.5)
         self.hint_item = LayerItem(0.9)
-        for z, item in enumerate((self.image_item, self.mask_item, self.hint_item)):
+        self.region_item = RegionItem()
+        items = (self.image_item, self.mask_item, self.hint_item, self.region_item)
+        for z, item in enumerate(items):
             item.setZValue(z)
             self.scene().addItem(item)
         self.tool = Tool.PAN
@@ -421,6 +428,10 @@ class CanvasView(QGraphicsView):
             if self._near_split_handle(pos):
                 self._dragging_split = True
                 return
+            if self.tool is Tool.REGION and self.has_image():
+                scene = self.mapToScene(pos.toPoint())
+                self.region_item.begin(scene, self.image_item.boundingRect())
+                return
             layer = self._active_layer()
             if layer is not None and self.has_image():
                 self._painting = layer
@@ -452,6 +463,8 @@ class CanvasView(QGraphicsView):
             return
         if self._painting is not None:
             self._painting.stroke_to(scene)
+        if self.region_item.drawing:
+            self.region_item.drag_to(scene)
         if self._near_split_handle(pos):
             self.viewport().setCursor(QCursor(Qt.CursorShape.SplitHCursor))
         elif self._painting is None:
@@ -467,6 +480,9 @@ class CanvasView(QGraphicsView):
             return
         if self._dragging_split:
             self._dragging_split = False
+            return
+        if self.region_item.drawing and event.button() == Qt.MouseButton.LeftButton:
+            self.sig_region_drawn.emit(self.region_item.end())
             return
         if self._painting is not None and event.button() == Qt.MouseButton.LeftButton:
             self._painting.end_stroke()

@@ -87,6 +87,10 @@ class Document(QObject):
     """The HDR bracket list changed."""
     sig_timeline_changed = Signal()
     """A job, stroke or hint was done, undone or redone."""
+    sig_region_changed = Signal()
+    """The region drawn with the region tool changed."""
+    sig_figures_changed = Signal()
+    """An engine reported a picture about this photo (`figures`)."""
 
     def __init__(
         self,
@@ -115,6 +119,10 @@ class Document(QObject):
         self.exported: Step | None = None
         self.view: Any = None
         """Zoom and centre the canvas last showed this document with (None: fit)."""
+        self._region: QRect | None = None
+        self.figures: dict[tuple[str, str], np.ndarray] = {}
+        """The pictures engines reported on their last run on this photo (the estimated blur
+        kernel), by (engine id, figure title)."""
 
     @property
     def current(self) -> Step:
@@ -147,6 +155,23 @@ class Document(QObject):
 
     def mark_exported(self, step: Step) -> None:
         self.exported = step
+
+    @property
+    def region(self) -> QRect | None:
+        """The region drawn on the photo (image pixels) inside the current step, if any."""
+        if self._region is None:
+            return None
+        image = self.current.image
+        inside = self._region.intersected(QRect(0, 0, image.width, image.height))
+        return None if inside.isEmpty() else inside
+
+    def set_region(self, region: QRect | None) -> None:
+        self._region = region
+        self.sig_region_changed.emit()
+
+    def add_figure(self, engine: str, title: str, array: np.ndarray) -> None:
+        self.figures[(engine, title)] = array
+        self.sig_figures_changed.emit()
 
     def set_brackets(self, images: list[Image]) -> None:
         self.brackets = images

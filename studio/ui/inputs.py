@@ -1,4 +1,5 @@
-"""Task inputs beyond the photo: HDR brackets with their exposure times, and the style well."""
+"""Task inputs beyond the photo: HDR brackets with their exposure times, the style well, other
+pictures, the region drawn on the photo, and the pictures an engine reported after a run."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -22,8 +25,10 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.image import Image
+from studio.core.protocol import InputKind
 from studio.ui.display import thumbnail, to_bgra, to_qimage
 from studio.ui.icons import icon
+from studio.ui.progress_panel import figure_image
 
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(\d+(?:\.\d*)?))?\s*s?\s*$")
 
@@ -215,3 +220,85 @@ class StyleWell(QWidget):
 
     def _on_clicked(self, item: QListWidgetItem) -> None:
         self.sig_style_chosen.emit(item.data(Qt.ItemDataRole.UserRole))
+
+
+class RegionWell(QWidget):
+    """A region input (where an engine estimates from): the region drawn on the photo and its
+    size, or what the engine does without one; buttons to draw one and to clear it."""
+
+    sig_draw_requested = Signal()
+    """Draw was clicked: the region tool should be taken up."""
+    sig_clear_requested = Signal()
+    """Clear was clicked."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel()
+        self.current = QLabel()
+        self.current.setObjectName("dimText")
+        self.current.setWordWrap(True)
+        self.draw_button = QToolButton()
+        self.draw_button.setIcon(icon("selection-drag"))
+        self.draw_button.setToolTip("Drag a rectangle on the photo (R)")
+        self.draw_button.clicked.connect(self.sig_draw_requested)
+        self.clear_button = QToolButton()
+        self.clear_button.setIcon(icon("close"))
+        self.clear_button.clicked.connect(self.sig_clear_requested)
+        head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addStretch(1)
+        head.addWidget(self.draw_button)
+        head.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.current)
+        self._kind: InputKind | None = None
+
+    def set_kind(self, kind: InputKind) -> None:
+        self._kind = kind
+        self.title.setText(kind.label)
+        self.setToolTip(f"{kind.label}: {kind.help}")
+        self.clear_button.setToolTip(kind.when_absent or f"No {kind.label.lower()}")
+
+    def show_region(self, region: QRect | None) -> None:
+        """Show the region drawn (image pixels), or what happens without one."""
+        kind = self._kind
+        if region is not None:
+            self.current.setText(f"{region.width()} × {region.height()} px, drawn on the photo")
+        elif kind is not None:
+            self.current.setText(kind.when_absent or f"No {kind.label.lower()} drawn")
+        self.clear_button.setEnabled(region is not None)
+
+
+class FigureStrip(QWidget):
+    """The pictures the chosen engine reported on its last run on this photo (the estimated
+    blur kernel), each with its title and the size of its non-zero part."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setColumnStretch(1, 1)
+        self.shown: list[tuple[str, QLabel]] = []
+        self._widgets: list[QLabel] = []
+
+    def set_figures(self, figures: list[tuple[str, np.ndarray]]) -> None:
+        for widget in self._widgets:
+            self._grid.removeWidget(widget)
+            widget.deleteLater()
+        self._widgets = []
+        self.shown = []
+        for row, (title, array) in enumerate(figures):
+            picture = QLabel()
+            picture.setPixmap(QPixmap.fromImage(figure_image(array)))
+            picture.setToolTip(title)
+            rows, cols = np.nonzero(array > 0)
+            size = f"{np.ptp(cols) + 1} × {np.ptp(rows) + 1} px" if rows.size else "empty"
+            text = QLabel(f"{title} (last run on this photo)\n{size}")
+            text.setObjectName("dimText")
+            self._grid.addWidget(picture, row, 0)
+            self._grid.addWidget(text, row, 1)
+            self._widgets += [picture, text]
+            self.shown.append((title, picture))
+        self.setVisible(bool(figures))

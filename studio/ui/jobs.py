@@ -24,6 +24,7 @@ from studio.core.protocol import (
     MASK,
     STYLE,
     EngineSpec,
+    InputForm,
     InputValue,
     JobInputs,
     ReportFigure,
@@ -120,6 +121,7 @@ class _Job:
     new_document: bool = False
     worker_job: WorkerJob | None = None
     figures: tuple[ReportFigure, ...] = ()
+    engine: str = ""
 
 
 class JobController(QObject):
@@ -223,6 +225,10 @@ class JobController(QObject):
         for name, picture in document.pictures.items():
             if any(use.kind.name == name for use in spec.inputs):
                 extras[name] = picture
+        drawn = document.region
+        for use in spec.inputs:
+            if use.kind.form is InputForm.REGION and drawn is not None:
+                extras[use.kind.name] = crop(_region_mask(drawn, document.current.image))
         region = None
         if choices.only_in_mask and not spec.takes(MASK):
             if document.mask.is_empty():
@@ -273,6 +279,7 @@ class JobController(QObject):
                 document.current,
                 new_document=spec.merges_images,
                 figures=spec.figures,
+                engine=spec.id,
             ),
         )
         self.sig_job_queued.emit(
@@ -440,6 +447,8 @@ class JobController(QObject):
             value = report.get(figure.key)
             if isinstance(value, np.ndarray) and value.ndim == 2 and value.size:
                 self.sig_job_figure.emit(job_id, figure.title, value)
+                if job is not None and job.document is not None:
+                    job.document.add_figure(job.engine, figure.title, value)
 
     def _on_finished(self, job_id: int, payload: Any) -> None:
         job = self._end(job_id, JobState.DONE)
@@ -499,6 +508,13 @@ def _checked(choices: Choices) -> tuple[EngineSpec, Document]:
     if not choices.params_valid:
         raise BadInputError("Fix the highlighted parameters in the Inspector first")
     return choices.spec, choices.document
+
+
+def _region_mask(region: QRect, image: Image) -> FloatArray:
+    """`region` (image pixels) as a mask at the image's size: 1 inside, 0 outside."""
+    mask = np.zeros((image.height, image.width), np.float32)
+    mask[region.top() : region.bottom() + 1, region.left() : region.right() + 1] = 1.0
+    return mask
 
 
 def _check_result_size(spec: EngineSpec, request: JobRequest) -> None:

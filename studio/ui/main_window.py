@@ -17,7 +17,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar
 
-from studio.core.protocol import STYLE
+from studio.core.protocol import STYLE, InputForm
 from studio.core.registry import Registry
 from studio.ui.actions import MAIN_TOOLBAR, MASK_OPTIONS, MENUS, TOOL_OPTIONS, Actions
 from studio.ui.background import Background
@@ -218,6 +218,7 @@ class MainWindow(QMainWindow):
         canvas.sig_cursor_moved.connect(self.views.on_cursor)
         canvas.sig_view_changed.connect(self.jobs.schedule_preview)
         canvas.sig_stroke_finished.connect(self.tools.layers_edited)
+        canvas.sig_region_drawn.connect(self.tools.on_region_drawn)
         self.tabs.sig_added.connect(photos.on_document_added)
         self.tabs.sig_open_failed.connect(photos.on_open_failed)
         self.tabs.sig_current_changed.connect(photos.set_document)
@@ -236,6 +237,7 @@ class MainWindow(QMainWindow):
             lambda document, step, _path: document.mark_exported(step)
         )
         self.task_inputs.sig_message.connect(self.notify)
+        self.task_inputs.sig_region_tool_requested.connect(lambda: self.tools.set_tool(Tool.REGION))
         self.task_inputs.sig_inputs_changed.connect(self.jobs.schedule_preview)
         self.task_inputs.sig_picture_loaded.connect(
             lambda name, path: self.batch_panel.input_files.update({name: path})
@@ -354,6 +356,8 @@ class MainWindow(QMainWindow):
         reason = "" if has_doc else "Open an image first"
         self.inspector.set_run_allowed(has_doc and spec is not None, reason)
         self.act["run"].setEnabled(has_doc and spec is not None)
+        takes_region = spec is not None and spec.input_of_form(InputForm.REGION) is not None
+        self.act["region"].setEnabled(has_doc and takes_region)
 
     def about(self) -> None:
         QMessageBox.about(

@@ -1,4 +1,5 @@
-"""The inputs an engine takes besides the photo, in the Inspector: brackets, style, notes."""
+"""The inputs an engine takes besides the photo, in the Inspector: brackets, style, pictures,
+the region drawn on the photo, notes, and the pictures the engine reported on its last run."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from studio.core.protocol import (
 from studio.ui.background import Background
 from studio.ui.dialogs import ask_open_file, ask_open_files
 from studio.ui.document import Document
-from studio.ui.inputs import BracketList, PictureWell, StyleWell
+from studio.ui.inputs import BracketList, FigureStrip, PictureWell, RegionWell, StyleWell
 from studio.ui.inspector import Inspector
 from studio.ui.samples import bundled_styles
 from studio.ui.settings import recent_paths, remember_path
@@ -44,6 +45,8 @@ class TaskInputs(QObject):
     """Another picture input was read: (its input kind's name, its Path)."""
     sig_message = Signal(str, bool)
     """Something to tell the user: (text, is an error)."""
+    sig_region_tool_requested = Signal()
+    """Draw was clicked beside the region: the region tool should be taken up."""
 
     def __init__(
         self,
@@ -59,18 +62,24 @@ class TaskInputs(QObject):
         self._document = document
         self._documents = documents
         self._styles: list[Path] = []
+        self._spec: EngineSpec | None = None
         self.brackets = BracketList()
         self.style_well = StyleWell()
         self.note = QLabel()
         self.note.setObjectName("dimText")
         self.note.setWordWrap(True)
+        self.region = RegionWell()
+        self.figures = FigureStrip()
         self._parent = inspector
         picture_kinds = [k for k in INPUT_KINDS if k.form is InputForm.IMAGE and k != STYLE]
         self.picture_wells = {kind.name: self._picture_well(kind) for kind in picture_kinds}
         widget: QWidget
-        for widget in (self.note, self.brackets, self.style_well, *self.picture_wells.values()):
+        parts = (self.note, self.brackets, self.style_well, *self.picture_wells.values())
+        for widget in (*parts, self.region, self.figures):
             inspector.inputs_box.addWidget(widget)
             widget.hide()
+        self.region.sig_draw_requested.connect(self.sig_region_tool_requested)
+        self.region.sig_clear_requested.connect(self.clear_region)
         self.brackets.sig_add_requested.connect(self.choose_brackets)
         self.brackets.sig_add_open_requested.connect(self.add_open_images)
         self.brackets.sig_remove_requested.connect(self.remove_bracket)
@@ -80,6 +89,7 @@ class TaskInputs(QObject):
 
     def show_for(self, spec: EngineSpec | None) -> None:
         """Show the inputs `spec` takes (none without an engine)."""
+        self._spec = spec
         self.brackets.setVisible(bool(spec and spec.merges_images))
         self.style_well.setVisible(bool(spec and spec.takes(STYLE)))
         note = ""
@@ -93,8 +103,17 @@ class TaskInputs(QObject):
             self.refresh_style_well()
         for name, well in self.picture_wells.items():
             well.setVisible(spec is not None and any(u.kind.name == name for u in spec.inputs))
+        region_kind = spec.input_of_form(InputForm.REGION) if spec is not None else None
+        if region_kind is not None:
+            self.region.set_kind(region_kind)
+        self.region.setVisible(region_kind is not None)
+        document = self._document()
+        self.show_region(document)
+        self.show_figures(document)
 
     def show_document(self, document: Document) -> None:
+        self.show_region(document)
+        self.show_figures(document)
         self.brackets.set_brackets(document.brackets)
         for name, well in self.picture_wells.items():
             picture = document.pictures.get(name)
@@ -102,6 +121,31 @@ class TaskInputs(QObject):
             well.set_chosen(source.name if source is not None else None)
         if self.style_well.isVisibleTo(self._parent):
             self.refresh_style_well()
+
+    # -- region and reported pictures ---------------------------------------------------------
+
+    def show_region(self, document: Document | None) -> None:
+        self.region.show_region(document.region if document is not None else None)
+
+    def clear_region(self) -> None:
+        document = self._document()
+        if document is not None:
+            document.set_region(None)
+
+    def show_figures(self, document: Document | None) -> None:
+        """The pictures the chosen engine reported on its last run on `document`."""
+        spec = self._spec
+        if spec is None or document is None:
+            self.figures.set_figures([])
+            return
+        keys = [(spec.id, figure.title) for figure in spec.figures]
+        self.figures.set_figures(
+            [
+                (title, document.figures[(engine, title)])
+                for engine, title in keys
+                if (engine, title) in document.figures
+            ]
+        )
 
     # -- brackets -----------------------------------------------------------------------------
 

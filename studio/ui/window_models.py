@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt
 
 from studio.core import paths
-from studio.core.protocol import HINTS, MASK, EngineSpec
+from studio.core.protocol import HINTS, MASK, EngineSpec, InputForm
 from studio.core.registry import Registry
 from studio.ui.canvas import Tool
 from studio.ui.icons import task_title
@@ -104,9 +104,13 @@ class WindowModels:
         w.inspector.set_engine(spec, reason)
         w.task_inputs.show_for(spec)
         brushing = w.canvas.tool in (Tool.BRUSH, Tool.ERASER)
+        takes_region = spec is not None and spec.input_of_form(InputForm.REGION) is not None
         if spec is not None and spec.takes(MASK):
             w.tools.set_tool(Tool.BRUSH)
         elif spec is not None and spec.takes(HINTS) and brushing:
             w.tools.set_tool(Tool.HINT)  # the mask brush in hand becomes the hint brush
+        elif w.canvas.tool is Tool.REGION and not takes_region:
+            w.tools.set_tool(Tool.PAN)
+        w.tools.show_region()
         w.update_actions()
         w.jobs.schedule_preview()

@@ -72,6 +72,8 @@ class WindowPhotos:
         document.sig_steps_changed.connect(lambda d=document: self._on_steps_changed(d))
         document.sig_timeline_changed.connect(lambda d=document: self._on_timeline(d))
         document.sig_brackets_changed.connect(lambda d=document: self._on_brackets_changed(d))
+        document.sig_region_changed.connect(lambda d=document: self._on_region_changed(d))
+        document.sig_figures_changed.connect(lambda d=document: self._on_figures_changed(d))
         self.window.notify(f"Opened {document.name} · {document.current.size_text}")
         self.window.sig_document_opened.emit(document)
 
@@ -161,6 +163,7 @@ class WindowPhotos:
             else:
                 canvas.apply_view_state(document.view)
             w.task_inputs.show_document(document)
+        w.tools.show_region()
         w.update_actions()
 
     def _show_step(self, document: Document) -> None:
@@ -191,6 +194,16 @@ class WindowPhotos:
         """A job, stroke or hint was done, undone or redone."""
         if document is self.document:
             self.window.tools.layers_edited()
+
+    def _on_region_changed(self, document: Document) -> None:
+        if document is self.document:
+            self.window.task_inputs.show_region(document)
+            self.window.tools.show_region()
+            self.window.jobs.schedule_preview()
+
+    def _on_figures_changed(self, document: Document) -> None:
+        if document is self.document:
+            self.window.task_inputs.show_figures(document)
 
     def _on_brackets_changed(self, document: Document) -> None:
         if document is self.document:

@@ -1,4 +1,5 @@
-"""The window's editing tools: the tool in hand, the mask and colour hints, undo and redo."""
+"""The window's editing tools: the tool in hand, the mask and colour hints, the region drawn,
+undo and redo."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PySide6.QtCore import QRect
 
 from studio.core.imageio import read_mask
+from studio.core.protocol import InputForm
 from studio.ui.actions import TOOL_ACTIONS
 from studio.ui.canvas import Tool
 from studio.ui.dialogs import ask_open_file
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class WindowTools:
-    """The canvas tools, the photo's mask and hints layers, and its undo history."""
+    """The canvas tools, the photo's mask and hints layers and region, and its undo history."""
 
     def __init__(self, window: MainWindow) -> None:
         self.window = window
@@ -83,6 +86,24 @@ class WindowTools:
         """A stroke, hint or job changed the photo's layers: actions and preview follow."""
         self.window.update_actions()
         self.window.jobs.schedule_preview()
+
+    # -- region -------------------------------------------------------------------------------
+
+    def on_region_drawn(self, region: QRect | None) -> None:
+        """A drag with the region tool ended; a click or a tiny drag keeps the region as it was."""
+        document = self.window.document
+        if document is not None and region is not None:
+            document.set_region(region)
+        else:
+            self.show_region()
+
+    def show_region(self) -> None:
+        """The photo's region on the canvas, while the chosen engine takes one."""
+        w = self.window
+        spec = w.models_panel.current_engine()
+        takes_region = spec is not None and spec.input_of_form(InputForm.REGION) is not None
+        region = w.document.region if w.document is not None and takes_region else None
+        w.canvas.region_item.show_region(region)
 
     # -- undo ---------------------------------------------------------------------------------
 

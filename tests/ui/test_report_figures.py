@@ -1,5 +1,5 @@
 """Pictures an engine declares in `EngineSpec.figures` (the blind deblur's estimated kernel)
-reach the job's row in the Progress panel."""
+reach the job's row in the Progress panel, and the Inspector while that engine is chosen."""
 
 from __future__ import annotations
 
@@ -66,3 +66,12 @@ def test_the_estimated_kernel_is_shown_beside_the_blind_deblur_job(
     small = shown[::factor, ::factor]
     peak = scipy.signal.correlate(np.pad(small, 11), kernel, mode="valid").max()
     assert peak / np.linalg.norm(small) / np.linalg.norm(kernel) >= 0.8
+
+    strip = window.task_inputs.figures
+    assert strip.isVisibleTo(window.inspector)
+    assert [title for title, _ in strip.shown] == ["Estimated blur kernel"]
+    np.testing.assert_array_equal(_grey_values(strip.shown[0][1].pixmap().toImage()), shown)
+    choose_engine(window, "deblur", "hyper_laplacian")  # it reports no kernel
+    assert not strip.isVisibleTo(window.inspector)
+    choose_engine(window, "deblur", "blind")
+    assert [title for title, _ in strip.shown] == ["Estimated blur kernel"]

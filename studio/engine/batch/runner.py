@@ -305,7 +305,7 @@ def read_item_inputs(
 
 
 def _read_at_size(kind: InputKind, path: Path, size: tuple[int, int]) -> FloatArray:
-    if kind.form is InputForm.MASK:
+    if kind.form in (InputForm.MASK, InputForm.REGION):
         mask = read_mask(path, size)
         selected = mask > 0.5  # what the engines taking a mask act on
         if not selected.any():

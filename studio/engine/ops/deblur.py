@@ -18,6 +18,8 @@ from pydantic import Field
 
 from studio.core.image import FloatArray, Image
 from studio.core.protocol import (
+    ESTIMATION_REGION,
+    EngineInput,
     EngineSpec,
     JobInputs,
     OpRun,
@@ -181,9 +183,9 @@ def run_richardson_lucy(inputs: JobInputs, params: RichardsonLucyParams, ctx: Ru
 
 
 def run_blind(inputs: JobInputs, params: BlindParams, ctx: RunContext) -> OpRun:
-    """Estimate the kernel on the region (or the busiest window), then deconvolve it all;
-    with a known blur (a shape or a kernel file), deconvolve that, damped if it does not
-    match the photo."""
+    """Estimate the kernel on the estimation region (else on the region the effect is limited
+    to, else on the busiest window), then deconvolve it all; with a known blur (a shape or a
+    kernel file), deconvolve that, damped if it does not match the photo."""
     if params.psf != "estimate" or params.kernel is not None:
         return (yield from _run_solver(inputs, params, ctx, "hyper_laplacian", damped=True))
     from studio.engine.ops._deblur_blind_run import NO_BLUR_MESSAGE, estimate_blur, kernel_extent
@@ -193,7 +195,9 @@ def run_blind(inputs: JobInputs, params: BlindParams, ctx: RunContext) -> OpRun:
     yield Progress(0, 1, noise_step(params))
     sigma = noise_of(image, params)
     device = resolve_device(ctx.device)
-    found = yield from estimate_blur(image.pixels, inputs.region, params.max_size, sigma, device)
+    drawn = inputs.array(ESTIMATION_REGION)
+    region = drawn if drawn is not None else inputs.region
+    found = yield from estimate_blur(image.pixels, region, params.max_size, sigma, device)
     if found.kernel is None:
         ctx.log(f"No blur removed: {found.reason}")
         yield Progress(1, 1, NO_BLUR_MESSAGE)
@@ -249,6 +253,7 @@ ENGINES: list[EngineSpec] = [
         description="Estimates the camera-shake blur of any shape from the photo (or the "
         "region you draw), then removes it; leaves the photo alone when no blur is clear.",
         default=True,
+        inputs=(EngineInput(ESTIMATION_REGION),),
         figures=(ReportFigure("kernel", "Estimated blur kernel"),),
     ),
     EngineSpec(
