@@ -259,7 +259,8 @@ class RegionWell(QWidget):
         self._kind = kind
         self.title.setText(kind.label)
         self.setToolTip(f"{kind.label}: {kind.help}")
-        self.clear_button.setToolTip(kind.when_absent or f"No {kind.label.lower()}")
+        absent = f" ({kind.when_absent})" if kind.when_absent else ""
+        self.clear_button.setToolTip(f"Clear the {kind.label.lower()}{absent}")
 
     def show_region(self, region: QRect | None) -> None:
         """Show the region drawn (image pixels), or what happens without one."""

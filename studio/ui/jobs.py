@@ -136,8 +136,8 @@ class JobController(QObject):
     sig_job_logged = Signal(int, str)
     """A job wrote a log line: (job id, line)."""
     sig_job_figure = Signal(int, str, object)
-    """A run's engine reported a picture it declares (`EngineSpec.figures`): (job id, title,
-    2-D array)."""
+    """A run's engine reported a picture it declares (`EngineSpec.figures`), also kept on the
+    run's document (`Document.figures`): (job id, title, 2-D array)."""
     sig_job_done = Signal(int, str, float)
     """A run or batch finished: (job id, label, seconds it ran on the worker)."""
     sig_job_failed = Signal(int, str, str, str)
