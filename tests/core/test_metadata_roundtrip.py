@@ -1,11 +1,13 @@
 """GPS, lens, copyright, orientation and maker notes survive every writer, field by field.
 
 Each output is read back with Pillow's EXIF parser (and tifffile for TIFF, OpenEXR for EXR),
-never with Studio's own reader.
+never with Studio's own reader. Where a format has no place for a field (OpenEXR, Radiance HDR,
+JPEG's 64 KB segments), the test asserts that the photographer is told, by name.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -83,16 +85,18 @@ def _written_exif(path: Path) -> tuple[dict[int, object], dict[int, object], dic
 
 
 WRITERS = [(".jpg", None), (".png", 8), (".png", 16), (".webp", None), (".tif", 8),
-           (".tif", 16), (".tif", 32), (".avif", 8), (".heic", 8), (".heic", 16),
+           (".tif", 16), (".tif", 32), (".avif", 8), (".avif", 16), (".heic", 8), (".heic", 16),
            (".jxl", 8), (".jxl", 16), (".jxl", 32)]  # fmt: skip
 
 
 @pytest.mark.parametrize(("suffix", "depth"), WRITERS)
-def test_camera_metadata_round_trips_field_by_field(tmp_path, camera_photo, suffix, depth):
+def test_camera_metadata_round_trips_field_by_field(tmp_path, camera_photo, suffix, depth, caplog):
     image = read_image(camera_photo)
     assert (image.height, image.width) == (20, 12)  # turned upright
     processed = image.with_pixels(image.pixels * 0.9, step="denoise")
-    out = write_image(processed, tmp_path / f"out{suffix}", bit_depth=depth, quality=100)
+    with caplog.at_level(logging.WARNING):
+        out = write_image(processed, tmp_path / f"out{suffix}", bit_depth=depth, quality=100)
+    assert not caplog.records  # everything kept: nothing to tell
     exif, sub, gps = _written_exif(out)
 
     assert exif[MAKE] == "NIKON CORPORATION" and exif[MODEL] == "NIKON Z 8"
@@ -142,6 +146,53 @@ def test_exr_keeps_what_its_standard_attributes_hold(tmp_path, camera_photo):
     assert sub[LENS_MODEL] == "NIKKOR Z 24-70mm f/2.8 S"
     degrees = sum(float(v) / 60**i for i, v in enumerate(gps[0x0002]))  # type: ignore[attr-defined]
     assert gps[0x0001] == "N" and degrees == pytest.approx(LATITUDE, abs=1e-5)
+
+
+def test_exr_names_the_exif_fields_it_has_no_place_for(tmp_path, camera_photo, caplog):
+    with caplog.at_level(logging.WARNING):
+        write_image(read_image(camera_photo), tmp_path / "out.exr")
+    told = caplog.text.partition("out.exr: EXR cannot hold the EXIF fields ")[2]
+    named = set(told.partition(":")[0].split(", "))
+    assert {"Artist", "MakerNote", "FocalLength", "LensSpecification", "GPSDateStamp"} <= named
+    # OpenEXR keeps these, and the pixels are upright
+    assert not named & {"Copyright", "Make", "LensModel", "GPSLatitude", "Orientation"}
+
+
+def test_radiance_hdr_says_it_keeps_no_metadata(tmp_path, camera_photo, caplog):
+    with caplog.at_level(logging.WARNING):
+        out = write_image(read_image(camera_photo), tmp_path / "out.hdr")
+    assert "out.hdr: HDR cannot hold its EXIF (camera, lens, exposure, GPS, copyright)" in (
+        caplog.text
+    )
+    assert b"Ada Lovelace" not in out.read_bytes()  # indeed not kept
+
+
+def _with_exif(exif: PILImage.Exif, xmp: bytes | None = None) -> Image:
+    return Image(np.zeros((4, 4, 3), np.float32), ImageMeta(exif=exif.tobytes(), xmp=xmp))
+
+
+def test_jpeg_says_when_the_maker_note_does_not_fit_its_64_kb_segment(tmp_path, caplog):
+    exif = _camera_exif()
+    exif.get_ifd(EXIF_IFD)[MAKER_NOTE] = b"\x01" * 70_000
+    with caplog.at_level(logging.WARNING):
+        out = write_image(_with_exif(exif), tmp_path / "out.jpg")
+    assert "out.jpg: JPEG cannot hold its maker note (68 KB; JPEG holds at most 64 KB)" in (
+        caplog.text
+    )
+    exif, sub, gps = _written_exif(out)
+    assert MAKER_NOTE not in sub and sub[LENS_MODEL] == "NIKKOR Z 24-70mm f/2.8 S"
+    assert exif[COPYRIGHT] == "(c) 2026 Ada Lovelace" and gps[0x0001] == "N"
+
+
+def test_jpeg_says_when_its_exif_or_xmp_is_too_large_to_keep(tmp_path, caplog):
+    exif = _camera_exif()
+    exif.get_ifd(EXIF_IFD)[0x9286] = "x" * 70_000  # UserComment: too large even without a note
+    xmp = b"<x:xmpmeta>" + b" " * 70_000 + b"</x:xmpmeta>"
+    with caplog.at_level(logging.WARNING):
+        out = write_image(_with_exif(exif, xmp), tmp_path / "out.jpg")
+    assert "cannot hold its EXIF (" in caplog.text and "; its XMP (68 KB;" in caplog.text
+    with PILImage.open(out) as written:
+        assert not written.getexif() and "xmp" not in written.info
 
 
 def test_exposure_alone_survives_exr_to_jpeg(tmp_path):

@@ -18,7 +18,7 @@ from studio.core import exif as exiflib
 from studio.core.image import ImageMeta
 from studio.core.imageio import modern, png_bands
 from studio.core.imageio.decoded import Samples
-from studio.core.imageio.exr_meta import exr_attributes
+from studio.core.imageio.exr_meta import exr_attributes, fields_left_out
 from studio.core.imageio.png_bands import png_chunk
 from studio.core.imageio.tiff import write_tiff
 
@@ -155,6 +155,37 @@ def _metadata(output: Output) -> dict[str, Any]:
         "xmp": output.meta.xmp,
     }
     return {name: value for name, value in options.items() if value}
+
+
+def metadata_left_out(output: Output, fmt: str) -> list[str]:
+    """What of the image's EXIF, ICC profile and XMP a file of format `fmt` cannot carry."""
+    if fmt == "jpeg":
+        return _jpeg_left_out(output)
+    if fmt not in ("exr", "hdr"):
+        return []
+    left_out = [name for name, value in (("its ICC profile", output.icc),
+                                         ("its XMP", output.meta.xmp)) if value]  # fmt: skip
+    if fmt == "hdr" and exiflib.exif_bytes(output.exif):
+        return ["its EXIF (camera, lens, exposure, GPS, copyright)", *left_out]
+    fields = fields_left_out(output.exif)
+    if output.meta.history:  # Studio's steps, in the Software field, go in the comments
+        fields = [name for name in fields if name != "Software"]
+    if fields:
+        shown = ", ".join(fields[:8]) + (f" and {len(fields) - 8} more" if len(fields) > 8 else "")
+        left_out.insert(0, f"the EXIF fields {shown}")
+    return left_out
+
+
+def _jpeg_left_out(output: Output) -> list[str]:
+    left_out = []
+    whole = exiflib.exif_bytes(output.exif)
+    if whole is not None and len(whole) > _JPEG_SEGMENT_LIMIT:
+        fitted = exiflib.fit_exif(exiflib.load_exif(whole), _JPEG_SEGMENT_LIMIT)
+        lost = "its maker note" if fitted else "its EXIF"
+        left_out.append(f"{lost} ({len(whole) // 1024} KB; JPEG holds at most 64 KB)")
+    if output.meta.xmp and len(output.meta.xmp) > _JPEG_XMP_LIMIT:
+        left_out.append(f"its XMP ({len(output.meta.xmp) // 1024} KB; JPEG holds at most 64 KB)")
+    return left_out
 
 
 def _modern(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PIL import ExifTags
 from PIL import Image as PILImage
 
 from studio.core import exif as exiflib
@@ -29,6 +30,20 @@ _TEXT: tuple[tuple[str, int | None, int], ...] = (
 )
 # GPS tags: references, degrees/minutes/seconds, altitude reference and altitude.
 _LAT_REF, _LAT, _LON_REF, _LON, _ALT_REF, _ALT = 1, 2, 3, 4, 5, 6
+_GPS_VERSION = 0
+# Fields that need no place in an EXR: IFD pointers, the orientation (the pixels are written
+# upright), the pixel size and the GPS block's version.
+_STRUCTURAL = {
+    exiflib.EXIF_IFD, exiflib.GPS_IFD, exiflib.INTEROP_IFD, exiflib.ORIENTATION,
+    exiflib.PIXEL_X_DIMENSION, exiflib.PIXEL_Y_DIMENSION,
+}  # fmt: skip
+_KEPT: dict[int | None, set[int]] = {
+    None: {tag for _, ifd, tag in _TEXT if ifd is None} | _STRUCTURAL,
+    exiflib.EXIF_IFD: {tag for _, tag in _NUMBERS}
+    | {tag for _, ifd, tag in _TEXT if ifd is not None}
+    | _STRUCTURAL,
+    exiflib.GPS_IFD: {_GPS_VERSION, _LAT_REF, _LAT, _LON_REF, _LON, _ALT_REF, _ALT},
+}
 
 
 def _group(exif: PILImage.Exif, ifd: int | None) -> Any:
@@ -49,6 +64,17 @@ def exr_attributes(exif: PILImage.Exif) -> dict[str, Any]:
             header[attribute] = text.strip("\x00 ")
     header.update(_position(exif.get_ifd(exiflib.GPS_IFD)))
     return header
+
+
+def fields_left_out(exif: PILImage.Exif) -> list[str]:
+    """The names of the EXIF fields of `exif` that OpenEXR has no standard attribute for."""
+    names = []
+    for ifd, kept in _KEPT.items():
+        tags = ExifTags.GPSTAGS if ifd == exiflib.GPS_IFD else ExifTags.TAGS
+        for tag in _group(exif, ifd):
+            if tag not in kept:
+                names.append(tags.get(tag, f"0x{tag:04X}"))
+    return names
 
 
 def _degrees(value: object, reference: object, negative: str) -> float | None:

@@ -15,7 +15,7 @@ from studio.core import exif as exiflib
 from studio.core.errors import BadInputError, UsageError
 from studio.core.image import as_rgb
 from studio.core.imageio.colour import srgb_encoded
-from studio.core.imageio.encoders import ENCODERS, Output
+from studio.core.imageio.encoders import ENCODERS, Output, metadata_left_out
 from studio.core.imageio.formats import (
     ALPHA_FORMATS,
     RGB_ONLY_FORMATS,
@@ -59,6 +59,9 @@ def write_image(
     _refuse_inputs(target, [*inputs, *filter(None, [image.meta.source_path])])
     _tell_about_losses(image, target, fmt, depth)
     output = _prepare(image, fmt, depth, quality)
+    if left_out := metadata_left_out(output, fmt):
+        notice(f"{target.name}: {fmt.upper()} cannot hold {'; '.join(left_out)}: left out of "
+               "the file (TIFF keeps them all)")  # fmt: skip
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _replace_when_done(target) as temporary:
