@@ -1,0 +1,45 @@
+"""What `read_image` promises a photographer at its edges, each found by a surviving mutant
+(python -m benchmarks.mutants --module reading): clear refusals, kept depth and metadata."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from studio.core.errors import BadInputError
+from studio.core.imageio import decoders, read_image
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null on this system")
+def test_a_device_is_refused_as_not_a_regular_file(tmp_path):
+    """A device or pipe is refused before it is opened (reading a pipe can block forever)."""
+    link = tmp_path / "photo.jpg"
+    link.symlink_to("/dev/null")
+    with pytest.raises(BadInputError, match=r"photo\.jpg: not a regular file"):
+        read_image(link)
+
+
+def test_a_folder_is_refused_as_a_folder(tmp_path):
+    album = tmp_path / "album.png"
+    album.mkdir()
+    with pytest.raises(BadInputError, match=r"album\.png: it is a folder, not a file"):
+        read_image(Path(album))
+
+
+@pytest.mark.parametrize("error", [ValueError("-2"), OSError("0"), SyntaxError("")])
+def test_a_decoder_error_without_words_is_told_as_a_damaged_file(tmp_path, monkeypatch, error):
+    """A decoder's reason is shown when it is words; a bare code such as '-2' is not one."""
+    (tmp_path / "odd.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+
+    def fail(path: Path, limit: int) -> None:
+        raise error
+
+    monkeypatch.setitem(decoders.DECODERS, "png", fail)
+    with pytest.raises(BadInputError) as refused:
+        read_image(tmp_path / "odd.png")
+    assert str(refused.value) == (
+        f"Cannot read {tmp_path / 'odd.png'}: the PNG file is damaged or stored in a way "
+        "Studio cannot decode"
+    )
