@@ -42,6 +42,7 @@ _IO_TESTS = [
     _CORE + "test_odd_images.py",
     _CORE + "test_modern_formats.py",
     _CORE + "test_reading_edges.py",
+    _CORE + "test_writing_edges.py",
 ]
 _NEURAL = "tests/engine/neural/"
 _TRIVIAL = "tests/engine/test_beats_trivial.py"

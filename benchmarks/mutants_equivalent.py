@@ -13,6 +13,7 @@ _TILING = "studio/core/tiling.py"
 _EXIF = "studio/core/exif.py"
 _TIFF = "studio/core/imageio/tiff.py"
 _WRITING = "studio/core/imageio/writing.py"
+_READING = "studio/core/imageio/reading.py"
 _DEPTH_LOSS = "if depth < source and depth < 32:"
 _REDUNDANT = "redundant: depths are 8, 16 or 32, so depth < source already means depth < 32"
 _ICC_SPACE = 'return icc[16:20] if len(icc) >= 20 else b""'
@@ -138,6 +139,15 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_WRITING, _DEPTH_LOSS, 34, "constant: 32 -> 33"): _REDUNDANT,
     (_WRITING, _ICC_SPACE, 25, "compare: GtE -> Gt"): _NO_SHORT_ICC,
     (_WRITING, _ICC_SPACE, 37, "constant: 20 -> 21"): _NO_SHORT_ICC,
+    (_READING, "return samples.astype(np.float32)", 8, "return-input: return samples"): (
+        "every decoder hands over float samples as writable float32 (float TIFFs, EXR, Radiance "
+        "HDR, JPEG XL and Pillow's F and I modes are converted there), so the copy holds the "
+        "same values"
+    ),
+    (_READING, "top = 2.0**image.meta.bit_depth - 1", 10, "binop: Sub -> Add"): (
+        "a mask's top level then reads 1.008 (8-bit) or 1.00003 (16-bit) instead of 1: still "
+        "under 1.5 and rounded to 1, and level 2 still over; the same masks are told and read"
+    ),
 }
 
 

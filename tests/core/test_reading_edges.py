@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import imagecodecs
+import numpy as np
 import pytest
 
 from studio.core.errors import BadInputError
@@ -43,3 +45,28 @@ def test_a_decoder_error_without_words_is_told_as_a_damaged_file(tmp_path, monke
         f"Cannot read {tmp_path / 'odd.png'}: the PNG file is damaged or stored in a way "
         "Studio cannot decode"
     )
+
+
+def test_a_file_of_no_known_kind_is_told_as_not_an_image(tmp_path):
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("shopping list: film, batteries\n", encoding="utf-8")
+    with pytest.raises(BadInputError, match=r"notes\.jpg: not a supported image file$"):
+        read_image(notes)
+
+
+def test_a_png_named_like_a_raw_file_is_read_as_the_png_it_is(tmp_path):
+    """The content decides; a RAW suffix only sends a TIFF-like or unknown file to LibRaw."""
+    pixels = np.random.default_rng(3).integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+    misnamed = tmp_path / "DSC_0001.nef"
+    misnamed.write_bytes(imagecodecs.png_encode(pixels))
+    image = read_image(misnamed)
+    assert image.meta.source_format == "png" and image.meta.bit_depth == 16
+    np.testing.assert_array_equal(np.rint(image.pixels * 65535), pixels)
+
+
+def test_unknown_content_named_like_a_raw_file_is_told_as_a_damaged_raw(tmp_path):
+    """LibRaw gets the last word on a file with a RAW suffix whose content is no other format."""
+    broken = tmp_path / "DSC_0002.nef"
+    broken.write_bytes(b"\x00\x01garbage" * 64)
+    with pytest.raises(BadInputError, match=r"DSC_0002\.nef: the RAW file is damaged"):
+        read_image(broken)

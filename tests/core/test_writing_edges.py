@@ -1,0 +1,39 @@
+"""What `write_image` promises a photographer at its edges, each found by a surviving mutant
+(python -m benchmarks.mutants --module writing): what is lost is told in true figures, and the
+library writes what the command line and the window write by default."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from studio.cli.main import build_parser
+from studio.core.image import Image, ImageMeta
+from studio.core.imageio import write_image
+from studio.core.stored import StoredImage
+
+
+def test_the_share_of_clipped_float_samples_is_told_exactly(tmp_path, caplog):
+    """A quarter of a float result's samples above 1, counted over several bands of rows."""
+    samples = np.full((64, 1024, 3), 0.5, np.float32)  # 768 KB: more than one band
+    samples[:8] = 4.0  # rows at the top, in the first band...
+    samples[-8:] = 1.0 + 1e-6  # ...and at the bottom, in the last
+    samples[20:28] = 1.0  # white itself is kept, not clipped
+    result = StoredImage(samples, ImageMeta(bit_depth=32))
+    with caplog.at_level(logging.WARNING):
+        write_image(result, tmp_path / "out.png")
+    assert "out.png: PNG stores values from 0 to 1; 25.00% of the float result's samples are " \
+        "brighter and are clipped" in caplog.text  # fmt: skip
+
+
+def test_the_default_quality_is_the_command_line_s(tmp_path):
+    """`studio run ... -o x.jpg` without --quality and the library's default write the same
+    file (a photographer comparing a batch with a CLI export sees no difference)."""
+    cli_default = build_parser().parse_args(["run", "denoise", "in.png", "-o", "x.jpg"]).quality
+    pixels = np.random.default_rng(5).random((16, 24, 3), dtype=np.float32)
+    image = Image(pixels, ImageMeta())
+    for suffix in (".jpg", ".webp"):
+        by_default = write_image(image, tmp_path / f"default{suffix}").read_bytes()
+        chosen = write_image(image, tmp_path / f"cli{suffix}", quality=cli_default).read_bytes()
+        assert by_default == chosen
