@@ -88,9 +88,21 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
     "inpaint": _engine(
         "inpaint", _TRIVIAL + "::test_inpaint_fills_a_blanked_hole_like_telea_or_better"
     ),
-    "colorize": _engine("colorize", _TRIVIAL),
-    "hdr": _engine("hdr", _TRIVIAL),
-    "style": _engine("style", _TRIVIAL),
+    "colorize": _engine(
+        "colorize",
+        _TRIVIAL + "::test_colorize_beats_the_best_spread_of_the_hints",
+        _TRIVIAL + "::test_colorize_from_a_reference_beats_a_global_colour_transfer",
+    ),
+    "hdr": _engine(
+        "hdr",
+        "tests/engine/test_hdr_raw.py",
+        _TRIVIAL + "::test_hdr_merge_beats_the_best_single_exposure_and_a_plain_average",
+        _TRIVIAL
+        + "::test_hdr_fusion_keeps_more_texture_everywhere_than_any_exposure_or_their_average",
+    ),
+    "style": _engine(
+        "style", _TRIVIAL + "::test_painterly_takes_the_style_texture_that_colour_matching_cannot"
+    ),
     "upscale": _engine("upscale"),
 }
 
