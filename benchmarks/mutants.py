@@ -95,6 +95,7 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
     ),
     "hdr": _engine(
         "hdr",
+        "tests/engine/test_hdr_settings.py",
         "tests/engine/test_hdr_raw.py",
         _TRIVIAL + "::test_hdr_merge_beats_the_best_single_exposure_and_a_plain_average",
         _TRIVIAL
