@@ -102,7 +102,9 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
         + "::test_hdr_fusion_keeps_more_texture_everywhere_than_any_exposure_or_their_average",
     ),
     "style": _engine(
-        "style", _TRIVIAL + "::test_painterly_takes_the_style_texture_that_colour_matching_cannot"
+        "style",
+        "tests/engine/test_style_settings.py",
+        _TRIVIAL + "::test_painterly_takes_the_style_texture_that_colour_matching_cannot",
     ),
     "upscale": _engine("upscale"),
 }

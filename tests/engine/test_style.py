@@ -286,7 +286,9 @@ def test_a_photo_in_range_is_not_copied_and_the_detail_is_added_in_bands(
     tiles and bands; no clipped copy of the photo, no full-size luminance kept (they held
     one image more). A small job first, so that lazy imports and caches are not counted."""
     rng = np.random.default_rng(0)
-    photo = Image(rng.random((2048, 1024, 3), dtype=np.float32))
+    pixels = rng.random((2048, 1024, 3), dtype=np.float32)
+    pixels[0, 0], pixels[-1, -1] = 0.0, 1.0  # black and white, as in most 8-bit photos
+    photo = Image(pixels)
     style = Image(rng.random((128, 128, 3), dtype=np.float32))
     warm_up = JobInputs((Image(photo.pixels[:64, :64].copy()),), {"style": style})
     finish(run_job(build_registry(), JobRequest("style", warm_up, engine, params), RunContext()))

@@ -100,7 +100,7 @@ def synthesize(
         else:
             estimate = _upsample(estimate, height, width)
         for patch in _patch_sizes(settings, (height, width)):
-            database = PatchDatabase(_tensor(style_l, device), patch)
+            database = PatchDatabase(_tensor(_holding_a_patch(style_l, patch), device), patch)
             gap = max(1, round(patch * _GAP_FRACTION))
             for iteration in range(settings.iterations):
                 offset = torch.randint(0, gap, (2,), generator=generator).tolist()
@@ -229,6 +229,16 @@ def _content_weight(content: FloatArray, strength: float) -> FloatArray:
     return np.asarray(
         strength * (_FLAT_WEIGHT + (1.0 - _FLAT_WEIGHT) * edges)[..., None], dtype=np.float32
     )
+
+
+def _holding_a_patch(style: FloatArray, patch: int) -> FloatArray:
+    """`style`, enlarged where it is too small for one `patch` (a small style image, or a
+    small stroke scale at a coarse level)."""
+    height, width = style.shape[:2]
+    factor = patch / min(height, width)
+    if factor <= 1.0:
+        return style
+    return _resize(style, math.ceil(width * factor), math.ceil(height * factor))
 
 
 def _resize(pixels: FloatArray, width: int, height: int) -> FloatArray:
