@@ -110,9 +110,9 @@ class LineRecorder:
             self.lines.add(frame.f_lineno)
         return self._line
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self, item: Any) -> Iterator[None]:
-        self.lines = set()
+    @contextmanager
+    def _traced(self, item: Any) -> Iterator[None]:
+        self.lines = set(self.by_test.get(item.nodeid, []))
         sys.settrace(self._call)
         threading.settrace(self._call)
         try:
@@ -121,6 +121,21 @@ class LineRecorder:
             sys.settrace(None)
             threading.settrace(None)  # type: ignore[arg-type]
             self.by_test[item.nodeid] = sorted(self.lines)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item: Any) -> Iterator[None]:
+        with self._traced(item):
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: Any) -> Iterator[None]:
+        with self._traced(item):
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_teardown(self, item: Any) -> Iterator[None]:
+        with self._traced(item):
+            yield
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         self.seconds[report.nodeid] = self.seconds.get(report.nodeid, 0.0) + report.duration
@@ -143,7 +158,7 @@ class LineMap:
 
     lines: dict[str, list[int]]
     seconds: dict[str, float]
-    total_seconds: float
+    total_seconds: float  # CPU time of the whole unmutated run
     by_line: dict[int, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -151,15 +166,22 @@ class LineMap:
             for line in lines:
                 self.by_line.setdefault(line, set()).add(test)
 
-    def stages(self, first_line: int, last_line: int) -> list[list[str]]:
-        """The tests executing a line in [first_line, last_line], then the others (when either
-        is empty, one stage); each fastest first. Few test files to collect kill a mutant sooner."""
-        covering = set().union(
-            *(self.by_line.get(n, set()) for n in range(first_line, last_line + 1))
-        )
+    def stages(self, reach: tuple[int, int] | None) -> list[list[str]]:
+        """The tests to run against a mutant, in stages, each fastest first. A mutant that acts
+        on import (`reach` None) may change any test: those executing no line of the module
+        come after the others. One inside a function acts only where a test executes its
+        lines (`reach`): only those tests run, none when no test does."""
         fastest = sorted(self.seconds, key=lambda test: (self.seconds[test], test))
-        first = [t for t in fastest if t in covering]
-        return [s for s in (first, [t for t in fastest if t not in covering]) if s]
+        if reach is None:
+            executing = {test for test, lines in self.lines.items() if lines}
+            stages = (
+                [t for t in fastest if t in executing],
+                [t for t in fastest if t not in executing],
+            )
+            return [stage for stage in stages if stage]
+        first, last = reach
+        covering = set().union(*(self.by_line.get(n, set()) for n in range(first, last + 1)))
+        return [[t for t in fastest if t in covering]] if covering else []
 
 
 @contextmanager
@@ -172,8 +194,10 @@ def _silenced() -> Iterator[None]:
 
 def forked_pytest(
     root: Path, args: list[str], timeout: float, plugin: Any = None, first_failure: bool = True
-) -> str:
-    """'passed', 'failed' or 'timeout': pytest run in a forked child on the copy at `root`."""
+) -> tuple[str, float]:
+    """('passed', 'failed' or 'timeout', CPU seconds used): pytest run in a forked child on the
+    copy at `root`. The limit is on the child's CPU time, so that a loaded machine does not
+    turn a slow run into a timeout; a child asleep for several times the limit ends too."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -191,15 +215,20 @@ def forked_pytest(
                 code = int(pytest.main(command, plugins=[plugin] if plugin else []))
         finally:
             os._exit(code)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    used = 0.0
     try:
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
+        while time.monotonic() - started < _WALL_FACTOR * timeout:
+            done, status, usage = os.wait4(pid, os.WNOHANG)
             if done:
                 pid = 0
-                return "passed" if os.waitstatus_to_exitcode(status) == 0 else "failed"
+                used = usage.ru_utime + usage.ru_stime
+                return ("passed" if os.waitstatus_to_exitcode(status) == 0 else "failed"), used
+            used = cpu_seconds(pid, time.monotonic() - started)
+            if used > timeout:
+                break
             time.sleep(0.05)
-        return "timeout"
+        return "timeout", used
     finally:  # past the limit, or the benchmark itself stopped: the run and its children end
         if pid:
             for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, 9)):
@@ -208,15 +237,27 @@ def forked_pytest(
             os.waitpid(pid, 0)
 
 
+_WALL_FACTOR = 4.0  # a run this many times its CPU limit in wall-clock time has stalled
+
+
+def cpu_seconds(pid: int, wall_seconds: float) -> float:
+    """CPU time used so far by process `pid` and its finished children (Linux); elsewhere the
+    wall-clock time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return wall_seconds
+    ticks = sum(int(n) for n in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def map_tests(root: Path, module: Path, tests: list[str], timeout: float) -> LineMap:
     """The traced, unmutated run. Tests that fail in it are left out of the mutant runs (and
     named); exits when none passes."""
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "map.json"
-        started = time.monotonic()
         recorder = LineRecorder(root, module, output)
-        status = forked_pytest(root, tests, timeout, recorder, first_failure=False)
-        elapsed = time.monotonic() - started
+        status, cpu_seconds = forked_pytest(root, tests, timeout, recorder, first_failure=False)
         if status == "timeout" or not output.exists():
             raise SystemExit(f"{module}: its tests {status} without any mutation; fix them first")
         data = json.loads(output.read_text(encoding="utf-8"))
@@ -227,4 +268,5 @@ def map_tests(root: Path, module: Path, tests: list[str], timeout: float) -> Lin
     seconds = {t: s for t, s in data["seconds"].items() if t not in failed}
     if not seconds:
         raise SystemExit(f"{module}: no test passes without any mutation; fix them first")
-    return LineMap({t: n for t, n in data["lines"].items() if t in seconds}, seconds, elapsed)
+    lines = {t: n for t, n in data["lines"].items() if t in seconds}
+    return LineMap(lines, seconds, cpu_seconds)

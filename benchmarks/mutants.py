@@ -6,11 +6,14 @@
 
 Each mutant is one small change to one module (benchmarks/mutator.py), made in a private copy
 of the repository; the module's tests then run there in a forked pytest (benchmarks/
-mutant_tests.py), those executing the mutated line first, stopping at the first failure.
-Killed: a test failed, or the run passed its time limit (several times the unmutated run's).
-Survived: every test passed, so a bug like it would go unnoticed. Equivalent: listed in
-benchmarks/mutants_equivalent.py with the reason no test can tell it apart; not run, and left
-out of the killed share. The tests see no ../shared unless --with-shared (as on CI).
+mutant_tests.py), stopping at the first failure. A mutant inside a function runs the tests that
+execute its statement (traced in an unmutated run: set-up, call and tear-down; code run only in
+a subprocess is not seen); one acting on import (module constants, defaults) runs them all.
+Killed: a test failed, or the run passed its CPU-time limit (several times the unmutated run's).
+Survived: every test passed (or none executes it), so a bug like it would go unnoticed.
+Equivalent: listed in benchmarks/mutants_equivalent.py with the reason no test can tell it
+apart; not run, and left out of the killed share. The tests see no ../shared unless
+--with-shared (as on CI).
 With --sample N, N mutants per module, a seeded sample spread over the module (deterministic).
 Prints a table and the survivors (file:line, mutation, source line); writes
 bench-results/mutants.json.
@@ -122,7 +125,8 @@ class Outcome:
 
 
 def _timeout(test_map: LineMap, override: float | None) -> float:
-    """Several times the unmutated run: a mutant slower than that loops or crawls (killed)."""
+    """Several times the unmutated run's CPU time: a mutant slower than that loops or crawls
+    (killed)."""
     return override if override else 30.0 + 4.0 * test_map.total_seconds
 
 
@@ -135,9 +139,9 @@ def run_module(
     lines = source.splitlines()
     test_map = map_tests(root, Path(relative), tests, timeout or 1800.0)
     limit_s = _timeout(test_map, timeout)
-    print(f"  unmutated run {test_map.total_seconds:.0f} s, {len(test_map.seconds)} tests, "
+    print(f"  unmutated run {test_map.total_seconds:.0f} s of CPU, {len(test_map.seconds)} tests, "
           f"{len(test_map.by_line)} lines of the module executed; "
-          f"limit per mutant {limit_s:.0f} s", flush=True)  # fmt: skip
+          f"limit per mutant {limit_s:.0f} s of CPU", flush=True)  # fmt: skip
     outcomes = []
     try:
         for mutant in sample(mutants(source), limit, seed):
@@ -157,8 +161,8 @@ def run_module(
 
 def _verdict(root: Path, path: Path, mutant: Mutant, test_map: LineMap, limit_s: float) -> str:
     path.write_text(mutant.source, encoding="utf-8")
-    for tests in test_map.stages(mutant.line, mutant.end_line):
-        status = forked_pytest(root, tests, limit_s)
+    for tests in test_map.stages(mutant.reach):
+        status, _ = forked_pytest(root, tests, limit_s)
         if status != "passed":
             return "killed" if status == "failed" else status
     return "survived"

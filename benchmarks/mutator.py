@@ -41,6 +41,9 @@ class Mutant:
     column: int  # where the mutated node starts on `line`, from 0
     description: str
     source: str
+    reach: tuple[int, int] | None = None
+    """The lines (its statement's first to the node's last) one of which a test must execute
+    for the mutation to act; None when it acts on import (module level, a def's defaults)."""
 
 
 def _first_argument(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
@@ -101,6 +104,26 @@ def _enclosing_function(
     return None
 
 
+def _reach(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> tuple[int, int] | None:
+    """Mutant.reach of `node`: inside a function's body, its statement's lines; else None."""
+    statement = node
+    while not isinstance(statement, ast.stmt) and statement in parents:
+        statement = parents[statement]
+    child = node
+    while child in parents:
+        parent = parents[child]
+        in_lambda = isinstance(parent, ast.Lambda) and child is parent.body
+        in_def = isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            child is s for s in parent.body
+        )
+        if in_lambda or in_def:
+            last = int(getattr(node, "end_lineno", 0) or getattr(node, "lineno", 0))
+            first = int(getattr(statement, "lineno", 0))
+            return first, last
+        child = parent
+    return None
+
+
 def _tweaked(value: int | float | bool) -> int | float | bool:
     if isinstance(value, bool):
         return not value
@@ -154,6 +177,7 @@ def mutants(source: str, lines: Collection[int] | None = None) -> list[Mutant]:
         parents = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
         node, kind, description = list(_sites(tree))[index]
         function = _enclosing_function(node, parents)
+        reach = _reach(node, parents)  # before the tree changes
         replacement = _apply(node, kind, _first_argument(function) if function else None)
         text = ast.unparse(ast.fix_missing_locations(_Replace(node, replacement).visit(tree)))
         if text != original:
@@ -161,7 +185,7 @@ def mutants(source: str, lines: Collection[int] | None = None) -> list[Mutant]:
             end_line = getattr(node, "end_lineno", None) or line
             column = getattr(node, "col_offset", 0)
             label = f"{kind.split(':')[0]}: {description}"
-            found.append(Mutant(line, end_line, column, label, text))
+            found.append(Mutant(line, end_line, column, label, text, reach))
     return found
 
 

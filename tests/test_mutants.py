@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
 
-from benchmarks.mutant_tests import REPO, LineMap
+from benchmarks.mutant_tests import REPO, LineMap, cpu_seconds
 from benchmarks.mutants_equivalent import EQUIVALENT
 from benchmarks.mutator import mutants, sample
 
@@ -49,15 +50,33 @@ def test_sample_is_seeded_spread_and_bounded() -> None:
     assert sample(found, None) == found
 
 
-def test_tests_executing_the_mutated_lines_run_first_fastest_first() -> None:
+def test_a_mutant_in_a_function_runs_only_the_tests_executing_its_statement() -> None:
     test_map = LineMap(
         lines={"a": [3, 4], "b": [10], "c": [4], "d": []},
         seconds={"a": 2.0, "b": 0.5, "c": 1.0, "d": 0.1},
         total_seconds=3.6,
     )
-    assert test_map.stages(4, 4) == [["c", "a"], ["d", "b"]]
-    assert test_map.stages(9, 10) == [["b"], ["d", "c", "a"]]
-    assert test_map.stages(5, 9) == [["d", "b", "c", "a"]]
+    assert test_map.stages((4, 4)) == [["c", "a"]]
+    assert test_map.stages((9, 10)) == [["b"]]
+    assert test_map.stages((5, 9)) == []  # no test executes it: it survives unrun
+    assert test_map.stages(None) == [["b", "c", "a"], ["d"]]  # on import: every test
+
+
+def test_reach_is_the_statement_inside_a_function_or_none_on_import() -> None:
+    source = "LIMIT = 3\n\ndef f(x, y=4):\n    z = g(\n        x + 1)\n    return z\n"
+    reach = {m.description: m.reach for m in mutants(source)}
+    assert reach["constant: 3 -> 4"] is None
+    assert reach["constant: 4 -> 5"] is None  # a default acts when the def runs, on import
+    assert reach["binop: Add -> Sub"] == (4, 5)
+    assert reach["return-input: return x"] == (6, 6)
+
+
+def test_the_time_limit_counts_cpu_time_not_a_loaded_clock() -> None:
+    """The limit reads the kernel's CPU counters of the run (with its finished children)."""
+    times = os.times()
+    own = cpu_seconds(os.getpid(), wall_seconds=1e9)
+    assert abs(own - sum(times[:4])) < 0.1
+    assert own < 1e9
 
 
 def test_every_reviewed_equivalent_mutant_still_exists() -> None:
