@@ -71,7 +71,16 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
     ),
     "executor": (
         "studio/engine/neural/executor.py",
-        [_NEURAL + "test_run.py", _NEURAL + "test_reference.py", _NEURAL + "test_memory.py"],
+        [
+            _NEURAL + "test_run.py",
+            _NEURAL + "test_reference.py",
+            _NEURAL + "test_memory.py",
+            _NEURAL + "test_pipeline.py",
+            _NEURAL + "test_precision.py",
+            _NEURAL + "test_tile_budget.py",
+            _NEURAL + "test_model_cache.py",
+            _NEURAL + "test_executor_paths.py",
+        ],
     ),
     "inference": (
         "studio/engine/neural/inference.py",

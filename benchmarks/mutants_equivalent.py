@@ -14,6 +14,12 @@ _EXIF = "studio/core/exif.py"
 _TIFF = "studio/core/imageio/tiff.py"
 _WRITING = "studio/core/imageio/writing.py"
 _READING = "studio/core/imageio/reading.py"
+_EXECUTOR = "studio/engine/neural/executor.py"
+_STREAM_WHOLE = "sink(0, infer(run, pixels, (0, 0)))"
+_NO_EXTRAS = (
+    "the window's origin only places spatial extras, and a streamed run has none (run_model_into "
+    "takes no Extras)"
+)
 _DEPTH_LOSS = "if depth < source and depth < 32:"
 _REDUNDANT = "redundant: depths are 8, 16 or 32, so depth < source already means depth < 32"
 _ICC_SPACE = 'return icc[16:20] if len(icc) >= 20 else b""'
@@ -148,6 +154,36 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "a mask's top level then reads 1.008 (8-bit) or 1.00003 (16-bit) instead of 1: still "
         "under 1.5 and rounded to 1, and level 2 still over; the same masks are told and read"
     ),
+    (
+        _EXECUTOR,
+        "budget = max(share * free_bytes(device) - model.parameter_bytes, 0)",
+        69,
+        "constant: 0 -> 1",
+    ): (
+        "a budget of 1 byte instead of 0 fits no pixel either (every model needs at least 8 "
+        "bytes a pixel), so the tile is the same smallest one"
+    ),
+    (
+        _EXECUTOR,
+        'int(getattr(m, "out_channels", 0) or getattr(m, "out_features", 0))',
+        72,
+        "constant: 0 -> 1",
+    ): (
+        "read only for a layer without output channels: every Linear layer has out_features, "
+        "and a network whose every layer outputs nothing makes no image to tile"
+    ),
+    (
+        _EXECUTOR,
+        "device = next(model.module.parameters(), torch.empty(0)).device",
+        57,
+        "constant: 0 -> 1",
+    ): "only the default's device is read, and torch.empty(1) is on the CPU like torch.empty(0)",
+    (_EXECUTOR, "unloaded = True", 19, "constant: True -> False"): (
+        "a second unload finds no other model (nothing enters the cache while the run retries), "
+        "so it drops and logs nothing"
+    ),
+    (_EXECUTOR, _STREAM_WHOLE, 36, "constant: 0 -> 1"): _NO_EXTRAS,
+    (_EXECUTOR, _STREAM_WHOLE, 39, "constant: 0 -> 1"): _NO_EXTRAS,
 }
 
 
