@@ -17,8 +17,10 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from pydantic.fields import FieldInfo
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -230,7 +232,8 @@ class PathEditor(FieldEditor):
 
 
 class OptionalEditor(FieldEditor):
-    """'Auto' (None) or a value from the inner editor."""
+    """'Auto' (None) or a value from the inner editor, which is hidden while Auto is ticked
+    (its value would mean nothing then)."""
 
     def __init__(self, inner: FieldEditor) -> None:
         super().__init__()
@@ -242,7 +245,7 @@ class OptionalEditor(FieldEditor):
         self._layout.addWidget(inner, 1)
 
     def _on_auto(self, auto: bool) -> None:
-        self._inner.setEnabled(not auto)
+        self._inner.setVisible(not auto)
         self.sig_value_changed.emit()
 
     def value(self) -> Any:
@@ -265,7 +268,28 @@ def editor_for(field: FieldInfo) -> FieldEditor:
         editor.set_value(default)
     if field.description:
         editor.setToolTip(field.description)
+    WheelGuard(editor)
     return editor
+
+
+class WheelGuard(QObject):
+    """Lets the wheel scroll the Inspector past sliders, spin boxes and combo boxes: they take
+    it only once clicked (focused), so scrolling never changes a value by accident."""
+
+    def __init__(self, editor: QWidget) -> None:
+        super().__init__(editor)
+        wheeled = (QAbstractSlider, QAbstractSpinBox, QComboBox)
+        for widget in [editor, *editor.findChildren(QWidget)]:
+            if isinstance(widget, wheeled):
+                widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+                widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        wheel = event.type() == QEvent.Type.Wheel
+        if wheel and isinstance(watched, QWidget) and not watched.hasFocus():
+            event.ignore()  # goes on to the parent: the scroll area scrolls
+            return True
+        return super().eventFilter(watched, event)
 
 
 def _editor_for_type(annotation: Any, field: FieldInfo) -> FieldEditor:

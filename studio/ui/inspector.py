@@ -34,7 +34,7 @@ from superqt import QLabeledSlider
 
 from studio.core import paths
 from studio.core.protocol import EngineSpec, Kind, field_applies
-from studio.ui.fields import FieldEditor, editor_for, field_label
+from studio.ui.fields import FieldEditor, WheelGuard, editor_for, field_label
 from studio.ui.icons import icon
 
 
@@ -91,6 +91,7 @@ class Inspector(QWidget):
         self.opacity_slider.setValue(100)
         self.opacity_slider.setToolTip("Blend the result over the original: 100 % = full effect")
         self.opacity_slider.valueChanged.connect(self.sig_values_changed)
+        WheelGuard(self.opacity_slider)
         self.limit_to_mask = QCheckBox("Only inside the painted mask")
         self.limit_to_mask.setToolTip("Apply the result only where the mask is painted")
         self.limit_to_mask.toggled.connect(self.sig_values_changed)

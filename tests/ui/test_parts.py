@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import pytest
 from pydantic import Field
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox
 
@@ -188,6 +188,54 @@ def test_an_optional_file_is_a_picker_with_a_no_file_state(qtbot, tmp_path: Path
     with qtbot.waitSignal(editor.sig_value_changed):
         editor.clear_button.click()
     assert editor.value() is None and not editor.clear_button.isEnabled()
+
+
+def test_an_auto_value_hides_the_editor_whose_value_it_replaces(qtbot) -> None:
+    editor = editor_for(EveryKind.model_fields["tile"])
+    qtbot.addWidget(editor)
+    inner = editor._inner  # type: ignore[attr-defined]
+    assert editor.value() is None and not inner.isVisibleTo(editor)
+    editor.set_value(256)
+    assert editor.value() == 256 and inner.isVisibleTo(editor)
+
+
+def _wheel(widget) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_wheel_changes_a_slider_only_once_it_is_clicked(qtbot) -> None:
+    from PySide6.QtWidgets import QSlider
+
+    from studio.ui.inspector import Inspector
+
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    inspector.set_engine(_spec(EveryKind))
+    inspector.show()
+    qtbot.waitExposed(inspector)
+    slider = inspector.editors["amount"].findChild(QSlider)
+    _wheel(slider)  # (a real wheel event then goes on to scroll the form: seen under Xvfb)
+    assert inspector.editors["amount"].value() == EveryKind().amount
+    inspector.activateWindow()
+    slider.setFocus()
+    qtbot.waitUntil(slider.hasFocus)
+    _wheel(slider)
+    assert inspector.editors["amount"].value() != EveryKind().amount
 
 
 def _spec(params: type[Params]) -> EngineSpec:
