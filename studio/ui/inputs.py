@@ -274,7 +274,10 @@ class RegionWell(QWidget):
 
 class FigureStrip(QWidget):
     """The pictures the chosen engine reported on its last run on this photo (the estimated
-    blur kernel), each with its title and the size of its non-zero part."""
+    blur kernel), each with its title, the size of its non-zero part and a Save button."""
+
+    sig_save_requested = Signal(str, object)
+    """Save was clicked beside a picture: (its title, its 2-D array)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -282,7 +285,7 @@ class FigureStrip(QWidget):
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setColumnStretch(1, 1)
         self.shown: list[tuple[str, QLabel]] = []
-        self._widgets: list[QLabel] = []
+        self._widgets: list[QWidget] = []
 
     def set_figures(self, figures: list[tuple[str, np.ndarray]]) -> None:
         for widget in self._widgets:
@@ -298,8 +301,15 @@ class FigureStrip(QWidget):
             size = f"{np.ptp(cols) + 1} × {np.ptp(rows) + 1} px" if rows.size else "empty"
             text = QLabel(f"{title} (last run on this photo)\n{size}")
             text.setObjectName("dimText")
+            save = QToolButton()
+            save.setIcon(icon("content-save-outline"))
+            save.setToolTip(f"Save the {title.lower()} to a file, to judge or reuse it")
+            save.clicked.connect(
+                lambda _=False, t=title, a=array: self.sig_save_requested.emit(t, a)
+            )
             self._grid.addWidget(picture, row, 0)
             self._grid.addWidget(text, row, 1)
-            self._widgets += [picture, text]
+            self._grid.addWidget(save, row, 2, Qt.AlignmentFlag.AlignTop)
+            self._widgets += [picture, text, save]
             self.shown.append((title, picture))
         self.setVisible(bool(figures))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QWidget
@@ -23,7 +24,7 @@ from studio.core.protocol import (
     InputKind,
 )
 from studio.ui.background import Background
-from studio.ui.dialogs import ask_open_file, ask_open_files
+from studio.ui.dialogs import ask_open_file, ask_open_files, ask_save_file
 from studio.ui.document import Document
 from studio.ui.inputs import BracketList, FigureStrip, PictureWell, RegionWell, StyleWell
 from studio.ui.inspector import Inspector
@@ -31,6 +32,7 @@ from studio.ui.samples import bundled_styles
 from studio.ui.settings import recent_paths, remember_path
 
 MASK_NOTE = "Paint what to fill with the mask brush (B); E erases, [ and ] resize."
+FIGURE_FILTER = "16-bit PNG (*.png);;NumPy array (*.npy)"
 HINTS_NOTE = "Paint colour hints with the hint tool (I): a dab of the colour each area should be."
 
 
@@ -80,6 +82,7 @@ class TaskInputs(QObject):
             widget.hide()
         self.region.sig_draw_requested.connect(self.sig_region_tool_requested)
         self.region.sig_clear_requested.connect(self.clear_region)
+        self.figures.sig_save_requested.connect(self.save_figure)
         self.brackets.sig_add_requested.connect(self.choose_brackets)
         self.brackets.sig_add_open_requested.connect(self.add_open_images)
         self.brackets.sig_remove_requested.connect(self.remove_bracket)
@@ -145,6 +148,25 @@ class TaskInputs(QObject):
                 for engine, title in keys
                 if (engine, title) in document.figures
             ]
+        )
+
+    def save_figure(self, title: str, array: np.ndarray) -> None:
+        """Write a reported picture as a 16-bit PNG or .npy (what a Kernel file field reads)."""
+        from studio.engine.psf import save_kernel
+
+        document = self._document()
+        stem = document.path.stem if document is not None and document.path else "photo"
+        folder = document.path.parent if document is not None and document.path else Path()
+        suggested = folder / f"{stem}-{title.lower().replace(' ', '-')}.png"
+        path = ask_save_file(self._parent, f"Save the {title.lower()}", suggested, FIGURE_FILTER)
+        if path is None:
+            return
+        self.background.call(
+            save_kernel,
+            array,
+            path,
+            on_done=lambda _: self.sig_message.emit(f"Saved {path.name}", False),
+            on_error=lambda err: self.sig_message.emit(str(err), True),
         )
 
     # -- brackets -----------------------------------------------------------------------------

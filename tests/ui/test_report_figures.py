@@ -6,12 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.signal
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QToolButton
 from skimage import data as skdata
 
 from studio.core.image import Image, ImageMeta
 from studio.core.imageio import write_image
+from studio.engine.psf import load_kernel
 from studio.ui.progress_panel import FIGURE_SIDE, figure_image
 from tests.ui.conftest import choose_engine, open_image
 from tests.ui.test_window import run_to_end
@@ -39,7 +42,7 @@ def test_figure_image_crops_to_the_kernel_and_enlarges_by_whole_pixels() -> None
 
 
 def test_the_estimated_kernel_is_shown_beside_the_blind_deblur_job(
-    qtbot, window, tmp_path: Path
+    qtbot, window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kernel = np.zeros((11, 11))
     kernel[3, 2:6] = kernel[3:8, 5] = kernel[7, 5:9] = 1.0  # a Z-shaped shake
@@ -75,3 +78,11 @@ def test_the_estimated_kernel_is_shown_beside_the_blind_deblur_job(
     assert not strip.isVisibleTo(window.inspector)
     choose_engine(window, "deblur", "blind")
     assert [title for title, _ in strip.shown] == ["Estimated blur kernel"]
+
+    # Saved from the Inspector, it reads back as a kernel file (16-bit PNG).
+    saved = tmp_path / "kernel.png"
+    monkeypatch.setattr("studio.ui.task_inputs.ask_save_file", lambda *args: saved)
+    strip.findChild(QToolButton).click()
+    qtbot.waitUntil(saved.exists, timeout=10_000)
+    estimated = window.document.figures[("blind", "Estimated blur kernel")]
+    np.testing.assert_allclose(load_kernel(saved), estimated / estimated.sum(), atol=1e-4)
