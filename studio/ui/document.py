@@ -120,6 +120,7 @@ class Document(QObject):
         self.view: Any = None
         """Zoom and centre the canvas last showed this document with (None: fit)."""
         self._region: QRect | None = None
+        self._region_on: tuple[int, int] = (0, 0)
         self.figures: dict[tuple[str, str], np.ndarray] = {}
         """The pictures engines reported on their last run on this photo (the estimated blur
         kernel), by (engine id, figure title)."""
@@ -158,15 +159,17 @@ class Document(QObject):
 
     @property
     def region(self) -> QRect | None:
-        """The region drawn on the photo (image pixels) inside the current step, if any."""
-        if self._region is None:
-            return None
+        """The region drawn on the photo (image pixels), if any and if the photo shown still
+        has the size it had then (a step that resized it leaves none)."""
         image = self.current.image
-        inside = self._region.intersected(QRect(0, 0, image.width, image.height))
-        return None if inside.isEmpty() else inside
+        if self._region is None or self._region_on != (image.width, image.height):
+            return None
+        return self._region
 
     def set_region(self, region: QRect | None) -> None:
+        """Draw `region` (image pixels, inside the photo shown), or none."""
         self._region = region
+        self._region_on = (self.current.image.width, self.current.image.height)
         self.sig_region_changed.emit()
 
     def add_figure(self, engine: str, title: str, array: np.ndarray) -> None:

@@ -187,6 +187,8 @@ class WindowPhotos:
         if document is self.document:
             self.window.canvas.set_preview(None)
             self._show_step(document)
+            self.window.task_inputs.show_region(document)  # gone if the step resized the photo
+            self.window.tools.show_region()
             self.window.update_actions()
             self.window.jobs.schedule_preview()
 

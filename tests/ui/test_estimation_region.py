@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 
+from studio.core.image import Image
 from studio.core.protocol import (
     EngineInput,
     EngineSpec,
@@ -20,6 +21,7 @@ from studio.core.protocol import (
     RunContext,
 )
 from studio.ui.canvas import Tool
+from studio.ui.document import make_step
 from tests.ui.conftest import SlowParams, choose_engine, open_image
 
 DEPTH_AREA = InputKind(
@@ -97,6 +99,21 @@ def test_a_drawn_region_is_shown_and_reaches_the_blind_deblur_job(
     assert document.region is None and _request_region(window) is None
     assert row.current.text() == "Automatic: the most detailed part of the photo"
     assert not window.canvas.region_item.isVisible()
+
+
+def test_a_step_that_resizes_the_photo_leaves_no_region_until_undone(
+    qtbot, window, image_file: Path
+) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "deblur", "blind")
+    document.set_region(QRect(20, 10, 80, 60))
+    half = document.current.image.pixels[::2, ::2]
+    document.apply(make_step("Halve", Image(half.copy(), document.current.image.meta)))
+    assert document.region is None and _request_region(window) is None
+    assert window.task_inputs.region.current.text().startswith("Automatic")
+    assert not window.canvas.region_item.isVisible()
+    window.tools.undo()
+    assert document.region == QRect(20, 10, 80, 60) and window.canvas.region_item.isVisible()
 
 
 def test_a_click_or_tiny_drag_keeps_the_region(qtbot, window, image_file: Path) -> None:
