@@ -12,6 +12,7 @@ import pytest
 
 from studio.core.errors import BadInputError
 from studio.core.imageio import decoders, read_image
+from studio.core.imageio.decoded import Decoded
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null on this system")
@@ -70,3 +71,16 @@ def test_unknown_content_named_like_a_raw_file_is_told_as_a_damaged_raw(tmp_path
     broken.write_bytes(b"\x00\x01garbage" * 64)
     with pytest.raises(BadInputError, match=r"DSC_0002\.nef: the RAW file is damaged"):
         read_image(broken)
+
+
+def test_samples_of_a_type_studio_does_not_scale_are_refused_clearly(tmp_path, monkeypatch):
+    """A decoder handing over, say, 32-bit integers (no known white level) is refused by name
+    rather than read with a guessed scale."""
+    (tmp_path / "deep.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+
+    def int32_samples(path: Path, limit: int) -> Decoded:
+        return Decoded(np.full((2, 3, 3), 7, np.int32), 32)
+
+    monkeypatch.setitem(decoders.DECODERS, "png", int32_samples)
+    with pytest.raises(BadInputError, match=r"deep\.png: unsupported sample format int32"):
+        read_image(tmp_path / "deep.png")

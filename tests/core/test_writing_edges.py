@@ -10,7 +10,7 @@ import numpy as np
 
 from studio.cli.main import build_parser
 from studio.core.image import Image, ImageMeta
-from studio.core.imageio import write_image
+from studio.core.imageio import read_image, write_image
 from studio.core.stored import StoredImage
 
 
@@ -37,3 +37,13 @@ def test_the_default_quality_is_the_command_line_s(tmp_path):
         by_default = write_image(image, tmp_path / f"default{suffix}").read_bytes()
         chosen = write_image(image, tmp_path / f"cli{suffix}", quality=cli_default).read_bytes()
         assert by_default == chosen
+
+
+def test_float_files_keep_values_above_one_without_a_clipping_notice(tmp_path, caplog):
+    radiance = np.full((4, 6, 3), 0.5, np.float32)
+    radiance[0] = 12.0  # a window in a radiance map
+    for suffix in (".exr", ".tif"):
+        with caplog.at_level(logging.WARNING):
+            out = write_image(Image(radiance, ImageMeta(bit_depth=32)), tmp_path / f"r{suffix}")
+        assert "clipped" not in caplog.text
+        assert read_image(out).pixels.max() == 12.0
