@@ -3,6 +3,7 @@
     python -m benchmarks.mutants [--module jobs,exif] [--sample 40] [--seed 0] [--with-shared]
     python -m benchmarks.mutants --list          # mutants per module, none run
     python -m benchmarks.mutants --survivors     # the saved table and survivors, no run
+    python -m benchmarks.mutants --module jobs --recheck   # the saved survivors run again
 
 Each mutant is one small change to one module (benchmarks/mutator.py), made in a private copy
 of the repository; the module's tests then run there in a forked pytest (benchmarks/
@@ -16,7 +17,9 @@ apart; not run, and left out of the killed share. The tests see no ../shared unl
 --with-shared (as on CI).
 With --sample N, N mutants per module, a seeded sample spread over the module (deterministic).
 Prints a table and the survivors (file:line, mutation, source line); writes
-bench-results/mutants.json.
+bench-results/mutants.json. --recheck runs only the saved survivors again, against the tests as
+they are now (after tests were added for them), and updates their outcomes; a survivor whose
+line of the module changed since is left as it was (run the module again in full).
 """
 
 from __future__ import annotations
@@ -168,6 +171,39 @@ def run_module(
     return outcomes
 
 
+def recheck_module(name: str, root: Path, timeout: float | None) -> list[Outcome]:
+    """The saved outcomes of module `name`, its survivors run again against the current tests.
+
+    Two mutants of one line can share a column and a description (``a <= b <= c``); a survivor
+    among such is killed only when all of them are.
+    """
+    relative, tests = CRITICAL[name]
+    path = root / relative
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    saved = [o for o in _load() if o.module == name]
+    survivors = [o for o in saved if o.result == "survived"]
+    if not survivors:
+        return saved
+    test_map = map_tests(root, Path(relative), tests, timeout or 1800.0)
+    limit_s = _timeout(test_map, timeout)
+    try:
+        for outcome in survivors:
+            where = f"{relative}:{outcome.line}:{outcome.column} {outcome.description}"
+            key = (outcome.column, outcome.description)
+            same = [m for m in mutants(source, {outcome.line}) if (m.column, m.description) == key]
+            if not same or lines[outcome.line - 1].strip() != outcome.code:
+                print(f"  {where}: the module changed there; run it again in full", flush=True)
+                continue
+            verdicts = [_verdict(root, path, mutant, test_map, limit_s) for mutant in same]
+            survived = [v for v in verdicts if v == "survived"]
+            outcome.result = survived[0] if survived else verdicts[0]
+            print(f"  {where}: {outcome.result}", flush=True)
+    finally:
+        path.write_text(source, encoding="utf-8")
+    return saved
+
+
 def _verdict(root: Path, path: Path, mutant: Mutant, test_map: LineMap, limit_s: float) -> str:
     path.write_text(mutant.source, encoding="utf-8")
     for tests in test_map.stages(mutant.reach):
@@ -222,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-shared", action="store_true", help="let the tests see ../shared")
     parser.add_argument("--list", action="store_true", help="count mutants per module, run none")
     parser.add_argument("--survivors", action="store_true", help="the last run's survivors")
+    parser.add_argument("--recheck", action="store_true",
+                        help="run the saved survivors again against the current tests")  # fmt: skip
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.modules.split(",") if n.strip()]
     unknown = sorted(set(names) - set(CRITICAL))
@@ -252,25 +290,33 @@ def _run(names: list[str], args: argparse.Namespace) -> int:
             os.environ["STUDIO_TEST_SHARED"] = str(Path(folder) / "no-shared")
         for name in names:
             print(f"### {name}", flush=True)
-            mine = run_module(name, root, args.sample, args.seed, args.timeout)
-            _save(mine, [name], round(time.monotonic() - started))  # kept if a later one stops
+            if args.recheck:
+                mine = recheck_module(name, root, args.timeout)
+            else:
+                mine = run_module(name, root, args.sample, args.seed, args.timeout)
+            _save(mine, [name], round(time.monotonic() - started), args.recheck)
             outcomes += mine
     print()
     print(table(outcomes) + survivors_text(outcomes))
     return 0
 
 
-def _save(outcomes: list[Outcome], names: list[str], seconds: int) -> None:
-    """bench-results/mutants.json: this run's modules replace their earlier runs, one entry each."""
+def _save(outcomes: list[Outcome], names: list[str], seconds: int, recheck: bool = False) -> None:
+    """bench-results/mutants.json: this run's modules replace their earlier runs, one entry each
+    (a recheck is recorded beside the run it updates)."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "mutants.json"
     runs = json.loads(path.read_text(encoding="utf-8")).get("runs", {}) if path.exists() else {}
     for name in names:
-        runs[name] = {
+        run = {
             "command": " ".join(["python -m benchmarks.mutants", *sys.argv[1:]]),
             "seconds": seconds,
             "load_average": os.getloadavg(),
         }
+        if recheck:
+            runs.setdefault(name, {})["recheck"] = run
+        else:
+            runs[name] = run
     kept = [o for o in _load() if o.module not in names] if path.exists() else []
     report = {"runs": runs, "outcomes": [asdict(o) for o in kept + outcomes]}
     path.write_text(json.dumps(report, indent=1), encoding="utf-8")

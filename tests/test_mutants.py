@@ -86,3 +86,32 @@ def test_every_reviewed_equivalent_mutant_still_exists() -> None:
         at = [n + 1 for n, line in enumerate(source.splitlines()) if line.strip() == code]
         found = {(m.column, m.description) for m in mutants(source, at)}
         assert (column, description) in found, (module, code)
+
+
+def test_recheck_runs_the_survivors_again_where_the_module_is_unchanged(
+    tmp_path, monkeypatch
+) -> None:
+    from benchmarks import mutants as bench
+
+    (tmp_path / "toy.py").write_text("def f(a, b):\n    return 1 <= a <= b\n", encoding="utf-8")
+    code = "return 1 <= a <= b"
+    saved = [
+        bench.Outcome("toy", 2, "compare: LtE -> Lt", code, "survived", column=11),
+        bench.Outcome("toy", 2, "constant: 1 -> 2", code, "survived", column=11),
+        bench.Outcome("toy", 2, "return-input: return a", "return a", "survived", column=4),
+        bench.Outcome("toy", 2, "constant: 1 -> 2", code, "killed", column=11),
+    ]
+    monkeypatch.setitem(bench.CRITICAL, "toy", ("toy.py", []))
+    monkeypatch.setattr(bench, "_load", lambda: saved)
+    monkeypatch.setattr(bench, "map_tests", lambda *_: LineMap({}, {}, 1.0))
+    # The new tests kill "1 < a" but not "a < b" (one of the two LtE -> Lt), and "2 <= a".
+    verdicts = {"1 < a": "killed", "a < b": "survived", "2 <= a": "killed"}
+
+    def verdict(root, path, mutant, test_map, limit_s):
+        return next(v for text, v in verdicts.items() if text in mutant.source)
+
+    monkeypatch.setattr(bench, "_verdict", verdict)
+    results = [o.result for o in bench.recheck_module("toy", tmp_path, None)]
+    # both LtE -> Lt share a column: still a survivor; the source line of the third differs
+    assert results == ["survived", "killed", "survived", "killed"]
+    assert (tmp_path / "toy.py").read_text(encoding="utf-8").endswith("return 1 <= a <= b\n")
