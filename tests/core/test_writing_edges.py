@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pytest
 
 from studio.cli.main import build_parser
 from studio.core.image import Image, ImageMeta
@@ -47,3 +48,19 @@ def test_float_files_keep_values_above_one_without_a_clipping_notice(tmp_path, c
             out = write_image(Image(radiance, ImageMeta(bit_depth=32)), tmp_path / f"r{suffix}")
         assert "clipped" not in caplog.text
         assert read_image(out).pixels.max() == 12.0
+
+
+@pytest.mark.parametrize(
+    ("source", "suffix", "depth", "told"),
+    [(32, ".avif", None, "AVIF keeps 12 bits per sample; the float source"),
+     (32, ".heic", None, "HEIF keeps 10 bits per sample; the float source"),
+     (16, ".heic", 8, "HEIF keeps 8 bits per sample; the 16-bit source"),
+     (16, ".avif", 8, "AVIF keeps 8 bits per sample; the 16-bit source")],
+)  # fmt: skip
+def test_the_bits_a_format_really_stores_are_told(tmp_path, caplog, source, suffix, depth, told):
+    """16-bit AVIF holds 12 bits and 16-bit HEIC 10: the notice says what the file keeps."""
+    pixels = np.random.default_rng(8).random((40, 40, 3), dtype=np.float32)
+    with caplog.at_level(logging.WARNING):
+        write_image(Image(pixels, ImageMeta(bit_depth=source)), tmp_path / f"o{suffix}",
+                    bit_depth=depth)  # fmt: skip
+    assert f"o{suffix}: {told}'s finer levels are rounded away" in caplog.text
