@@ -64,3 +64,13 @@ def test_the_bits_a_format_really_stores_are_told(tmp_path, caplog, source, suff
         write_image(Image(pixels, ImageMeta(bit_depth=source)), tmp_path / f"o{suffix}",
                     bit_depth=depth)  # fmt: skip
     assert f"o{suffix}: {told}'s finer levels are rounded away" in caplog.text
+
+
+def test_a_long_non_ascii_name_within_the_file_system_s_limit_is_written(tmp_path):
+    """80 Japanese characters are 244 bytes: a valid name, whose temporary must fit 255 too."""
+    name = "写真" * 40 + ".png"
+    assert len(name.encode()) == 244
+    pixels = np.random.default_rng(9).random((4, 6, 3), dtype=np.float32)
+    out = write_image(Image(pixels, ImageMeta()), tmp_path / name)
+    assert out.name == name and read_image(out).pixels.shape == (4, 6, 3)
+    assert [path.name for path in tmp_path.iterdir()] == [name]

@@ -12,6 +12,8 @@ from pydantic import Field
 
 from studio.core.errors import BadInputError, EngineUnavailableError, UsageError
 from studio.core.image import Image
+from studio.core.imageio import write_image
+from studio.core.imageio.encoders import ENCODERS
 from studio.core.protocol import (
     MASK,
     Availability,
@@ -400,3 +402,27 @@ def test_temporaries_a_killed_batch_left_are_removed(
     plan = plan_batch([tmp_path / "in"], out, task="denoise")
     drain(run_batch(registry(), plan, settings(), RunContext()))
     assert not any(path.exists() for path in stale) and unrelated.exists()
+
+
+def test_the_temporary_of_a_long_non_ascii_name_a_killed_batch_left_is_removed(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 252-byte output name (80 Japanese characters): its temporary is cut by bytes."""
+    name = "写真" * 40
+    png(tmp_path / "in" / f"{name}.png", rng.integers(0, 200, (16, 24, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    left: list[Path] = []
+
+    def killed(output: object, path: Path) -> None:  # the write of the output, interrupted
+        left.append(path)
+        raise OSError("killed")
+
+    with monkeypatch.context() as patched:
+        patched.setitem(ENCODERS, "png", killed)
+        with pytest.raises(BadInputError):
+            write_image(Image(np.zeros((2, 2, 3), np.float32)), out / f"{name}_denoise.png")
+    left[0].write_bytes(b"half")  # as a batch killed mid-write leaves it
+    plan = plan_batch([tmp_path / "in"], out, task="denoise")
+    drain(run_batch(registry(), plan, settings(), RunContext()))
+    assert not left[0].exists() and (out / f"{name}_denoise.png").is_file()

@@ -112,6 +112,16 @@ def write_file_atomically(target: Path, data: bytes) -> None:
         temporary.write_bytes(data)
 
 
+def temporary_prefix(name: str) -> str:
+    """The start of `name` that a temporary file beside it carries: at most 200 bytes as the
+    file system stores it, so that the temporary's name stays within the usual 255 bytes (a
+    long name in Japanese or Cyrillic takes two or three bytes a character)."""
+    prefix = name[:200]
+    while len(os.fsencode(prefix)) > 200:
+        prefix = prefix[:-1]
+    return prefix
+
+
 @contextlib.contextmanager
 def _replace_when_done(target: Path) -> Iterator[Path]:
     """A fresh temporary path beside `target` that replaces it on success, vanishes on failure.
@@ -119,7 +129,9 @@ def _replace_when_done(target: Path) -> Iterator[Path]:
     A replaced file keeps its permission mode.
     """
     while True:
-        temporary = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.part")
+        temporary = target.with_name(
+            f".{temporary_prefix(target.name)}.{secrets.token_hex(4)}.part"
+        )
         try:
             os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             break

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import BadInputError, StudioError
 from studio.core.imageio import read_image
+from studio.core.imageio.writing import temporary_prefix
 
 if TYPE_CHECKING:
     from studio.engine.batch.planning import BatchItem
@@ -138,7 +139,7 @@ class Manifest:
         """
         names_by_folder: dict[Path, set[str]] = {self.out_dir: set()}
         for output in outputs:
-            names_by_folder.setdefault(output.parent, set()).add(output.name[:200])
+            names_by_folder.setdefault(output.parent, set()).add(temporary_prefix(output.name))
         for folder, names in names_by_folder.items():
             with contextlib.suppress(OSError):
                 for path in folder.iterdir():
