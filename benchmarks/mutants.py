@@ -19,7 +19,7 @@ With --sample N, N mutants per module, a seeded sample spread over the module (d
 Prints a table and the survivors (file:line, mutation, source line); writes
 bench-results/mutants.json. --recheck runs only the saved survivors again, against the tests as
 they are now (after tests were added for them), and updates their outcomes; a survivor whose
-line of the module changed since is left as it was (run the module again in full).
+source line changed since is left as it was (run the module again in full).
 """
 
 from __future__ import annotations
@@ -174,8 +174,9 @@ def run_module(
 def recheck_module(name: str, root: Path, timeout: float | None) -> list[Outcome]:
     """The saved outcomes of module `name`, its survivors run again against the current tests.
 
-    Two mutants of one line can share a column and a description (``a <= b <= c``); a survivor
-    among such is killed only when all of them are.
+    A survivor is found again by its source line (where lines above it were added or removed,
+    at its new number). Two mutants of one line can share a column and a description
+    (``a <= b <= c``); a survivor among such is killed only when all of them are.
     """
     relative, tests = CRITICAL[name]
     path = root / relative
@@ -190,11 +191,14 @@ def recheck_module(name: str, root: Path, timeout: float | None) -> list[Outcome
     try:
         for outcome in survivors:
             where = f"{relative}:{outcome.line}:{outcome.column} {outcome.description}"
+            at = [n + 1 for n, line in enumerate(lines) if line.strip() == outcome.code]
+            line = outcome.line if outcome.line in at else at[0] if len(at) == 1 else 0
             key = (outcome.column, outcome.description)
-            same = [m for m in mutants(source, {outcome.line}) if (m.column, m.description) == key]
-            if not same or lines[outcome.line - 1].strip() != outcome.code:
+            same = [m for m in mutants(source, {line}) if (m.column, m.description) == key]
+            if not same:
                 print(f"  {where}: the module changed there; run it again in full", flush=True)
                 continue
+            outcome.line = line  # lines added or removed above it moved it
             verdicts = [_verdict(root, path, mutant, test_map, limit_s) for mutant in same]
             survived = [v for v in verdicts if v == "survived"]
             outcome.result = survived[0] if survived else verdicts[0]

@@ -93,7 +93,8 @@ def test_recheck_runs_the_survivors_again_where_the_module_is_unchanged(
 ) -> None:
     from benchmarks import mutants as bench
 
-    (tmp_path / "toy.py").write_text("def f(a, b):\n    return 1 <= a <= b\n", encoding="utf-8")
+    toy = "def f(a, b):\n    b = b\n    return 1 <= a <= b\n"  # a line added since the run
+    (tmp_path / "toy.py").write_text(toy, encoding="utf-8")
     code = "return 1 <= a <= b"
     saved = [
         bench.Outcome("toy", 2, "compare: LtE -> Lt", code, "survived", column=11),
@@ -111,7 +112,8 @@ def test_recheck_runs_the_survivors_again_where_the_module_is_unchanged(
         return next(v for text, v in verdicts.items() if text in mutant.source)
 
     monkeypatch.setattr(bench, "_verdict", verdict)
-    results = [o.result for o in bench.recheck_module("toy", tmp_path, None)]
+    rechecked = bench.recheck_module("toy", tmp_path, None)
     # both LtE -> Lt share a column: still a survivor; the source line of the third differs
-    assert results == ["survived", "killed", "survived", "killed"]
+    assert [o.result for o in rechecked] == ["survived", "killed", "survived", "killed"]
+    assert [o.line for o in rechecked] == [3, 3, 2, 2]  # found again where the line moved
     assert (tmp_path / "toy.py").read_text(encoding="utf-8").endswith("return 1 <= a <= b\n")
