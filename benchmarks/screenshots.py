@@ -4,8 +4,9 @@
 
 Starts Xvfb when no DISPLAY is set, opens the window with a fresh settings folder (so it
 shows the first-run screen), and drives it through: the welcome screen, an image open, a
-painted mask, a job running, before/after, A/B compare, HDR brackets, the style well, colour
-hints, the model manager, and a batch in progress. Writes one PNG per state into --out.
+painted mask, a job running, a deblur's estimation region and kernel, before/after, A/B
+compare, HDR brackets, the style well, colour hints, the model manager, and a batch in
+progress. Writes one PNG per state into --out.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class Shooter:
 
 
 def capture(out: Path, size: tuple[int, int]) -> list[Path]:
-    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtCore import QPointF, QRect, Qt
     from PySide6.QtGui import QColor, QMouseEvent
     from PySide6.QtWidgets import QApplication
 
@@ -173,12 +174,15 @@ def capture(out: Path, size: tuple[int, int]) -> list[Path]:
     w.tools.set_tool(Tool.PAN)
 
     document = s.open_sample("deblur")
+    width, height = document.current.image.width, document.current.image.height
+    document.set_region(QRect(width // 4, height // 4, width // 2, height // 2))
     job = s.run("deblur", w.registry.engines("deblur")[0].id)
     if job is not None:
         s.wait(lambda: w.progress_panel.records[job].started is not None, 60)
         s.settle(2.5)
         shots.append(s.shot("06-job-running"))
         s.wait(lambda: job in s.ended, 900)
+        shots.append(s.shot("06b-deblur-region-and-kernel"))
 
     document = s.open_sample("hdr")
     s.wait(lambda: len(document.brackets) == 3, 30)
