@@ -87,7 +87,13 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
     ),
     "inference": (
         "studio/engine/neural/inference.py",
-        [_NEURAL + "test_run.py", _NEURAL + "test_reference.py", _NEURAL + "test_precision.py"],
+        [
+            _NEURAL + "test_run.py",
+            _NEURAL + "test_reference.py",
+            _NEURAL + "test_precision.py",
+            _NEURAL + "test_inference.py",
+            _NEURAL + "test_executor_paths.py",
+        ],
     ),
     "safeload": (
         "studio/engine/neural/safeload.py",

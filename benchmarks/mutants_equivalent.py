@@ -15,6 +15,16 @@ _TIFF = "studio/core/imageio/tiff.py"
 _WRITING = "studio/core/imageio/writing.py"
 _READING = "studio/core/imageio/reading.py"
 _EXECUTOR = "studio/engine/neural/executor.py"
+_INFERENCE = "studio/engine/neural/inference.py"
+_SET_BY_EXECUTOR = (
+    "every WindowRun the studio makes (executor._window_run) sets this field, so its default is "
+    "never read"
+)
+_WHOLE_WINDOW = "if h <= side and w <= side:"
+_CROP_OF_ALL = (
+    "a window exactly the probe's side is then cropped from (0, 0) to its full size: the same "
+    "values"
+)
 _STREAM_WHOLE = "sink(0, infer(run, pixels, (0, 0)))"
 _NO_EXTRAS = (
     "the window's origin only places spatial extras, and a streamed run has none (run_model_into "
@@ -184,6 +194,16 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     ),
     (_EXECUTOR, _STREAM_WHOLE, 36, "constant: 0 -> 1"): _NO_EXTRAS,
     (_EXECUTOR, _STREAM_WHOLE, 39, "constant: 0 -> 1"): _NO_EXTRAS,
+    (
+        _INFERENCE,
+        "measure_agreement: bool = False",
+        30,
+        "constant: False -> True",
+    ): _SET_BY_EXECUTOR,
+    (_INFERENCE, "allow_tf32: bool = False", 23, "constant: False -> True"): _SET_BY_EXECUTOR,
+    (_INFERENCE, "batch_channels: bool = False", 27, "constant: False -> True"): _SET_BY_EXECUTOR,
+    (_INFERENCE, _WHOLE_WINDOW, 7, "compare: LtE -> Lt"): _CROP_OF_ALL,
+    (_INFERENCE, _WHOLE_WINDOW, 21, "compare: LtE -> Lt"): _CROP_OF_ALL,
 }
 
 
