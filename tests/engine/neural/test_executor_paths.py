@@ -150,23 +150,27 @@ def test_a_model_that_discourages_tiling_gets_a_quarter_tile_overlap() -> None:
     assert executor._overlap(supported, 24) == 6  # capped at a quarter
 
 
-def test_out_of_gpu_memory_at_the_smallest_tile_moves_to_the_cpu() -> None:
+def test_out_of_gpu_memory_at_the_smallest_tile_moves_to_the_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The module starts on the stand-in GPU ("meta") and fails there at every tile size; the
-    run moves it to the CPU and finishes there in float32."""
+    run moves it to the CPU, hands the GPU's memory back, and finishes there in float32."""
     model = _model()
     module = model.module
     module.where = torch.nn.Parameter(torch.zeros(1, device="meta"))
-    moved_to: list[torch.device] = []
+    events: list[str] = []
 
     def to(where: Any) -> torch.nn.Module:
-        moved_to.append(torch.device(where))
+        events.append(f"to {torch.device(where)}")
         return module
 
     module.to = to  # type: ignore[method-assign]
+    monkeypatch.setattr(executor, "release_memory", lambda: events.append("release"))
     logs: list[str] = []
     pixels = _pixels(128, 120)
     out, _ = drain(run_model(model, pixels, RunContext(device="cpu", log=logs.append)))
-    assert moved_to == [torch.device("cpu")]
+    assert [e for e in events if e.startswith("to")] == ["to cpu"]
+    assert events[-1] == "release", "the memory is handed back once the model has left the GPU"
     assert any("running on the CPU instead" in line for line in logs)
     np.testing.assert_allclose(out, pixels * 0.5, atol=1e-6)
 
