@@ -13,7 +13,7 @@ from skimage import data as skdata
 
 from studio.core.errors import BadInputError, MissingInputError
 from studio.core.image import Image, ImageMeta, luminance
-from studio.core.protocol import JobInputs, RunContext
+from studio.core.protocol import JobInputs, Progress, RunContext
 from studio.core.tiling import Tile
 from studio.engine.jobs import JobRequest, run_job
 from studio.engine.ops import colorize
@@ -176,3 +176,88 @@ def test_faint_brightness_steps_let_colours_through_and_edges_stop_them() -> Non
     of 0.01, the 1 % step also 0.97."""
     assert _jump_across_a_step(0.01) < 0.2
     assert _jump_across_a_step(0.1) > 0.9
+
+
+def _he_guided_filter(guide: np.ndarray, source: np.ndarray, radius: int) -> np.ndarray:
+    """He, Sun & Tang's guided filter (2010, Algorithm 1), written with SciPy's mean filter:
+    windows of (2 radius + 1)^2 pixels, mirrored edges, regularisation (1 % of white)^2."""
+    from scipy.ndimage import uniform_filter
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        return uniform_filter(a.astype(np.float64), 2 * radius + 1, mode="reflect")
+
+    out = np.empty(source.shape, np.float64)
+    for c in range(source.shape[2]):
+        p = source[..., c]
+        a = (mean(guide * p) - mean(guide) * mean(p)) / (
+            mean(guide * guide) - mean(guide) ** 2 + 1e-4
+        )
+        b = mean(p) - a * mean(guide)
+        out[..., c] = mean(a) * guide + mean(b)
+    return out
+
+
+def test_colours_are_enlarged_by_he_s_guided_filter() -> None:
+    """The enlargement steered by the photo's luminance is the published guided filter."""
+    truth = _photo("astronaut", 96)
+    y = luminance(truth)
+    chroma = cv2.GaussianBlur(colorize.to_chroma(truth), (0, 0), 3)  # blurry, as if enlarged
+    ours = colorize.guided_upsample(y, chroma, 4)
+    np.testing.assert_allclose(ours, _he_guided_filter(y, chroma, 4), atol=1e-5)
+
+
+def test_a_large_reference_photo_is_shrunk_before_its_colours_are_measured() -> None:
+    """A 1600x1200 reference for a small photo is shrunk to about the photo's size first:
+    the job's peak is the reference's clipped copy (measured 1.005 times the reference;
+    with its colours measured at full size, 3.0)."""
+    reference = cv2.resize(_photo("coffee", 400), (1600, 1200), interpolation=cv2.INTER_LINEAR)
+    grey = np.full((64, 64, 1), 0.5, np.float32)
+    grey[:, 32:] = 0.3
+    _colorize(grey, None, reference[:64, :64])  # lazy imports and caches not counted
+    tracemalloc.start()
+    try:
+        _colorize(grey, None, reference)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * reference.nbytes
+
+
+def _steps_and_log(
+    grey: np.ndarray, hints: np.ndarray | None, reference: np.ndarray | None, **params: Any
+) -> tuple[list[Progress], list[str]]:
+    extras: dict[str, Any] = {} if hints is None else {"hints": hints}
+    if reference is not None:
+        extras["reference"] = Image(reference)
+    inputs = JobInputs((Image(grey, ImageMeta(bit_depth=8)),), extras)
+    log: list[str] = []
+    request = JobRequest("colorize", inputs, "levin", params)
+    gen = run_job(build_registry(), request, RunContext(log=log.append))
+    steps = []
+    while True:
+        try:
+            steps.append(next(gen))
+        except StopIteration:
+            return steps, log
+
+
+def test_the_progress_bar_moves_forward_and_says_what_is_done() -> None:
+    """Enlarging the colours tile by tile fills the bar's last third (it went back to 0);
+    matching a reference is said only when there is one, and the working size is logged
+    when the photo is solved smaller."""
+    truth = _photo("chelsea", 400)
+    grey = luminance(truth)[..., None]
+    half = truth.shape[1] // 2
+    steps, log = _steps_and_log(grey[:, half:], None, truth[:, :half], working_megapixels=0.05)
+    fractions = [step.fraction for step in steps]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0, fractions
+    assert any("Enlarging the colours" in step.message for step in steps)
+    assert "Matching the reference photo" in [step.message for step in steps]
+    assert len(log) == 1 and log[0].startswith("Solving colours at "), log
+    width, height = (int(n) for n in log[0].removeprefix("Solving colours at ").split("x"))
+    shape = grey[:, half:].shape
+    assert abs(width * height - 50_000) < 500 and abs(width / height - shape[1] / shape[0]) < 0.01
+    small, quiet = _steps_and_log(grey[:40, :40], _hints(truth[:40, :40], 0.05), None)
+    assert "Matching the reference photo" not in [step.message for step in small]
+    assert [step.fraction for step in small] == sorted(step.fraction for step in small)
+    assert quiet == []

@@ -320,7 +320,8 @@ def run_levin(inputs: JobInputs, params: LevinParams, ctx: RunContext) -> OpRun:
     yield Progress(2, 3, "Composing")
     rgb = np.empty((image.height, image.width, 3), np.float32)
     if shrunk:
-        yield from _enlarge_chroma(image.pixels, chroma, small_y.shape, rgb[..., 1:])
+        enlarging = _enlarge_chroma(image.pixels, chroma, small_y.shape, rgb[..., 1:])
+        yield from _in_the_last_third(enlarging)
         chroma = rgb[..., 1:]
     band = max(1, _BAND_PIXELS // image.width)
     for y0 in range(0, len(rgb), band):  # a band at a time: its temporaries are many
@@ -328,6 +329,12 @@ def run_levin(inputs: JobInputs, params: LevinParams, ctx: RunContext) -> OpRun:
         rgb[rows] = compose(luminance(image.pixels[rows]), chroma[rows], not image.meta.is_float)
     yield Progress(3, 3, "Done")
     return image.with_pixels(rgb)
+
+
+def _in_the_last_third(steps: Generator[Progress, None, None]) -> Generator[Progress, None, None]:
+    """`steps` shown in the last third of the bar (the first two were spent spreading)."""
+    for step in steps:
+        yield Progress(2 * step.total + step.done, 3 * step.total, step.message)
 
 
 def _enlarge_chroma(
