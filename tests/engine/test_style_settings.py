@@ -4,6 +4,7 @@ progress bar."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import cv2
@@ -154,3 +155,16 @@ def test_the_progress_bar_only_moves_forward(engine: str) -> None:
     fractions = [step.fraction for step in steps]
     assert fractions == sorted(fractions), [(s.done, s.total, s.message) for s in steps]
     assert fractions[0] >= 0.0 and fractions[-1] <= 1.0
+
+
+def test_on_a_cpu_the_painting_is_made_at_the_size_its_tooltip_says() -> None:
+    """With no working size set, a CPU paints at the long side the setting's description
+    gives (then enlarges to the photo)."""
+    from studio.engine.ops.style import PainterlyParams
+
+    description = PainterlyParams.model_fields["working_size"].description or ""
+    said = int(re.search(r"default (\d+) on a CPU", description).group(1))  # type: ignore[union-attr]
+    content = cv2.resize(_content(), (600, 450), interpolation=cv2.INTER_LINEAR)
+    steps = _job("painterly", content, _style(), iterations=1)[1]
+    previews = [step.preview for step in steps if step.preview is not None]
+    assert max(previews[-1].shape[:2]) == said
