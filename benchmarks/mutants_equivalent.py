@@ -207,6 +207,50 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
 }
 
 
+# colorize, hdr and style run functions (studio/engine/ops/{colorize,style}.py)
+_COLORIZE = "studio/engine/ops/colorize.py"
+_STYLE = "studio/engine/ops/style.py"
+_BANDS_ONLY = (
+    "the band height only sets how many rows are worked on at once; every row gets the same "
+    "arithmetic"
+)
+EQUIVALENT |= {
+    (
+        _COLORIZE,
+        "limit = np.where(np.abs(offsets) > 1e-12, room / np.abs(offsets), np.inf)",
+        29,
+        "compare: Gt -> GtE",
+    ): (
+        "differs only for an offset of exactly float32(1e-12) on a pure black or white pixel, "
+        "and then by under 1e-11, below any file's precision (float photos are not clipped)"
+    ),
+    (_COLORIZE, "band = max(1, _BAND_PIXELS // width)", 19, "constant: 1 -> 2"): _BANDS_ONLY,
+    (_COLORIZE, "band = max(1, _BAND_PIXELS // image.width)", 15, "constant: 1 -> 2"): (
+        _BANDS_ONLY
+    ),
+    (
+        _STYLE,
+        "_BAND_PIXELS = 2**18  # pixels a band-by-band step works on at a time",
+        18,
+        "constant: 18 -> 19",
+    ): _BANDS_ONLY,
+    (_STYLE, "rows = max(1, _BAND_PIXELS // pixels.shape[1])", 15, "constant: 1 -> 2"): (
+        _BANDS_ONLY
+    ),
+    (_STYLE, "rows = max(1, _BAND_PIXELS // pixels.shape[1])", 18, "binop: FloorDiv -> Mult"): (
+        "the range check then takes the whole photo as one band; min and max allocate "
+        "nothing, so the answer and the memory are the same"
+    ),
+    (_STYLE, "rows = max(1, _BAND_PIXELS // pixels.shape[1])", 47, "constant: 1 -> 2"): (
+        _BANDS_ONLY
+    ),
+    (_STYLE, "rows = max(1, _BAND_PIXELS // width)", 19, "constant: 1 -> 2"): _BANDS_ONLY,
+    (_STYLE, "if detail > 0:", 7, "compare: Gt -> GtE"): (
+        "at detail 0 the added detail is 0 times the photo's, so the painting is unchanged"
+    ),
+}
+
+
 def equivalence(module: str, code: str, column: int, description: str) -> str | None:
     """Why this mutant is equivalent, or None when it is not listed."""
     return EQUIVALENT.get((module, code, column, description))

@@ -159,7 +159,7 @@ def test_colour_engines_work_tile_by_tile() -> None:
         )
     )
     assert len(steps) > 4
-    np.testing.assert_allclose(tiled.pixels, whole[0].pixels, atol=1e-5)
+    np.testing.assert_array_equal(tiled.pixels, whole[0].pixels)  # any tile size, same file
 
 
 @pytest.mark.parametrize("engine", ["painterly", "color_transfer", "histogram"])
