@@ -226,9 +226,11 @@ class JobController(QObject):
             if any(use.kind.name == name for use in spec.inputs):
                 extras[name] = picture
         drawn = document.region
+        image = document.current.image
+        area = rect if rect is not None else QRect(0, 0, image.width, image.height)
         for use in spec.inputs:
             if use.kind.form is InputForm.REGION and drawn is not None:
-                extras[use.kind.name] = crop(_region_mask(drawn, document.current.image))
+                extras[use.kind.name] = _region_mask(drawn, area)
         region = None
         if choices.only_in_mask and not spec.takes(MASK):
             if document.mask.is_empty():
@@ -510,10 +512,11 @@ def _checked(choices: Choices) -> tuple[EngineSpec, Document]:
     return choices.spec, choices.document
 
 
-def _region_mask(region: QRect, image: Image) -> FloatArray:
-    """`region` (image pixels) as a mask at the image's size: 1 inside, 0 outside."""
-    mask = np.zeros((image.height, image.width), np.float32)
-    mask[region.top() : region.bottom() + 1, region.left() : region.right() + 1] = 1.0
+def _region_mask(region: QRect, area: QRect) -> FloatArray:
+    """`region` as a mask over `area` (both in image pixels): 1 inside the region, else 0."""
+    mask = np.zeros((area.height(), area.width()), np.float32)
+    inside = region.intersected(area).translated(-area.topLeft())
+    mask[inside.top() : inside.bottom() + 1, inside.left() : inside.right() + 1] = 1.0
     return mask
 
 

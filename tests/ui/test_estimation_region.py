@@ -94,6 +94,10 @@ def test_a_drawn_region_is_shown_and_reaches_the_blind_deblur_job(
     rows, cols = np.nonzero(mask)
     assert QRect(cols.min(), rows.min(), np.ptp(cols) + 1, np.ptp(rows) + 1) == region
     assert mask.sum() == region.width() * region.height()  # a full rectangle of ones
+    # A live preview of a part of the photo gets the part of the region inside it.
+    part = QRect(10, 5, 60, 40)
+    preview = window.jobs.build_request(window.runs.choices(), part).inputs.extras
+    np.testing.assert_array_equal(preview["estimation_region"], mask[5:45, 10:70])
 
     row.clear_button.click()
     assert document.region is None and _request_region(window) is None
