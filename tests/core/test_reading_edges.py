@@ -84,3 +84,14 @@ def test_samples_of_a_type_studio_does_not_scale_are_refused_clearly(tmp_path, m
     monkeypatch.setitem(decoders.DECODERS, "png", int32_samples)
     with pytest.raises(BadInputError, match=r"deep\.png: unsupported sample format int32"):
         read_image(tmp_path / "deep.png")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_single_pixel_photo_is_read(tmp_path, channels):
+    """One sample is a picture; only a file with none is refused as having no pixels."""
+    pixel = np.array([[[40, 90, 200][:channels]]], np.uint8)
+    path = tmp_path / "dot.png"
+    path.write_bytes(imagecodecs.png_encode(pixel if channels == 3 else pixel[..., 0]))
+    image = read_image(path)
+    assert image.pixels.shape == (1, 1, channels)
+    np.testing.assert_allclose(image.pixels[0, 0] * 255, pixel[0, 0], atol=1e-3)
