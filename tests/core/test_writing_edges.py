@@ -4,27 +4,32 @@ library writes what the command line and the window write by default."""
 
 from __future__ import annotations
 
+import errno
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from studio.cli.main import build_parser
+from studio.core.errors import BadInputError
 from studio.core.image import Image, ImageMeta
 from studio.core.imageio import read_image, write_image
+from studio.core.imageio.encoders import ENCODERS
 from studio.core.stored import StoredImage
 
 
 def test_the_share_of_clipped_float_samples_is_told_exactly(tmp_path, caplog):
-    """A quarter of a float result's samples above 1, counted over several bands of rows."""
-    samples = np.full((64, 1024, 3), 0.5, np.float32)  # 768 KB: more than one band
-    samples[:8] = 4.0  # rows at the top, in the first band...
-    samples[-8:] = 1.0 + 1e-6  # ...and at the bottom, in the last
-    samples[20:28] = 1.0  # white itself is kept, not clipped
+    """A fifth of a float result's samples above 1, counted over bands of rows (a picture
+    taller than wide, in two bands of 218 rows)."""
+    samples = np.full((300, 100, 3), 0.5, np.float32)
+    samples[:30] = 4.0  # rows at the top, in the first band...
+    samples[-30:] = 1.0 + 1e-6  # ...and at the bottom, in the last
+    samples[100:130] = 1.0  # white itself is kept, not clipped
     result = StoredImage(samples, ImageMeta(bit_depth=32))
     with caplog.at_level(logging.WARNING):
         write_image(result, tmp_path / "out.png")
-    assert "out.png: PNG stores values from 0 to 1; 25.00% of the float result's samples are " \
+    assert "out.png: PNG stores values from 0 to 1; 20.00% of the float result's samples are " \
         "brighter and are clipped" in caplog.text  # fmt: skip
 
 
@@ -74,3 +79,16 @@ def test_a_long_non_ascii_name_within_the_file_system_s_limit_is_written(tmp_pat
     out = write_image(Image(pixels, ImageMeta()), tmp_path / name)
     assert out.name == name and read_image(out).pixels.shape == (4, 6, 3)
     assert [path.name for path in tmp_path.iterdir()] == [name]
+
+
+def test_a_failed_write_whose_temporary_vanished_reports_the_real_cause(tmp_path, monkeypatch):
+    """The output folder's disk going away mid-write: the error says why the write failed."""
+
+    def disk_gone(output: object, path: Path) -> None:
+        path.unlink()
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setitem(ENCODERS, "png", disk_gone)
+    with pytest.raises(BadInputError, match=r"out\.png: Input/output error$"):
+        write_image(Image(np.zeros((2, 2, 3), np.float32)), tmp_path / "out.png")
+    assert list(tmp_path.iterdir()) == []
