@@ -14,6 +14,11 @@ _EXIF = "studio/core/exif.py"
 _TIFF = "studio/core/imageio/tiff.py"
 _WRITING = "studio/core/imageio/writing.py"
 _READING = "studio/core/imageio/reading.py"
+_MASK_TOP = "top = 2.0**image.meta.bit_depth - 1"
+_SAME_MASKS = (
+    ": still between 0.5 and 1.5, so rounded to 1, and level 2 still over 1.5; the same masks "
+    "are told and read as black and white"
+)
 _EXECUTOR = "studio/engine/neural/executor.py"
 _INFERENCE = "studio/engine/neural/inference.py"
 _SET_BY_EXECUTOR = (
@@ -160,9 +165,11 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "HDR, JPEG XL and Pillow's F and I modes are converted there), so the copy holds the "
         "same values"
     ),
-    (_READING, "top = 2.0**image.meta.bit_depth - 1", 10, "binop: Sub -> Add"): (
-        "a mask's top level then reads 1.008 (8-bit) or 1.00003 (16-bit) instead of 1: still "
-        "under 1.5 and rounded to 1, and level 2 still over; the same masks are told and read"
+    (_READING, _MASK_TOP, 10, "binop: Sub -> Add"): (
+        "a mask's level 1 then reads 1.008 (8-bit) or 1.00003 (16-bit) instead of 1" + _SAME_MASKS
+    ),
+    (_READING, _MASK_TOP, 38, "constant: 1 -> 2"): (
+        "a mask's level 1 then reads 0.992 (8-bit) or 0.99998 (16-bit) instead of 1" + _SAME_MASKS
     ),
     (
         _EXECUTOR,

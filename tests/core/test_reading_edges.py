@@ -9,6 +9,7 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import pytest
+import tifffile
 
 from studio.core.errors import BadInputError
 from studio.core.imageio import decoders, read_image
@@ -95,3 +96,21 @@ def test_a_single_pixel_photo_is_read(tmp_path, channels):
     image = read_image(path)
     assert image.pixels.shape == (1, 1, channels)
     np.testing.assert_allclose(image.pixels[0, 0] * 255, pixel[0, 0], atol=1e-3)
+
+
+def test_a_hole_of_nan_wider_than_a_pixel_fills_from_its_edge_inwards(tmp_path):
+    """A 5x5 hole in a flat radiance map: its centre has no finite neighbour at first, and
+    is filled once the ring around it is; the photo ends finite and flat."""
+    radiance = np.full((11, 12, 3), 2.5, np.float32)
+    radiance[3:8, 4:9] = np.nan
+    tifffile.imwrite(tmp_path / "hole.tif", radiance, photometric="rgb")
+    image = read_image(tmp_path / "hole.tif")
+    np.testing.assert_allclose(image.pixels, 2.5, rtol=1e-6)
+
+
+def test_a_float_photo_with_no_finite_sample_is_refused(tmp_path):
+    tifffile.imwrite(
+        tmp_path / "void.tif", np.full((4, 5, 3), np.nan, np.float32), photometric="rgb"
+    )
+    with pytest.raises(BadInputError, match=r"void\.tif: no pixel of the image is a finite"):
+        read_image(tmp_path / "void.tif")
