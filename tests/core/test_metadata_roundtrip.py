@@ -241,3 +241,18 @@ def test_a_tiff_s_descriptive_and_capture_tags_carry_to_the_output(tmp_path, suf
     assert float(sub[0x829A]) == pytest.approx(1 / 250) and float(sub[0x829D]) == 2.8
     assert sub[0x8827] == 400 and sub[DATE_ORIGINAL] == "2026:06:21 05:12:00"
     assert float(sub[FOCAL_LENGTH]) == 35.0 and sub[LENS_MODEL] == "XF 35mm F1.4 R"
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif", ".heic"])
+def test_the_exif_pixel_size_is_the_written_picture_s(tmp_path, suffix):
+    """A camera records the stored size (20x12, on its side); the upright output is 12x20, and
+    a half-size result 6x10: the EXIF must not keep the camera's figures."""
+    exif = _camera_exif()
+    exif.get_ifd(EXIF_IFD).update({0xA002: 20, 0xA003: 12})  # PixelXDimension, PixelYDimension
+    source = tmp_path / "DSC_0002.jpg"
+    stored = np.random.default_rng(4).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    PILImage.fromarray(stored).save(source, exif=exif, quality=95)
+    image = read_image(source)
+    half = image.with_pixels(image.pixels[::2, ::2], step="resize")
+    _, sub, _ = _written_exif(write_image(half, tmp_path / f"out{suffix}", bit_depth=8))
+    assert (sub[0xA002], sub[0xA003]) == (6, 10)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import tifffile
 
 from studio.core.errors import BadInputError
-from studio.core.imageio import decoders, read_image
+from studio.core.imageio import decoders, read_image, read_mask
 from studio.core.imageio.decoded import Decoded
 
 
@@ -114,3 +115,11 @@ def test_a_float_photo_with_no_finite_sample_is_refused(tmp_path):
     )
     with pytest.raises(BadInputError, match=r"void\.tif: no pixel of the image is a finite"):
         read_image(tmp_path / "void.tif")
+
+
+def test_an_all_black_mask_is_read_without_a_notice(tmp_path, caplog):
+    """Only a mask whose top level is 1 is a boolean array saved as an image."""
+    (tmp_path / "none.png").write_bytes(imagecodecs.png_encode(np.zeros((5, 6), np.uint8)))
+    with caplog.at_level(logging.WARNING):
+        mask = read_mask(tmp_path / "none.png", (5, 6))
+    assert not caplog.records and not mask.any()
