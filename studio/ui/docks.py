@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
 
 LAYOUT_VERSION = 2
@@ -12,6 +12,9 @@ BATCH_MIN_HEIGHT = 360
 PROGRESS_HEIGHT = 200
 SIDE_WIDTH = 440
 CANVAS_SHARE = 0.5
+MODELS_SHARE = 0.55
+"""Of the side column, for the Models panel (task buttons, engines, model buttons) over the
+Inspector."""
 _FEATURES = (
     QDockWidget.DockWidgetFeature.DockWidgetClosable
     | QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -65,8 +68,9 @@ class Docks:
         self.window.resizeDocks(
             [self["canvas"], self["inspector"]], [width - side, side], horizontal
         )
+        models = int(height * MODELS_SHARE)
         self.window.resizeDocks(
-            [self["models"], self["inspector"]], [height // 2, height // 2], vertical
+            [self["models"], self["inspector"]], [models, height - models], vertical
         )
         self.window.resizeDocks(
             [self["canvas"], self["progress"]],
@@ -127,11 +131,33 @@ class Docks:
         self["progress"].raise_()
 
 
-def scrolling(panel: QWidget) -> QScrollArea:
-    """`panel` in a scroll area, so its dock can be made shorter than the panel's minimum."""
-    scroll = QScrollArea()
+def scrolling(panel: QWidget, sideways: bool = True) -> QScrollArea:
+    """`panel` in a scroll area, so its dock can be made shorter than the panel's minimum (and
+    narrower too, unless not `sideways`: then the dock stays as wide as the panel needs)."""
+    scroll = QScrollArea() if sideways else _UpAndDown()
     scroll.setObjectName("panelScroll")
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setWidget(panel)
     return scroll
+
+
+class _UpAndDown(QScrollArea):
+    """A scroll area that scrolls only up and down: it is at least as wide as its panel needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def minimumSizeHint(self) -> QSize:
+        panel = self.widget()
+        least = super().minimumSizeHint()
+        if panel is None:
+            return least
+        width = panel.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+        return QSize(max(least.width(), width), least.height())
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the panel's needs may have changed
+        return super().event(event)

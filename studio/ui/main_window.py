@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
             self,
             {
                 "canvas": ("Canvas", self.canvas_panel),
-                "models": ("Models", self.models_panel),
+                "models": ("Models", scrolling(self.models_panel, sideways=False)),
                 "inspector": ("Inspector", self.inspector),
                 "history": ("History", self.history_panel),
                 "progress": ("Progress", self.progress_panel),

@@ -71,7 +71,7 @@ class RecommendedOffer(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.hide()
         self.details = QLabel()
-        self.details.setWordWrap(True)
+        self.details.setWordWrap(not compact)
         self.details.setTextFormat(Qt.TextFormat.RichText)
         self.progress = QProgressBar()
         self.progress.setFixedHeight(8)
@@ -140,12 +140,15 @@ class RecommendedOffer(QWidget):
     def _show(self, offer: tuple[list[CatalogEntry], list[Recommendation]]) -> None:
         missing, unavailable = offer
         line = _short_line if self.compact else _line
-        lines = [line(entry) for entry in missing]
+        offers = [line(entry) for entry in missing]
+        lines = list(offers)
         if unavailable:
             tasks = ", ".join(task_title(r.task) for r in unavailable)
             lines.append(f"<i>No model qualifies yet for {tasks}</i>")
         self.details.setText("<br>".join(lines))
-        self.details.setToolTip("\n".join(f"{task_title(r.task)}: {r.reason}" for r in unavailable))
+        reasons = [f"{task_title(r.task)}: {r.reason}" for r in unavailable]
+        clipped = offers if self.compact else []  # a compact line may be cut: all of it here
+        self.details.setToolTip("<br>".join([*clipped, *reasons]))
         self.details.setVisible(bool(lines))
         known, unknown = set_size(missing)
         noun = "model" if len(missing) == 1 else "models"
