@@ -17,7 +17,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QToolBar
 
-from studio.core.protocol import STYLE, InputForm
+from studio.core.protocol import STYLE
 from studio.core.registry import Registry
 from studio.ui.actions import MAIN_TOOLBAR, MASK_OPTIONS, MENUS, TOOL_OPTIONS, Actions
 from studio.ui.background import Background
@@ -39,7 +39,7 @@ from studio.ui.task_inputs import TaskInputs
 from studio.ui.window_jobs import WindowJobs
 from studio.ui.window_models import WindowModels
 from studio.ui.window_photos import WindowPhotos
-from studio.ui.window_tools import WindowTools
+from studio.ui.window_tools import WindowTools, takes_a_region
 from studio.ui.window_views import WindowViews
 from studio.ui.worker import JobWorker
 
@@ -356,8 +356,7 @@ class MainWindow(QMainWindow):
         reason = "" if has_doc else "Open an image first"
         self.inspector.set_run_allowed(has_doc and spec is not None, reason)
         self.act["run"].setEnabled(has_doc and spec is not None)
-        takes_region = spec is not None and spec.input_of_form(InputForm.REGION) is not None
-        self.act["region"].setEnabled(has_doc and takes_region)
+        self.act["region"].setEnabled(has_doc and takes_a_region(spec))
 
     def about(self) -> None:
         QMessageBox.about(

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt
 
 from studio.core import paths
-from studio.core.protocol import HINTS, MASK, EngineSpec, InputForm
+from studio.core.protocol import HINTS, MASK, EngineSpec
 from studio.core.registry import Registry
 from studio.ui.canvas import Tool
 from studio.ui.icons import task_title
 from studio.ui.models_dialog import ModelsDialog, ask_model_file
+from studio.ui.window_tools import takes_a_region
 
 if TYPE_CHECKING:
     from studio.ui.main_window import MainWindow
@@ -104,12 +105,11 @@ class WindowModels:
         w.inspector.set_engine(spec, reason)
         w.task_inputs.show_for(spec)
         brushing = w.canvas.tool in (Tool.BRUSH, Tool.ERASER)
-        takes_region = spec is not None and spec.input_of_form(InputForm.REGION) is not None
         if spec is not None and spec.takes(MASK):
             w.tools.set_tool(Tool.BRUSH)
         elif spec is not None and spec.takes(HINTS) and brushing:
             w.tools.set_tool(Tool.HINT)  # the mask brush in hand becomes the hint brush
-        elif w.canvas.tool is Tool.REGION and not takes_region:
+        elif w.canvas.tool is Tool.REGION and not takes_a_region(spec):
             w.tools.set_tool(Tool.PAN)
         w.tools.show_region()
         w.update_actions()

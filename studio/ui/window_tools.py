@@ -10,13 +10,18 @@ import numpy as np
 from PySide6.QtCore import QRect
 
 from studio.core.imageio import read_mask
-from studio.core.protocol import InputForm
+from studio.core.protocol import EngineSpec, InputForm
 from studio.ui.actions import TOOL_ACTIONS
 from studio.ui.canvas import Tool
 from studio.ui.dialogs import ask_open_file
 
 if TYPE_CHECKING:
     from studio.ui.main_window import MainWindow
+
+
+def takes_a_region(spec: EngineSpec | None) -> bool:
+    """Whether the engine takes a region drawn with the region tool."""
+    return spec is not None and spec.input_of_form(InputForm.REGION) is not None
 
 
 class WindowTools:
@@ -100,8 +105,7 @@ class WindowTools:
     def show_region(self) -> None:
         """The photo's region on the canvas, while the chosen engine takes one."""
         w = self.window
-        spec = w.models_panel.current_engine()
-        takes_region = spec is not None and spec.input_of_form(InputForm.REGION) is not None
+        takes_region = takes_a_region(w.models_panel.current_engine())
         region = w.document.region if w.document is not None and takes_region else None
         w.canvas.region_item.show_region(region)
 
