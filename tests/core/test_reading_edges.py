@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from studio.core import exif as exiflib
 from studio.core.errors import BadInputError
 from studio.core.imageio import decoders, read_image, read_mask
 from studio.core.imageio.decoded import Decoded
@@ -123,3 +124,21 @@ def test_an_all_black_mask_is_read_without_a_notice(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         mask = read_mask(tmp_path / "none.png", (5, 6))
     assert not caplog.records and not mask.any()
+
+
+def test_a_tiff_whose_exif_pillow_cannot_parse_is_read_without_it(tmp_path, monkeypatch, caplog):
+    """The picture matters more than its EXIF: it is read, and the photographer told."""
+    pixels = np.random.default_rng(2).integers(0, 65536, (4, 5, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "scan.tif", pixels, photometric="rgb")
+
+    def malformed(stream: object) -> None:
+        raise SyntaxError("not a TIFF file (header b'\\x00\\x00' not valid)")
+
+    monkeypatch.setattr(exiflib, "read_tiff_exif", malformed)
+    with caplog.at_level(logging.WARNING):
+        image = read_image(tmp_path / "scan.tif")
+    assert "scan.tif: its EXIF metadata is unreadable; reading the picture without it" in (
+        caplog.text
+    )
+    assert image.meta.exif is None and image.meta.bit_depth == 16
+    np.testing.assert_array_equal(np.rint(image.pixels * 65535), pixels)
