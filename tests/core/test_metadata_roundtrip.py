@@ -216,6 +216,8 @@ _TIFF_EP_TAGS = [  # (tag, tifffile type, count, value, written once): IFD0 as R
     (DATE_ORIGINAL, "s", 0, "2026:06:21 05:12:00", True),
     (FOCAL_LENGTH, "2I", 1, (35, 1), True),
     (LENS_MODEL, "s", 0, "XF 35mm F1.4 R", True),
+    (LENS_MAKE, "s", 0, "FUJIFILM", True),
+    (LENS_SPEC, "2I", 4, (35, 1, 35, 1, 14, 10, 14, 10), True),
 ]
 
 
@@ -241,6 +243,8 @@ def test_a_tiff_s_descriptive_and_capture_tags_carry_to_the_output(tmp_path, suf
     assert float(sub[0x829A]) == pytest.approx(1 / 250) and float(sub[0x829D]) == 2.8
     assert sub[0x8827] == 400 and sub[DATE_ORIGINAL] == "2026:06:21 05:12:00"
     assert float(sub[FOCAL_LENGTH]) == 35.0 and sub[LENS_MODEL] == "XF 35mm F1.4 R"
+    assert sub[LENS_MAKE] == "FUJIFILM"
+    assert [float(v) for v in sub[LENS_SPEC]] == pytest.approx([35.0, 35.0, 1.4, 1.4])
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif", ".heic"])

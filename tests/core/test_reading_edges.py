@@ -142,3 +142,17 @@ def test_a_tiff_whose_exif_pillow_cannot_parse_is_read_without_it(tmp_path, monk
     )
     assert image.meta.exif is None and image.meta.bit_depth == 16
     np.testing.assert_array_equal(np.rint(image.pixels * 65535), pixels)
+
+
+@pytest.mark.parametrize("stored_as", [257, 256])  # v * 257 (tifffile, libtiff) or v << 8
+def test_an_8_bit_palette_tiff_reads_as_8_bit(tmp_path, stored_as):
+    """A palette of 8-bit colours stays 8-bit (a 16-bit result would double the output)."""
+    rng = np.random.default_rng(7)
+    palette = rng.integers(0, 256, (3, 256), dtype=np.uint16)
+    indices = rng.integers(0, 256, (6, 7), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "scan.tif", indices, photometric="palette",
+                     colormap=palette * stored_as)  # fmt: skip
+    image = read_image(tmp_path / "scan.tif")
+    assert image.meta.bit_depth == 8
+    expected = np.moveaxis(palette[:, indices], 0, -1)
+    np.testing.assert_array_equal(np.rint(image.pixels * 255), expected)
