@@ -156,3 +156,49 @@ def test_an_8_bit_palette_tiff_reads_as_8_bit(tmp_path, stored_as):
     assert image.meta.bit_depth == 8
     expected = np.moveaxis(palette[:, indices], 0, -1)
     np.testing.assert_array_equal(np.rint(image.pixels * 255), expected)
+
+
+def test_transparent_pixels_of_a_premultiplied_tiff_read_black_and_finite(tmp_path):
+    """Premultiplied colour at alpha 0 carries no colour: black, even where a careless
+    writer left some (dividing it by a tiny alpha would give values in the billions)."""
+    stored = np.zeros((3, 4, 4), np.uint8)
+    stored[0] = (100, 50, 25, 200)  # opaque enough: unpremultiplied
+    stored[1, :2] = (0, 0, 0, 0)  # transparent
+    stored[1, 2:] = (10, 20, 30, 0)  # transparent, with stray colour
+    stored[2] = (255, 255, 255, 255)
+    tifffile.imwrite(tmp_path / "pm.tif", stored, photometric="rgb", extrasamples=("assocalpha",))
+    image = read_image(tmp_path / "pm.tif")
+    assert image.alpha is not None
+    np.testing.assert_array_equal(image.alpha[1], 0.0)
+    np.testing.assert_array_equal(image.pixels[1], 0.0)
+    np.testing.assert_allclose(image.pixels[0] * 200, np.tile([100, 50, 25], (4, 1)), rtol=1e-5)
+    np.testing.assert_allclose(image.pixels[2], 1.0, rtol=1e-6)
+
+
+def _reference_fill(values: np.ndarray) -> np.ndarray:
+    """Non-finite samples filled round by round, each by the mean of its finite neighbours
+    among the 8 around it (edge pixels repeated beyond the edge) as they were before the
+    round; a plain loop, written independently of Studio's vectorised one."""
+    filled = values.astype(np.float64)
+    height, width = filled.shape[:2]
+    while not np.isfinite(filled).all():
+        before = filled.copy()
+        for y, x, c in np.argwhere(~np.isfinite(before)):
+            near = [before[min(max(y + dy, 0), height - 1), min(max(x + dx, 0), width - 1), c]
+                    for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]  # fmt: skip
+            finite = [v for v in near if np.isfinite(v)]
+            if finite:
+                filled[y, x, c] = sum(finite) / len(finite)
+    return filled
+
+
+def test_non_finite_samples_are_filled_as_an_independent_reference_fills_them(tmp_path):
+    rng = np.random.default_rng(11)
+    radiance = (rng.random((9, 10, 3)) * 8).astype(np.float32)
+    broken = radiance.copy()
+    broken[rng.random(broken.shape) < 0.3] = np.nan  # scattered: some have 1 finite neighbour
+    broken[2:7, 3:8, 0] = np.inf  # and a hole whose middle waits for its ring
+    broken[0, :4, 1] = -np.inf  # at the edge
+    tifffile.imwrite(tmp_path / "hdr.tif", broken, photometric="rgb")
+    image = read_image(tmp_path / "hdr.tif")
+    np.testing.assert_allclose(image.pixels, _reference_fill(broken), rtol=1e-5)
