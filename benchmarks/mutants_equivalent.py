@@ -15,6 +15,11 @@ _TIFF = "studio/core/imageio/tiff.py"
 _WRITING = "studio/core/imageio/writing.py"
 _READING = "studio/core/imageio/reading.py"
 _MASK_TOP = "top = 2.0**image.meta.bit_depth - 1"
+_NEAR = "near = values[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1), cs]"
+_SYMMETRIC = (
+    "the 8 neighbour offsets are symmetric (-1, 0, 1), so subtracting them visits the same "
+    "neighbours, only summed in another order (in float64, then rounded to float32)"
+)
 _SAME_MASKS = (
     ": still between 0.5 and 1.5, so rounded to 1, and level 2 still over 1.5; the same masks "
     "are told and read as black and white"
@@ -165,6 +170,8 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "HDR, JPEG XL and Pillow's F and I modes are converted there), so the copy holds the "
         "same values"
     ),
+    (_READING, _NEAR, 34, "binop: Add -> Sub"): _SYMMETRIC,
+    (_READING, _NEAR, 67, "binop: Add -> Sub"): _SYMMETRIC,
     (_READING, _MASK_TOP, 10, "binop: Sub -> Add"): (
         "a mask's level 1 then reads 1.008 (8-bit) or 1.00003 (16-bit) instead of 1" + _SAME_MASKS
     ),

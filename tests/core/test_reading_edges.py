@@ -14,7 +14,7 @@ import tifffile
 
 from studio.core import exif as exiflib
 from studio.core.errors import BadInputError
-from studio.core.imageio import decoders, read_image, read_mask
+from studio.core.imageio import decoders, read_hints, read_image, read_mask
 from studio.core.imageio.decoded import Decoded
 
 
@@ -202,3 +202,45 @@ def test_non_finite_samples_are_filled_as_an_independent_reference_fills_them(tm
     tifffile.imwrite(tmp_path / "hdr.tif", broken, photometric="rgb")
     image = read_image(tmp_path / "hdr.tif")
     np.testing.assert_allclose(image.pixels, _reference_fill(broken), rtol=1e-5)
+
+
+def test_a_float_premultiplied_tiff_is_undone_however_faint_its_alpha(tmp_path):
+    """Colour over alpha for every alpha above 0, down to the faintest a float file holds."""
+    alpha = np.array([[1.0, 0.5, 1.2e-12, 1e-30]], np.float32)
+    colour = np.array([[0.2, 0.4, 0.6, 0.8]], np.float32)
+    stored = np.dstack([colour * alpha] * 3 + [alpha])
+    tifffile.imwrite(tmp_path / "glow.tif", stored, photometric="rgb", extrasamples=("assocalpha",))
+    image = read_image(tmp_path / "glow.tif")
+    np.testing.assert_allclose(image.pixels[..., 1], colour, rtol=1e-5)
+
+
+def test_two_repaired_pixels_are_told_in_the_plural(tmp_path, caplog):
+    radiance = np.full((4, 5, 3), 0.5, np.float32)
+    radiance[1, 1, 0] = radiance[2, 3, 2] = np.nan
+    tifffile.imwrite(tmp_path / "two.tif", radiance, photometric="rgb")
+    with caplog.at_level(logging.WARNING):
+        read_image(tmp_path / "two.tif")
+    assert "two.tif: 2 pixels with NaN or infinite values repaired" in caplog.text
+
+
+def test_float_masks_and_hints_above_1_are_read_as_1(tmp_path):
+    """A float file may hold 3.0 where it means 'fully': a mask or hint is at most 1."""
+    bright = np.full((4, 5, 3), 0.25, np.float32)
+    bright[0] = 3.0
+    tifffile.imwrite(tmp_path / "bright.tif", bright, photometric="rgb")
+    mask = read_mask(tmp_path / "bright.tif", (4, 5))
+    hints = read_hints(tmp_path / "bright.tif", (4, 5))
+    np.testing.assert_array_equal(mask[0], 1.0)
+    np.testing.assert_array_equal(hints[0], 1.0)
+    np.testing.assert_allclose(mask[1:], 0.25)
+    np.testing.assert_allclose(hints[1:, :, :3], 0.25)
+
+
+def test_a_mask_holding_0_and_2_is_a_faint_mask_not_black_and_white(tmp_path, caplog):
+    marks = np.zeros((5, 6), np.uint8)
+    marks[1:3, 2:5] = 2
+    (tmp_path / "faint.png").write_bytes(imagecodecs.png_encode(marks))
+    with caplog.at_level(logging.WARNING):
+        mask = read_mask(tmp_path / "faint.png", (5, 6))
+    np.testing.assert_allclose(mask, marks / 255, atol=1e-7)
+    assert "black and white" not in caplog.text

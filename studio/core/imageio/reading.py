@@ -132,7 +132,8 @@ def _to_image(decoded: Decoded, path: Path, fmt: str) -> Image:
     pixels = values[..., :colour]
     alpha = values[..., colour] if values.shape[2] > colour else None
     if alpha is not None and decoded.premultiplied:
-        pixels = np.where(alpha[..., None] > 0, pixels / np.maximum(alpha[..., None], 1e-12), 0)
+        visible = alpha[..., None] > 0  # fully transparent pixels carry no colour: black
+        pixels = np.divide(pixels, alpha[..., None], out=np.zeros_like(pixels), where=visible)
     exif = decoded.exif
     if not decoded.upright:
         turn = exiflib.orientation(exif)
