@@ -31,6 +31,14 @@ _SET_BY_EXECUTOR = (
     "never read"
 )
 _WHOLE_WINDOW = "if h <= side and w <= side:"
+_GREY_OR_EXPAND = (
+    "return y.mean(1, keepdim=True) if channels == 1 else y.expand(-1, channels, -1, -1)"
+)
+_NEVER_EXPANDED = (
+    "the expand is never reached: photos have 1 or 3 channels, a 1-channel model on a colour "
+    "photo runs its channels as a batch (returned before), and a 2- or 4-channel one fails "
+    "earlier, expanding the 3 input channels"
+)
 _CROP_OF_ALL = (
     "a window exactly the probe's side is then cropped from (0, 0) to its full size: the same "
     "values"
@@ -218,6 +226,9 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_INFERENCE, "batch_channels: bool = False", 27, "constant: False -> True"): _SET_BY_EXECUTOR,
     (_INFERENCE, _WHOLE_WINDOW, 7, "compare: LtE -> Lt"): _CROP_OF_ALL,
     (_INFERENCE, _WHOLE_WINDOW, 21, "compare: LtE -> Lt"): _CROP_OF_ALL,
+    (_INFERENCE, _GREY_OR_EXPAND, 71, "constant: 1 -> 2"): _NEVER_EXPANDED,
+    (_INFERENCE, _GREY_OR_EXPAND, 85, "constant: 1 -> 2"): _NEVER_EXPANDED,
+    (_INFERENCE, _GREY_OR_EXPAND, 89, "constant: 1 -> 2"): _NEVER_EXPANDED,
 }
 
 

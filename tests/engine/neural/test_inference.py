@@ -15,7 +15,7 @@ from torch.nn import functional
 from studio.core.protocol import RunContext
 from studio.engine.neural import precision
 from studio.engine.neural.executor import run_model
-from studio.engine.neural.inference import ValueRange, _centre_crop
+from studio.engine.neural.inference import Extras, ValueRange, _centre_crop
 from studio.engine.neural.model import Conditioning, LoadedModel, SizeRequirements
 from tests.engine.neural.test_run import drain
 
@@ -71,6 +71,8 @@ class _Conv(torch.nn.Module):
     [
         (40, 44, "reflect", (40, 48)),  # only the width needs padding
         (45, 40, "reflect", (48, 40)),  # only the height
+        (47, 40, "reflect", (48, 40)),  # a single row
+        (40, 47, "reflect", (40, 48)),
         (20, 21, "reflect", (24, 24)),
         (4, 12, "replicate", (8, 16)),  # 4 rows of padding: a 4-row photo cannot mirror them
         (3, 5, "replicate", (8, 8)),
@@ -91,6 +93,32 @@ def test_windows_are_padded_to_the_models_multiple_by_mirroring_where_possible(
     with torch.no_grad():
         expected = torch.sigmoid(module.conv(x))[0, :, :height, :width].permute(1, 2, 0)
     np.testing.assert_allclose(out, expected.numpy(), atol=1e-6)
+
+
+def test_extras_are_padded_with_the_window_and_stay_aligned() -> None:
+    """A mask through a model that needs sizes in multiples of 8: padded at the bottom and
+    right like the photo, so each pixel keeps its own mask value."""
+
+    def forward(module: torch.nn.Module, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        assert cond.mask is not None and cond.mask.shape[-2:] == x.shape[-2:] == (48, 40)
+        return x * (1 - cond.mask)
+
+    model = LoadedModel(architecture="Masked", task="inpaint", module=torch.nn.Identity(),
+                        in_channels=3, out_channels=3, forward=forward,
+                        size_requirements=SizeRequirements(multiple_of=8))  # fmt: skip
+    pixels = np.ones((45, 37, 3), np.float32)
+    mask = np.zeros((45, 37), np.float32)
+    mask[::3, ::2] = 1
+    out, _ = drain(run_model(model, pixels, RunContext(device="cpu"), Extras(mask=mask)))
+    np.testing.assert_array_equal(out[..., 0], 1 - mask)
+
+
+def test_a_grey_photo_one_pixel_tall_stays_grey_through_a_colour_model() -> None:
+    model = LoadedModel(architecture="Colour", task="denoise", module=torch.nn.Identity(),
+                        in_channels=3, out_channels=3)  # fmt: skip
+    pixels = np.random.default_rng(3).random((1, 9, 1), dtype=np.float32)
+    out, _ = drain(run_model(model, pixels, RunContext(device="cpu")))
+    np.testing.assert_allclose(out, pixels, atol=1e-6)
 
 
 def test_the_agreement_probe_is_the_windows_centre_on_the_models_grid() -> None:
