@@ -191,3 +191,16 @@ def test_a_wide_result_is_streamed_in_bands_even_when_one_tile_was_asked_for() -
     assert any("tile" in step.message for step in steps)
     np.testing.assert_allclose(out, pixels * 0.5, atol=1e-6)
     assert isinstance(steps[-1], Progress) and steps[-1].done == steps[-1].total
+
+
+def test_a_streamed_float_photo_keeps_its_range() -> None:
+    """Values up to 3 (linear radiance) come back halved, not clipped to 1, band by band."""
+    pixels = _pixels() * 3
+    out = np.full_like(pixels, np.nan)
+
+    def sink(top: int, rows: np.ndarray) -> None:
+        out[top : top + len(rows)] = rows
+
+    drain(run_model_into(_model(), pixels, RunContext(device="cpu"), sink))
+    np.testing.assert_allclose(out, pixels * 0.5, atol=1e-5)
+    assert out.max() > 1.2
