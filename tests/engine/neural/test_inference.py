@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional
 
 from studio.core.protocol import RunContext
+from studio.core.tiling import tile_grid
 from studio.engine.neural import precision
 from studio.engine.neural.executor import run_model
 from studio.engine.neural.inference import Extras, ValueRange, _centre_crop
@@ -254,3 +255,22 @@ def test_out_of_memory_in_half_precision_is_not_a_precision_failure(
     assert any("retrying with 64px tiles" in line for line in logs)
     assert not any("float32 from now on" in line for line in logs)
     assert precision.choose(model, torch.device("cpu"), "bf16", 8)[0] == torch.bfloat16
+
+
+def test_agreement_is_measured_on_the_first_tile_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every tile runs in half precision once it agrees; only the first also runs in float32
+    (its reference), and the agreement is logged once."""
+    calls = {"float32": 0, "half": 0}
+
+    def forward(module: torch.nn.Module, x: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        calls["half" if torch.is_autocast_enabled("cpu") else "float32"] += 1
+        return x * 0.5
+
+    monkeypatch.setattr(precision, "auto_half_dtype", lambda model, device: torch.bfloat16)
+    logs: list[str] = []
+    pixels = np.random.default_rng(6).random((64, 64, 3), dtype=np.float32)
+    ctx = RunContext(device="cpu", tile=32, log=logs.append)
+    drain(run_model(_precision_model(forward), pixels, ctx, output_bits=8))
+    tiles = len(tile_grid(64, 64, 32, 8))  # the executor caps the overlap at a quarter tile
+    assert tiles > 2 and calls == {"float32": 1, "half": tiles + 1}  # + the probe's half run
+    assert sum("dB from float32" in line for line in logs) == 1
