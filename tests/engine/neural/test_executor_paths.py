@@ -34,6 +34,7 @@ class _Scaled(torch.nn.Module):
         self.sizes: list[tuple[int, int]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.ndim == 4, "a model is handed (N, C, H, W)"
         if max(x.shape[-2:]) > self.limit or x.device.type == "meta":
             raise RuntimeError(OUT_OF_MEMORY)
         self.sizes.append((x.shape[-2], x.shape[-1]))
