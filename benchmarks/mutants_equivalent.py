@@ -239,6 +239,7 @@ _BANDS_ONLY = (
     "the band height only sets how many rows are worked on at once; every row gets the same "
     "arithmetic"
 )
+_ANY_NEGATIVE = "NumPy's reshape infers any negative size, so -2 means what -1 does"
 EQUIVALENT |= {
     (
         _COLORIZE,
@@ -248,6 +249,12 @@ EQUIVALENT |= {
     ): (
         "differs only for an offset of exactly float32(1e-12) on a pure black or white pixel, "
         "and then by under 1e-11, below any file's precision (float photos are not clipped)"
+    ),
+    (_COLORIZE, "start = guess.reshape(-1, 2)[free].astype(np.float64)", 31, "constant: 1 -> 2"): (
+        _ANY_NEGATIVE
+    ),
+    (_COLORIZE, "values = hint_chroma.reshape(-1, 2).astype(np.float64)", 34, "constant: 1 -> 2"): (
+        _ANY_NEGATIVE
     ),
     (_COLORIZE, "band = max(1, _BAND_PIXELS // width)", 19, "constant: 1 -> 2"): _BANDS_ONLY,
     (_COLORIZE, "band = max(1, _BAND_PIXELS // image.width)", 15, "constant: 1 -> 2"): (
