@@ -130,7 +130,8 @@ def test_missing_or_mismatched_hints_are_clear_errors() -> None:
         assert all(way in window for way in ("hint tool", "reference", "Models panel"))
     with pytest.raises(BadInputError, match="no colour"):
         _colorize(grey, None, np.full((16, 16, 3), 0.4, np.float32))
-    with pytest.raises(BadInputError, match="paint the hints on this photo"):
+    hints_16x8 = "The colour hints are 16x8 pixels but the photo is 16x16: paint the hints"
+    with pytest.raises(BadInputError, match=hints_16x8):
         _colorize(grey, np.ones((8, 16, 4), np.float32))
 
 
@@ -261,3 +262,16 @@ def test_the_progress_bar_moves_forward_and_says_what_is_done() -> None:
     assert "Matching the reference photo" not in [step.message for step in small]
     assert [step.fraction for step in small] == sorted(step.fraction for step in small)
     assert quiet == []
+
+
+def test_hint_colours_beyond_white_are_taken_as_the_displayable_colour() -> None:
+    """Hints from a float image (EXR) brighter than white colour as the same hints clipped
+    to [0, 1], the colours the photographer saw when painting them."""
+    grey = np.full((24, 24, 1), 0.5, np.float32)
+    grey[:, 12:] = 0.3
+    hints = np.zeros((24, 24, 4), np.float32)
+    hints[2, 2] = (1.4, 0.3, 0.2, 1.0)
+    hints[20, 20] = (0.2, 0.3, 1.3, 1.0)
+    clipped = hints.copy()
+    clipped[..., :3] = np.clip(hints[..., :3], 0.0, 1.0)
+    np.testing.assert_array_equal(_colorize(grey, hints), _colorize(grey, clipped))
