@@ -1,0 +1,63 @@
+"""What the window's progress bar and the CLI's show while a built-in engine runs.
+
+Every engine's reports start at nothing done, never go backwards or past their total, and end
+complete; a parameter the user typed is named in the first step instead of "Estimating".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from studio.core.image import Image
+from studio.core.protocol import JobInputs, Progress, RunContext
+from studio.engine.jobs import JobRequest, run_job
+from studio.engine.registry import build_registry
+
+REGISTRY = build_registry()
+ENGINES = [
+    *(("denoise", e) for e in ("cbm3d", "nlm", "gaussian")),
+    *(("deblur", e) for e in ("blind", "hyper_laplacian", "wiener", "richardson_lucy", "auto")),
+    *(("inpaint", e) for e in ("patchmatch", "telea", "navier_stokes")),
+    *(("upscale", e) for e in ("detail", "lanczos")),
+]
+
+
+def _reports(task: str, engine: str | None = None, **params: object) -> list[Progress]:
+    pixels = np.asarray(skdata.astronaut()[40:104, 160:224], np.float32) / 255
+    mask = np.zeros(pixels.shape[:2], np.float32)
+    mask[20:30, 24:36] = 1.0
+    inputs = JobInputs((Image(pixels),), {"mask": mask} if task == "inpaint" else {})
+    request = JobRequest(task, inputs, engine=engine, params=params)
+    job = run_job(REGISTRY, request, RunContext(device="cpu", tile=32))
+    return [item for item in job if isinstance(item, Progress)]
+
+
+@pytest.mark.parametrize(("task", "engine"), ENGINES)
+def test_progress_starts_at_zero_moves_forward_and_ends_complete(task: str, engine: str) -> None:
+    reports = _reports(task, engine)
+    assert reports[0].done == 0
+    for report in reports:
+        assert 0 <= report.done <= report.total, report
+    fractions = [report.fraction for report in reports]
+    assert fractions == sorted(fractions)
+    assert reports[-1].done == reports[-1].total
+
+
+@pytest.mark.parametrize(
+    ("task", "engine", "params", "first"),
+    [
+        ("denoise", "cbm3d", {}, "Estimating noise"),
+        ("denoise", "nlm", {"sigma": 12.5}, "Noise level 12.5 (given)"),
+        ("denoise", "gaussian", {}, "Estimating noise"),
+        ("denoise", "gaussian", {"sigma": 20.0}, "Noise level 20 (given)"),
+        ("denoise", "gaussian", {"radius": 2.0}, "Radius 2 px (given)"),
+        ("deblur", "wiener", {"psf": "defocus", "radius": 2.0}, "Estimating noise"),
+        ("deblur", "wiener", {"psf": "defocus", "radius": 2.0, "noise": 3.0}, "Noise level 3"),
+    ],
+)
+def test_the_first_step_names_what_the_user_gave(
+    task: str, engine: str, params: dict[str, object], first: str
+) -> None:
+    assert _reports(task, engine, **params)[0].message.startswith(first)
