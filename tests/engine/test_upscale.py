@@ -142,3 +142,55 @@ def test_batch_recipe_denoise_then_upscale(tmp_path: Path) -> None:
     smoothed = cv2.GaussianBlur(pixels.astype(np.float32) / 255, (0, 0), 0.8)
     reference = cv2.resize(smoothed, (144, 120), interpolation=cv2.INTER_LANCZOS4)
     assert psnr(enlarged[4:-4, 4:-4], np.clip(reference, 0, 1)[4:-4, 4:-4]) > 35.0
+
+
+@pytest.mark.parametrize("engine", ["detail", "lanczos"])
+def test_a_tiny_photo_gains_at_least_a_pixel_a_side(engine: str) -> None:
+    """A 3x4 icon at 1.1x would round back to 3x4: it becomes 4x5."""
+    image = Image(crop("astronaut")[:3, :4])
+    assert upscale(image, engine=engine, scale=1.1).pixels.shape == (4, 5, 3)
+
+
+@pytest.mark.parametrize("shape", [(32, 48), (48, 32)])
+def test_a_scale_between_steps_is_the_next_step_area_reduced(shape: tuple[int, int]) -> None:
+    """3.5x enlarges 4x in two steps, then averages down (no Lanczos ringing), wide or tall:
+    it differs from the 4x result area-reduced by 8e-6 (16-bit rounding), from it reduced by
+    Lanczos by 3e-3."""
+    image = Image(crop("astronaut")[: shape[0], : shape[1]])
+    between = upscale(image, scale=3.5).pixels
+    four = upscale(image, scale=4).pixels
+    size = (between.shape[1], between.shape[0])
+    reduced = cv2.resize(four, size, interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(between, reduced, atol=3e-5)
+
+
+def test_a_float_photo_is_enlarged_the_same_in_any_units() -> None:
+    """Radiance in other units (scaled and offset) gives the same enlargement in those units."""
+    radiance = crop("rocket")[:32, :40]
+    bright = upscale(Image(radiance * 6.0 + 2.0, ImageMeta(bit_depth=32)), scale=2).pixels
+    dim = upscale(Image(radiance * 0.5 - 1.0, ImageMeta(bit_depth=32)), scale=2).pixels
+    np.testing.assert_allclose(bright, (dim + 1.0) * 12.0 + 2.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("engine", ["detail", "lanczos"])
+def test_a_flat_float_photo_stays_flat(engine: str) -> None:
+    flat = Image(np.full((16, 20, 3), 3.0, np.float32), ImageMeta(bit_depth=32))
+    np.testing.assert_allclose(upscale(flat, engine=engine, scale=2).pixels, 3.0, atol=1e-6)
+
+
+def test_alpha_is_enlarged_like_the_picture() -> None:
+    """Opacity is interpolated, not reset: a ramp stays the same ramp, twice as long."""
+    ramp = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (24, 1))
+    for meta in (ImageMeta(), ImageMeta(bit_depth=32)):
+        result = upscale(Image(crop("rocket")[:24, :32], meta, ramp), scale=2)
+        assert result.alpha is not None
+        expected = cv2.resize(ramp, (64, 48), interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_allclose(result.alpha, expected, atol=1e-4)
+
+
+def test_detail_uses_the_tile_size_given() -> None:
+    """A tile size the user sets (for memory) splits the work: several tiles are reported."""
+    image = Image(area_half(crop("coffee", 384)))  # 192 px: one 256-px tile by default
+    request = JobRequest("upscale", JobInputs((image,)), params={"scale": 2})
+    reports = list(run_job(build_registry(), request, RunContext(device="cpu", tile=128)))
+    assert sum("tile" in getattr(r, "message", "") for r in reports) >= 4
