@@ -58,6 +58,16 @@ _BLENDED = (
     "; the engine's tiling divides by the sum of the weights (their only use), so the blend "
     "is the same"
 )
+_INPAINT = "studio/engine/ops/inpaint.py"
+_DEBLUR = "studio/engine/ops/deblur.py"
+_UPSCALE = "studio/engine/ops/upscale.py"
+_CONTEXT_MARGIN = "margin = max(MIN_CONTEXT, int((high - low) * CONTEXT_FACTOR))"
+_UNDAMPED = "strength = matched_strength(image.pixels, kernel, sigma, device) if damped else 1.0"
+_TIMES_ONE = "the factor is 1.0, and x / 1.0 is x * 1.0 exactly"
+_UNUSED_RANGE = (
+    "the range of an integer photo, which run_detail never uses: only a float photo's "
+    "pixels are mapped by it and its result mapped back"
+)
 EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_JOBS, "@dataclass(frozen=True)", 18, "constant: True -> False"): (
         "frozen only forbids assigning to a request's fields; nothing does, and mypy (run by "
@@ -280,6 +290,20 @@ EQUIVALENT |= {
     (_STYLE, "if detail > 0:", 7, "compare: Gt -> GtE"): (
         "at detail 0 the added detail is 0 times the photo's, so the painting is unchanged"
     ),
+    (_INPAINT, _CONTEXT_MARGIN, 38, "binop: Mult -> Div"): _TIMES_ONE,
+    (_DEBLUR, "smoothing = params.smoothing * BLIND_SMOOTHING", 16, "binop: Mult -> Div"): (
+        _TIMES_ONE
+    ),
+    (_DEBLUR, "tile = max(ctx.tile or TILE, 4 * overlap)", 33, "binop: Mult -> Div"): (
+        "run_tiled itself raises any tile below four overlaps to four overlaps, so a smaller "
+        "floor here changes no tile"
+    ),
+    (_DEBLUR, _UNDAMPED, 84, "constant: 1.0 -> 1.5"): (
+        "the strength is only compared with 1 (a kernel is weakened below it): 1.5 leaves the "
+        "kernel whole, as 1 does"
+    ),
+    (_UPSCALE, "return 0.0, 1.0", 15, "constant: 0.0 -> 1"): _UNUSED_RANGE,
+    (_UPSCALE, "return 0.0, 1.0", 20, "constant: 1.0 -> 1.5"): _UNUSED_RANGE,
 }
 
 

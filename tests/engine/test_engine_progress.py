@@ -1,11 +1,15 @@
 """What the window's progress bar and the CLI's show while a built-in engine runs.
 
-Every engine's reports start at nothing done, never go backwards or past their total, and end
-complete; a parameter the user typed is named in the first step instead of "Estimating".
+Every step of an engine's run counts up from nothing done to at most its total, and the last
+one ends complete; a parameter the user typed is named in the first step instead of
+"Estimating".
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
+
+import cv2
 import numpy as np
 import pytest
 from skimage import data as skdata
@@ -13,12 +17,15 @@ from skimage import data as skdata
 from studio.core.image import Image
 from studio.core.protocol import JobInputs, Progress, RunContext
 from studio.engine.jobs import JobRequest, run_job
+from studio.engine.psf import motion_psf
 from studio.engine.registry import build_registry
 
 REGISTRY = build_registry()
 ENGINES = [
     *(("denoise", e) for e in ("cbm3d", "nlm", "gaussian")),
     *(("deblur", e) for e in ("blind", "hyper_laplacian", "wiener", "richardson_lucy", "auto")),
+    ("deblur (shaken)", "blind"),  # a kernel is found: estimation, then deconvolution
+    ("deblur (shaken)", "auto"),
     *(("inpaint", e) for e in ("patchmatch", "telea", "navier_stokes")),
     *(("upscale", e) for e in ("detail", "lanczos")),
 ]
@@ -26,6 +33,8 @@ ENGINES = [
 
 def _reports(task: str, engine: str | None = None, **params: object) -> list[Progress]:
     pixels = np.asarray(skdata.astronaut()[40:104, 160:224], np.float32) / 255
+    if task == "deblur (shaken)":
+        task, pixels = "deblur", _shaken()
     mask = np.zeros(pixels.shape[:2], np.float32)
     mask[20:30, 24:36] = 1.0
     inputs = JobInputs((Image(pixels),), {"mask": mask} if task == "inpaint" else {})
@@ -34,14 +43,25 @@ def _reports(task: str, engine: str | None = None, **params: object) -> list[Pro
     return [item for item in job if isinstance(item, Progress)]
 
 
+def _shaken() -> np.ndarray:
+    sharp = np.asarray(skdata.astronaut()[20:140, 150:270], np.float32) / 255
+    kernel = motion_psf(11, 60)
+    planes = [cv2.filter2D(sharp[..., c], -1, kernel) for c in range(3)]
+    return np.stack(planes, axis=-1)[8:-8, 8:-8].copy()
+
+
 @pytest.mark.parametrize(("task", "engine"), ENGINES)
-def test_progress_starts_at_zero_moves_forward_and_ends_complete(task: str, engine: str) -> None:
+def test_progress_counts_each_step_from_zero_to_complete(task: str, engine: str) -> None:
+    """A run is one or more steps (estimating, then deblurring tile by tile...): each step
+    counts up from zero within its total, or is one complete report ("no blur found"), and
+    the last one ends complete."""
     reports = _reports(task, engine)
     assert reports[0].done == 0
     for report in reports:
         assert 0 <= report.done <= report.total, report
-    fractions = [report.fraction for report in reports]
-    assert fractions == sorted(fractions)
+    for before, after in pairwise(reports):
+        if after.total != before.total or after.done < before.done:  # a new step:
+            assert after.done in (0, after.total), (before, after)  # from zero, or one-shot
     assert reports[-1].done == reports[-1].total
 
 
