@@ -194,3 +194,15 @@ def test_detail_uses_the_tile_size_given() -> None:
     request = JobRequest("upscale", JobInputs((image,)), params={"scale": 2})
     reports = list(run_job(build_registry(), request, RunContext(device="cpu", tile=128)))
     assert sum("tile" in getattr(r, "message", "") for r in reports) >= 4
+
+
+@pytest.mark.parametrize("engine", ["detail", "lanczos"])
+@pytest.mark.parametrize("scale", [1.1, 2.5, 4])
+def test_the_size_checked_before_computing_is_the_size_made(engine: str, scale: float) -> None:
+    """The CLI, the batch and the window refuse a result too big for its format or the screen
+    from the size the engine announces, before computing: it must be the size it makes."""
+    spec = next(e for e in build_registry().engines("upscale") if e.id == engine)
+    assert spec.result_size is not None
+    image = Image(crop("astronaut")[:30, :44])
+    announced = spec.result_size((30, 44), spec.params(scale=scale))
+    assert upscale(image, engine=engine, scale=scale).pixels.shape[:2] == announced
