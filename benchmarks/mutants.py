@@ -117,7 +117,12 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
     "denoise": _engine(
         "denoise", _TRIVIAL + "::test_denoise_beats_the_best_gaussian_blur", _PROGRESS
     ),
-    "deblur": _engine("deblur", _TRIVIAL + "::test_deblur_beats_the_best_unsharp_mask", _PROGRESS),
+    "deblur": _engine(
+        "deblur",
+        "tests/engine/test_deblur_region.py",
+        _TRIVIAL + "::test_deblur_beats_the_best_unsharp_mask",
+        _PROGRESS,
+    ),
     "inpaint": _engine(
         "inpaint", _TRIVIAL + "::test_inpaint_fills_a_blanked_hole_like_telea_or_better", _PROGRESS
     ),
