@@ -188,6 +188,10 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "HDR, JPEG XL and Pillow's F and I modes are converted there), so the copy holds the "
         "same values"
     ),
+    (_TIFF, "chroma = samples[..., 1:3]", 28, "constant: 3 -> 4"): (
+        "the slice then also takes an alpha sample after b*, but only a* and b* (its first two "
+        "channels) are used"
+    ),
     (_READING, _NEAR, 34, "binop: Add -> Sub"): _SYMMETRIC,
     (_READING, _NEAR, 67, "binop: Add -> Sub"): _SYMMETRIC,
     (_READING, _MASK_TOP, 10, "binop: Sub -> Add"): (

@@ -260,3 +260,29 @@ def test_the_exif_pixel_size_is_the_written_picture_s(tmp_path, suffix):
     half = image.with_pixels(image.pixels[::2, ::2], step="resize")
     _, sub, _ = _written_exif(write_image(half, tmp_path / f"out{suffix}", bit_depth=8))
     assert (sub[0xA002], sub[0xA003]) == (6, 10)
+
+
+def _shot_with(tmp_path: Path, **capture: object) -> ImageMeta:
+    exif = PILImage.Exif()
+    exif.get_ifd(EXIF_IFD).update({_CAPTURE[name]: value for name, value in capture.items()})
+    path = tmp_path / "shot.jpg"
+    PILImage.fromarray(np.zeros((4, 6, 3), np.uint8)).save(path, exif=exif)
+    return read_image(path).meta
+
+
+_CAPTURE = {"exposure": 0x829A, "aperture": 0x829D, "iso": 0x8827}
+
+
+def test_an_iso_recorded_as_several_values_is_the_first(tmp_path):
+    """ISOSpeedRatings may hold several values (some cameras add a 0): the first is the ISO."""
+    assert _shot_with(tmp_path, iso=(800, 0)).iso == 800
+
+
+def test_a_zero_exposure_or_aperture_means_unknown(tmp_path):
+    """A manual lens records f/0 and some cameras exposure 0: unknown, never 0 (a bracket
+    merge would divide by it)."""
+    meta = _shot_with(tmp_path, exposure=0.0, aperture=0.0, iso=0)
+    assert (meta.exposure_time, meta.f_number, meta.iso) == (None, None, None)
+    meta = _shot_with(tmp_path, exposure=1 / 60, aperture=2.8, iso=100)
+    assert meta.exposure_time == pytest.approx(1 / 60) and type(meta.exposure_time) is float
+    assert (meta.f_number, meta.iso) == (pytest.approx(2.8), 100)

@@ -244,3 +244,21 @@ def test_a_mask_holding_0_and_2_is_a_faint_mask_not_black_and_white(tmp_path, ca
         mask = read_mask(tmp_path / "faint.png", (5, 6))
     np.testing.assert_allclose(mask, marks / 255, atol=1e-7)
     assert "black and white" not in caplog.text
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.float32])
+def test_a_min_is_white_tiff_reads_as_the_negative_of_min_is_black(tmp_path, dtype):
+    """The same samples stored white-is-zero read as the inverse of black-is-zero: reflected
+    about 0 for signed integers, about the top of the range otherwise."""
+    rng = np.random.default_rng(12)
+    if dtype is np.float32:
+        samples = rng.random((4, 5), dtype=np.float32)
+    else:
+        info = np.iinfo(dtype)
+        samples = rng.integers(info.min + 1, info.max, (4, 5), endpoint=True).astype(dtype)
+    tifffile.imwrite(tmp_path / "black.tif", samples, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "white.tif", samples, photometric="miniswhite")
+    black = read_image(tmp_path / "black.tif").pixels
+    white = read_image(tmp_path / "white.tif").pixels
+    inverse = -black if dtype is np.int16 else 1.0 - black
+    np.testing.assert_allclose(white, inverse, atol=1e-6)
