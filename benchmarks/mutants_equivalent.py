@@ -14,6 +14,12 @@ _EXIF = "studio/core/exif.py"
 _TIFF = "studio/core/imageio/tiff.py"
 _WRITING = "studio/core/imageio/writing.py"
 _READING = "studio/core/imageio/reading.py"
+_PREFIX_BYTES = "while len(os.fsencode(prefix)) > 200:"
+_TEMPORARY_NAME = (
+    "only the temporary file's name changes, by a character: it still fits the file "
+    "system's 255 bytes (at most 216), and the batch's clean-up cuts names by the same "
+    "function, so it still finds it"
+)
 _MASK_TOP = "top = 2.0**image.meta.bit_depth - 1"
 _NEAR = "near = values[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1), cs]"
 _SYMMETRIC = (
@@ -192,6 +198,19 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "the slice then also takes an alpha sample after b*, but only a* and b* (its first two "
         "channels) are used"
     ),
+    (
+        _TIFF,
+        'extrasamples=("unassalpha",) if channels in (2, 4) else None,',
+        53,
+        "constant: 2 -> 3",
+    ): (
+        "tifffile ignores an extra-sample kind for 3 RGB samples and marks a fourth as "
+        "unassociated alpha by default: the files are byte for byte the same"
+    ),
+    (_WRITING, "prefix = name[:200]", 19, "constant: 200 -> 201"): _TEMPORARY_NAME,
+    (_WRITING, _PREFIX_BYTES, 37, "constant: 200 -> 201"): _TEMPORARY_NAME,
+    (_WRITING, _PREFIX_BYTES, 10, "compare: Gt -> GtE"): _TEMPORARY_NAME,
+    (_WRITING, "prefix = prefix[:-1]", 26, "constant: 1 -> 2"): _TEMPORARY_NAME,
     (_READING, _NEAR, 34, "binop: Add -> Sub"): _SYMMETRIC,
     (_READING, _NEAR, 67, "binop: Add -> Sub"): _SYMMETRIC,
     (_READING, _MASK_TOP, 10, "binop: Sub -> Add"): (

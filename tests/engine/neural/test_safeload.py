@@ -62,3 +62,12 @@ def test_a_trainer_checkpoint_with_a_stray_top_level_tensor_gives_the_inner_weig
     state = read_state_dict(tmp_path / "trainer.ckpt")
     assert list(state) == ["body.0.weight"]  # DataParallel's prefix stripped
     torch.testing.assert_close(state["body.0.weight"], weights["module.body.0.weight"])
+
+
+@pytest.mark.parametrize(("name", "named"), [("model.onnx", ".onnx"), ("model", "(none)")])
+def test_an_unsupported_model_file_names_its_type_and_the_known_ones(tmp_path, name, named):
+    (tmp_path / name).write_bytes(b"\x08\x01")
+    with pytest.raises(ModelError) as refused:
+        read_state_dict(tmp_path / name)
+    assert str(refused.value).startswith(f"Unsupported model file type {named}: use one of .")
+    assert ".safetensors" in str(refused.value) and ".pth" in str(refused.value)
