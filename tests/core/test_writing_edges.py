@@ -92,3 +92,10 @@ def test_a_failed_write_whose_temporary_vanished_reports_the_real_cause(tmp_path
     with pytest.raises(BadInputError, match=r"out\.png: Input/output error$"):
         write_image(Image(np.zeros((2, 2, 3), np.float32)), tmp_path / "out.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_single_clipped_sample_is_all_of_a_one_pixel_grey_result(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        write_image(Image(np.full((1, 1, 1), 2.0, np.float32), ImageMeta(bit_depth=32)),
+                    tmp_path / "dot.png")  # fmt: skip
+    assert "100.00% of the float result's samples are brighter" in caplog.text
