@@ -289,6 +289,9 @@ EQUIVALENT |= {
     (_COLORIZE, "values = hint_chroma.reshape(-1, 2).astype(np.float64)", 34, "constant: 1 -> 2"): (
         _ANY_NEGATIVE
     ),
+    (_COLORIZE, "size = pixels.shape[:2]", 25, "constant: 2 -> 3"): (
+        "only size[0] and size[1], the photo's height and width, are read"
+    ),
     (_COLORIZE, "band = max(1, _BAND_PIXELS // width)", 19, "constant: 1 -> 2"): _BANDS_ONLY,
     (_COLORIZE, "band = max(1, _BAND_PIXELS // image.width)", 15, "constant: 1 -> 2"): (
         _BANDS_ONLY

@@ -259,3 +259,9 @@ def test_the_display_result_is_written_as_it_is_shown(engine: str, tmp_path: Pat
     assert result.meta.bit_depth == 16
     path = write_image(result, tmp_path / "result.tif")
     assert np.abs(read_image(path).pixels - result.pixels).max() < 1e-4
+
+
+def test_fusion_is_the_hdr_default_where_engines_are_listed() -> None:
+    """The Models panel marks it "(default)" and `studio engines` lists it as the default."""
+    registry = build_registry()
+    assert [spec.id for spec in registry.engines("hdr") if spec.default] == ["fusion"]

@@ -168,3 +168,9 @@ def test_on_a_cpu_the_painting_is_made_at_the_size_its_tooltip_says() -> None:
     steps = _job("painterly", content, _style(), iterations=1)[1]
     previews = [step.preview for step in steps if step.preview is not None]
     assert max(previews[-1].shape[:2]) == said
+
+
+def test_painterly_is_the_style_default_where_engines_are_listed() -> None:
+    """The Models panel marks it "(default)" and `studio engines` lists it as the default."""
+    registry = build_registry()
+    assert [spec.id for spec in registry.engines("style") if spec.default] == ["painterly"]
