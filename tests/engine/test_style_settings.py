@@ -114,8 +114,8 @@ def test_the_stroke_scale_sets_the_size_of_the_strokes() -> None:
 
 def test_restored_detail_is_the_photos_own_scaled_by_the_setting() -> None:
     """Enlarging adds `detail` times the photo's luminance finer than the painting: the
-    result moves towards the photo (PSNR measured +3.4 dB at detail 1), by half as much at
-    detail 0.5, and stays in [0, 1] where the photo's white lines are."""
+    result moves towards the photo (luminance error measured 32.7 dB lower at detail 1),
+    by half as much at detail 0.5, and stays in [0, 1] where the photo's white lines are."""
     content = _smooth_field((128, 128), 11, [0.5] * 3, 0.05)
     content[::4] = 1.0  # fine white lines, lost at 32 px
     painted = colour.shrink(content, 32)
@@ -124,7 +124,7 @@ def test_restored_detail_is_the_photos_own_scaled_by_the_setting() -> None:
     def error(rgb: np.ndarray) -> float:
         return float(np.mean((luminance(rgb) - luminance(content)) ** 2))
 
-    assert 10 * np.log10(error(plain) / error(full)) > 2.0
+    assert 10 * np.log10(error(plain) / error(full)) > 20.0
     added_half, added_full = (luminance(x - plain)[1::4] for x in (half, full))
     np.testing.assert_allclose(added_half, 0.5 * added_full, atol=1e-5)
     assert full.max() <= 1.0 and full.min() >= 0.0
