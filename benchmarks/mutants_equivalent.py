@@ -262,6 +262,9 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_INFERENCE, _GREY_OR_EXPAND, 71, "constant: 1 -> 2"): _NEVER_EXPANDED,
     (_INFERENCE, _GREY_OR_EXPAND, 85, "constant: 1 -> 2"): _NEVER_EXPANDED,
     (_INFERENCE, _GREY_OR_EXPAND, 89, "constant: 1 -> 2"): _NEVER_EXPANDED,
+    (_INFERENCE, "return None", 12, "return-input: return array"): (
+        "it returns `array` where `array is None`: the same None"
+    ),
 }
 
 

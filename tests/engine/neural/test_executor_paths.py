@@ -15,7 +15,7 @@ from studio.core.errors import OutOfMemoryError
 from studio.core.protocol import Progress, RunContext
 from studio.engine import device
 from studio.engine.neural import executor
-from studio.engine.neural.executor import CACHE_KEY, run_model, run_model_into
+from studio.engine.neural.executor import CACHE_KEY, Extras, run_model, run_model_into
 from studio.engine.neural.model import LoadedModel
 from tests.engine.neural.test_run import drain
 
@@ -205,3 +205,16 @@ def test_a_streamed_float_photo_keeps_its_range() -> None:
     drain(run_model_into(_model(), pixels, RunContext(device="cpu"), sink))
     np.testing.assert_allclose(out, pixels * 0.5, atol=1e-5)
     assert out.max() > 1.2
+
+
+def test_a_whole_image_run_hands_the_model_the_mask_where_the_photo_is() -> None:
+    def forward(module: torch.nn.Module, x: torch.Tensor, cond: Any) -> torch.Tensor:
+        return x * (1 - cond.mask)
+
+    model = LoadedModel(architecture="Masked", task="inpaint", module=torch.nn.Identity(),
+                        in_channels=3, out_channels=3, forward=forward)  # fmt: skip
+    mask = np.zeros((48, 40), np.float32)
+    mask[::3, ::2] = 1
+    out, _ = drain(run_model(model, np.ones((48, 40, 3), np.float32), RunContext(device="cpu"),
+                             Extras(mask=mask)))  # fmt: skip
+    np.testing.assert_array_equal(out[..., 0], 1 - mask)
