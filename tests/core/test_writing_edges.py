@@ -99,3 +99,10 @@ def test_a_single_clipped_sample_is_all_of_a_one_pixel_grey_result(tmp_path, cap
         write_image(Image(np.full((1, 1, 1), 2.0, np.float32), ImageMeta(bit_depth=32)),
                     tmp_path / "dot.png")  # fmt: skip
     assert "100.00% of the float result's samples are brighter" in caplog.text
+
+
+def test_missing_output_folders_are_made_however_deep(tmp_path):
+    """`-o exports/2026/june/x.png` into a fresh folder tree writes the file."""
+    target = tmp_path / "exports" / "2026" / "june" / "x.png"
+    write_image(Image(np.zeros((2, 3, 3), np.float32)), target)
+    assert read_image(target).pixels.shape == (2, 3, 3)
