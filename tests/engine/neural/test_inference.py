@@ -146,14 +146,16 @@ def test_the_agreement_probe_is_the_windows_centre_on_the_models_grid() -> None:
 # --------------------------------------------------------------------------- half precision
 
 
-class _Counting(torch.nn.Module):
+class _OneWeight(torch.nn.Module):
+    """Holds the weight that places a model on its device; `forward` functions do the work."""
+
     def __init__(self) -> None:
         super().__init__()
         self.weight = torch.nn.Parameter(torch.tensor(1.0))
 
 
 def _precision_model(forward: Any) -> LoadedModel:
-    return LoadedModel(architecture="Probe", task="denoise", module=_Counting(), in_channels=3,
+    return LoadedModel(architecture="Probe", task="denoise", module=_OneWeight(), in_channels=3,
                        out_channels=3, supports_bfloat16=True, forward=forward)  # fmt: skip
 
 
