@@ -206,3 +206,12 @@ def test_the_size_checked_before_computing_is_the_size_made(engine: str, scale: 
     image = Image(crop("astronaut")[:30, :44])
     announced = spec.result_size((30, 44), spec.params(scale=scale))
     assert upscale(image, engine=engine, scale=scale).pixels.shape[:2] == announced
+
+
+def test_the_steps_of_a_large_enlargement_are_counted_one_by_one() -> None:
+    """4x is two 2x steps: the progress says step 1/2, then step 2/2."""
+    inputs = JobInputs((Image(crop("astronaut")[:24, :32]),))
+    request = JobRequest("upscale", inputs, engine="detail", params={"scale": 4})
+    messages = [r.message for r in run_job(build_registry(), request, RunContext(device="cpu"))]
+    steps = [m[m.index("(step") : m.index(")") + 1] for m in messages if "(step" in m]
+    assert list(dict.fromkeys(steps)) == ["(step 1/2)", "(step 2/2)"]
