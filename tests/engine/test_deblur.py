@@ -319,6 +319,18 @@ def test_blind_estimate_recovers_a_known_kernel(shaken) -> None:
     assert _aligned_ncc(estimate, kernel) >= 0.8
 
 
+def test_blind_keeps_the_estimate_that_explains_the_spectrum(shaken) -> None:
+    from studio.engine.device import resolve_device
+    from studio.engine.ops._deblur_blind_run import most_likely
+
+    kernel, _, blurred = shaken
+    true = kernel.astype(np.float32)
+    wrong = [np.ascontiguousarray(true.T), np.pad(motion_psf(5, 90), 3)]
+    for candidates in ([wrong[0], true], [true, *wrong], [wrong[1], true]):
+        kept = most_likely(candidates, _grey(blurred), 0.01, resolve_device("cpu"))
+        assert kept is true
+
+
 def test_blind_default_gains_reports_and_round_trips_the_kernel(shaken, tmp_path: Path) -> None:
     _, truth, blurred = shaken
     ctx = RunContext(device="cpu")

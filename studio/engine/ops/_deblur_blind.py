@@ -43,6 +43,9 @@ EDGES_PER_BIN = 10.0
 THRESHOLD_DECAY = 1.1
 KERNEL_FLOOR = 0.15
 COMPONENT_MIN_MASS = 0.1
+SUPPORTS_TRIED = 2
+SUPPORT_SHRINK = 0.37
+MIN_SUPPORT = 15
 
 KernelRun = Generator[Progress, None, FloatArray]
 
@@ -52,6 +55,35 @@ def scale_sizes(kernel_size: int) -> list[int]:
     levels = max(0, math.floor(math.log(COARSEST_KERNEL / kernel_size) / math.log(SCALE_RATIO)))
     sizes = [math.ceil(kernel_size * SCALE_RATIO**s) for s in range(levels, -1, -1)]
     return [max(3, n + 1 - n % 2) for n in sizes]
+
+
+def supports(kernel_size: int) -> list[int]:
+    """The odd kernel supports to estimate in, largest first: `kernel_size`, then about
+    SUPPORT_SHRINK of the previous while at least MIN_SUPPORT, SUPPORTS_TRIED at most. A
+    small kernel estimated in a support much larger than itself picks up spurious mass."""
+    sizes = [kernel_size]
+    while len(sizes) < SUPPORTS_TRIED and round(sizes[-1] * SUPPORT_SHRINK) >= MIN_SUPPORT:
+        size = round(sizes[-1] * SUPPORT_SHRINK)
+        sizes.append(size + 1 - size % 2)
+    return sizes
+
+
+def estimate_kernels(
+    plane: FloatArray, sizes: list[int], device: torch.device
+) -> Generator[Progress, None, list[FloatArray]]:
+    """One kernel estimate per support in `sizes`, progress counted over them all."""
+    steps = [len(scale_sizes(size)) * ITERATIONS for size in sizes]
+    kernels = []
+    for index, size in enumerate(sizes):
+        run = estimate_kernel(plane, size, device)
+        while True:
+            try:
+                step = next(run)
+            except StopIteration as stop:
+                kernels.append(stop.value)
+                break
+            yield Progress(sum(steps[:index]) + step.done, sum(steps), step.message)
+    return kernels
 
 
 def estimate_kernel(plane: FloatArray, kernel_size: int, device: torch.device) -> KernelRun:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 NO_BLUR_MESSAGE = "no reliable blur found; the photo is left as it is"
 WINDOW = 768
 MIN_SIDE = 48
-MIN_KERNEL = 45
+MIN_KERNEL = 63
 DEFAULT_FRACTION = 0.02
 MAX_KERNEL = 101
 WINDOW_PER_KERNEL = 4
@@ -94,15 +94,34 @@ def estimate_blur(
     device: torch.device,
 ) -> Generator[Progress, None, BlindEstimate]:
     """Estimate the photo's blur kernel and judge whether to trust it."""
-    from studio.engine.ops._deblur_blind import estimate_kernel
+    from studio.engine.ops._deblur_blind import estimate_kernels, supports
 
     if min(pixels.shape[:2]) < MIN_SIDE:
         return BlindEstimate(None, f"the photo is under {MIN_SIDE} px on a side")
     window = estimation_window(normalised_luminance(pixels), region)
     requested = max_size or default_kernel_size(*pixels.shape[:2])
     size = fitted_kernel_size(requested, (window.shape[0], window.shape[1]))
-    kernel = yield from estimate_kernel(np.ascontiguousarray(window), size, device)
-    return judged(kernel, window, sigma, device)
+    kernels = yield from estimate_kernels(np.ascontiguousarray(window), supports(size), device)
+    return judged(most_likely(kernels, window, sigma, device), window, sigma, device)
+
+
+def most_likely(
+    kernels: list[FloatArray], window: FloatArray, sigma: float, device: torch.device
+) -> FloatArray:
+    """The kernel that best explains the window's power spectrum (see `judged`), measured
+    on tiles about twice the largest kernel (so that its spectral zeros are resolved), at
+    most the window."""
+    import torch
+
+    from studio.engine.ops._deblur_auto import neg_log_likelihoods, welch_spectrum
+
+    largest = max(k.shape[0] for k in kernels) + 16
+    size = min(2 ** int(np.ceil(np.log2(2 * largest))), 2 ** int(np.log2(min(window.shape))))
+    if len(kernels) == 1 or size < largest:
+        return kernels[0]
+    with torch.inference_mode():
+        nll = neg_log_likelihoods(welch_spectrum(window, size), kernels, sigma, device)
+    return kernels[int(np.argmin(nll))]
 
 
 def judged(
