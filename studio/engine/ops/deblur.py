@@ -84,7 +84,7 @@ class BlindParams(PsfParams):
         ge=3,
         le=101,
         description="Estimate: largest blur to look for, in pixels; empty: 2 % of the long "
-        "side (at least 45)",
+        "side (at least 63)",
         json_schema_extra=applies_when(psf=("estimate",)),
     )
 
