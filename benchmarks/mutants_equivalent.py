@@ -211,6 +211,15 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_WRITING, _PREFIX_BYTES, 37, "constant: 200 -> 201"): _TEMPORARY_NAME,
     (_WRITING, _PREFIX_BYTES, 10, "compare: Gt -> GtE"): _TEMPORARY_NAME,
     (_WRITING, "prefix = prefix[:-1]", 26, "constant: 1 -> 2"): _TEMPORARY_NAME,
+    (
+        _WRITING,
+        'f".{temporary_prefix(target.name)}.{secrets.token_hex(4)}.part"',
+        66,
+        "constant: 4 -> 5",
+    ): (
+        "the temporary's random part is two hex digits longer: its name still fits 255 bytes "
+        "(at most 218), and the batch's clean-up takes whatever follows the last dot"
+    ),
     (_READING, _NEAR, 34, "binop: Add -> Sub"): _SYMMETRIC,
     (_READING, _NEAR, 67, "binop: Add -> Sub"): _SYMMETRIC,
     (_READING, _MASK_TOP, 10, "binop: Sub -> Add"): (
