@@ -14,6 +14,11 @@ _EXIF = "studio/core/exif.py"
 _TIFF = "studio/core/imageio/tiff.py"
 _WRITING = "studio/core/imageio/writing.py"
 _READING = "studio/core/imageio/reading.py"
+_IS_TORCHSCRIPT = 'return any(name.split("/", 2)[1:2] == ["code"] for name in archive.namelist())'
+_ALLOW_LIST = (
+    "every zip checkpoint then goes to the allow-list reader, which reads torch.save "
+    "archives too and itself says whether it read a TorchScript one; both refuse code"
+)
 _PREFIX_BYTES = "while len(os.fsencode(prefix)) > 200:"
 _TEMPORARY_NAME = (
     "only the temporary file's name changes, by a character: it still fits the file "
@@ -176,14 +181,11 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         52,
         "constant: 0 -> 1",
     ): "the stand-in pointer's value is overwritten with the sub-IFD's offset once it is written",
-    (
-        "studio/engine/neural/safeload.py",
-        'return any(name.split("/", 2)[1:2] == ["code"] for name in archive.namelist())',
-        8,
-        "return-input: return path",
-    ): (
-        "every zip checkpoint then goes to the allow-list reader, which reads torch.save "
-        "archives too and itself says whether it read a TorchScript one; both refuse code"
+    ("studio/engine/neural/safeload.py", _IS_TORCHSCRIPT, 8, "return-input: return path"): (
+        _ALLOW_LIST
+    ),
+    ("studio/engine/neural/safeload.py", _IS_TORCHSCRIPT, 19, "compare: Eq -> NotEq"): (
+        _ALLOW_LIST
     ),
     (_WRITING, _DEPTH_LOSS, 26, "compare: Lt -> LtE"): _REDUNDANT,
     (_WRITING, _DEPTH_LOSS, 34, "constant: 32 -> 33"): _REDUNDANT,
