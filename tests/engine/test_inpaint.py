@@ -158,13 +158,15 @@ def test_an_empty_mask_returns_the_photo_untouched(engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ["patchmatch", "telea", "navier_stokes"])
-def test_a_one_pixel_scratch_along_the_photo_edges_is_filled(engine: str) -> None:
-    """A scratch on the first row and one on the last column: filled to the very edge."""
+@pytest.mark.parametrize("scratch", [(0, slice(10, 80)), (slice(20, 90), 95)])
+def test_a_one_pixel_scratch_along_the_photo_edges_is_filled(
+    engine: str, scratch: tuple[int | slice, int | slice]
+) -> None:
+    """A scratch on the first row, or on the last column: filled to the very edge."""
     ramp = np.linspace(0.2, 0.8, 96, dtype=np.float32)
     pixels = np.repeat((ramp[:, None] * 0.5 + ramp[None, :] * 0.5)[..., None], 3, axis=2)
     mask = np.zeros((96, 96), np.float32)
-    mask[0, 10:80] = 1.0
-    mask[20:90, 95] = 1.0
+    mask[scratch] = 1.0
     result = _inpaint(engine, pixels, mask)
     assert _hole_psnr(result, pixels, mask > 0.5) > 30.0
 
