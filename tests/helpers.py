@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 
 from studio.core.image import Image
 from studio.core.protocol import OpRun
+
+
+def default_sigint() -> None:
+    """For a child process: Ctrl-C interrupts it. A test runner started in the background
+    ignores SIGINT, and children inherit that, so a test sending SIGINT would see nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(job: OpRun) -> Image:

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image as PILImage
 
 from studio.engine.batch import MANIFEST_NAME
+from tests.helpers import default_sigint
 
 REPO = Path(__file__).resolve().parents[2]
 COUNT = 20
@@ -34,11 +35,6 @@ def shoot(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pixels = rng.integers(0, 256, SHAPE, dtype=np.uint8)
         PILImage.fromarray(pixels).save(folder / f"img{i:02d}.png", compress_level=0)
     return folder
-
-
-def default_sigint() -> None:
-    """A test runner started in the background ignores SIGINT, and children inherit that."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def studio(*args: str, finish_first: int | None = None) -> subprocess.Popen[str]:

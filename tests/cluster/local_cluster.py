@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers import default_sigint
+
 ROOT = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
 PORT = 6379
@@ -82,6 +84,7 @@ class Cluster:
         return subprocess.Popen(
             self.inside(sys.executable, "-m", "studio", *args, "--json"),
             env=self.env,
+            preexec_fn=default_sigint,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
