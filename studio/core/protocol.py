@@ -159,7 +159,8 @@ ESTIMATION_REGION = InputKind(
     "estimation_region",
     InputForm.REGION,
     "Estimation region",
-    "a part with sharp detail, blurred like the rest: the blur is estimated there",
+    "a part with sharp detail, blurred like the rest: the blur is estimated on its most"
+    " detailed 768 × 768 px",
     Missing(
         window="Draw the estimation region with the region tool (R) first",
         cli="give an estimation region with --input estimation_region=FILE (white = the part)",

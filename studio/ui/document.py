@@ -167,9 +167,13 @@ class Document(QObject):
         return self._region
 
     def set_region(self, region: QRect | None) -> None:
-        """Draw `region` (image pixels, inside the photo shown), or none."""
-        self._region = region
-        self._region_on = (self.current.image.width, self.current.image.height)
+        """Draw `region` (image pixels, inside the photo shown), or clear it, as one undoable
+        entry of the timeline."""
+        if region != self.region:
+            self.undo_stack.push(_RegionCommand(self, region))
+
+    def _place_region(self, region: QRect | None, on: tuple[int, int]) -> None:
+        self._region, self._region_on = region, on
         self.sig_region_changed.emit()
 
     def add_figure(self, engine: str, title: str, array: np.ndarray) -> None:
@@ -225,6 +229,23 @@ class _StepCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.document._show(self._previous, self._layers_before)
+
+
+class _RegionCommand(QUndoCommand):
+    """Drawing or clearing the region: undo brings back the region there was before."""
+
+    def __init__(self, document: Document, region: QRect | None) -> None:
+        super().__init__("Draw region" if region is not None else "Clear region")
+        self.document = document
+        self._before = (document._region, document._region_on)
+        image = document.current.image
+        self._after = (region, (image.width, image.height))
+
+    def redo(self) -> None:
+        self.document._place_region(*self._after)
+
+    def undo(self) -> None:
+        self.document._place_region(*self._before)
 
 
 def step_of(command: QUndoCommand | None) -> Step | None:

@@ -67,3 +67,24 @@ def test_the_cli_reads_an_estimation_region_file(estimated_on, tmp_path: Path) -
     given = ["--input", f"estimation_region={region}"]
     assert main(["run", "deblur", str(photo), "-o", str(tmp_path / "out.png"), *given]) == 0
     np.testing.assert_array_equal(estimated_on[0] > 0.5, _box(8, 10, 30, 40) > 0.5)
+
+
+def test_a_region_larger_than_the_window_is_searched_for_its_most_detailed_part() -> None:
+    """A drawn region wider than the estimation window is not cut to its centre: the window
+    goes where the region's detail is (here its right end, beyond the central 768 px)."""
+    plane = np.zeros((900, 2000), np.float32)
+    plane[:, 1500:1900] = np.random.default_rng(0).random((900, 400))
+    region = np.zeros_like(plane)
+    region[100:800, 100:1950] = 1
+    window = _deblur_blind_run.estimation_window(plane, region)
+    assert window.shape == (700, _deblur_blind_run.WINDOW)
+    assert float((window != 0).mean()) > 0.4  # the central 768 px hold 9 detailed columns
+
+
+def test_a_small_region_is_grown_to_the_smallest_window_inside_the_photo() -> None:
+    plane = np.arange(200 * 300, dtype=np.float32).reshape(200, 300)
+    region = np.zeros_like(plane)
+    region[190:200, 295:300] = 1
+    window = _deblur_blind_run.estimation_window(plane, region)
+    side = 2 * _deblur_blind_run.MIN_SIDE
+    np.testing.assert_array_equal(window, plane[200 - side :, 300 - side :])

@@ -120,6 +120,33 @@ def test_a_step_that_resizes_the_photo_leaves_no_region_until_undone(
     assert document.region == QRect(20, 10, 80, 60) and window.canvas.region_item.isVisible()
 
 
+def test_drawing_and_clearing_the_region_are_undone_and_redone(
+    qtbot, window, image_file: Path
+) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "deblur", "blind")
+    window.tools.set_tool(Tool.REGION)
+    _drag(window, (10, 10), (60, 50))
+    first = document.region
+    _drag(window, (20, 30), (90, 70))
+    second = document.region
+    window.task_inputs.region.clear_button.click()
+    assert first is not None and second is not None and first != second
+    entries = window.history_panel.list
+    texts = [entries.item(i).text() for i in range(entries.count())]
+    assert texts[-3:] == ["Draw region", "Draw region", "Clear region"]
+    window.tools.undo()
+    assert document.region == second and window.canvas.region_item.rect().toRect() == second
+    window.tools.undo()
+    assert document.region == first
+    assert window.task_inputs.region.current.text().startswith(f"{first.width()} × ")
+    window.tools.undo()
+    assert document.region is None and not window.canvas.region_item.isVisible()
+    window.tools.redo()
+    window.tools.redo()
+    assert document.region == second
+
+
 def test_a_click_or_tiny_drag_keeps_the_region(qtbot, window, image_file: Path) -> None:
     document = open_image(qtbot, window, image_file)
     choose_engine(window, "deblur", "blind")

@@ -58,27 +58,25 @@ def fitted_kernel_size(requested: int, window: tuple[int, int]) -> int:
 
 
 def estimation_window(plane: FloatArray, region: FloatArray | None) -> FloatArray:
-    """The region's bounding box (at most WINDOW px a side around its centre), else the
-    WINDOW x WINDOW window with the most gradient energy."""
+    """The WINDOW x WINDOW window with the most gradient energy inside the region's bounding
+    box (grown to at least 2 * MIN_SIDE px a side), or inside the whole plane."""
     from studio.engine.ops._deblur_auto import busiest_window
 
     if region is not None:
         weight = region[..., 0] if region.ndim == 3 else region
         rows, cols = np.nonzero(weight > 0.5)
         if rows.size:
-            top, bottom = _span(int(rows.min()), int(rows.max()) + 1, plane.shape[0])
-            left, right = _span(int(cols.min()), int(cols.max()) + 1, plane.shape[1])
-            return plane[top:bottom, left:right]
+            top, bottom = _grown(int(rows.min()), int(rows.max()) + 1, plane.shape[0])
+            left, right = _grown(int(cols.min()), int(cols.max()) + 1, plane.shape[1])
+            plane = plane[top:bottom, left:right]
     return busiest_window(plane, WINDOW)
 
 
-def _span(start: int, stop: int, length: int) -> tuple[int, int]:
-    """[start, stop) grown to at least MIN_SIDE * 2 px and cut to at most WINDOW px around
-    its centre, inside [0, length)."""
-    centre = (start + stop) // 2
-    half = min(max(stop - start, 2 * MIN_SIDE), WINDOW) // 2
-    low = int(np.clip(centre - half, 0, max(0, length - 2 * half)))
-    return low, min(length, low + 2 * half)
+def _grown(start: int, stop: int, length: int) -> tuple[int, int]:
+    """[start, stop) grown around its centre to at least 2 * MIN_SIDE px, inside [0, length)."""
+    side = min(max(stop - start, 2 * MIN_SIDE), length)
+    low = int(np.clip((start + stop - side) // 2, 0, length - side))
+    return low, low + side
 
 
 def normalised_luminance(pixels: FloatArray) -> FloatArray:
