@@ -60,7 +60,7 @@ def stored_result(image: Image, samples: Samples, scale: float) -> StoredImage:
     to enlarge further; alpha follows."""
     size = enlarged_size((image.height, image.width), scale)
     if samples.shape[:2] != size:
-        shrink = size[0] < samples.shape[0]
+        shrink = size[0] < samples.shape[0] or size[1] < samples.shape[1]
         samples = _resize(samples, size, cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
     alpha = None
     if image.alpha is not None:
