@@ -115,7 +115,10 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "denoise": _engine(
-        "denoise", _TRIVIAL + "::test_denoise_beats_the_best_gaussian_blur", _PROGRESS
+        "denoise",
+        "tests/engine/test_denoise_settings.py",
+        _TRIVIAL + "::test_denoise_beats_the_best_gaussian_blur",
+        _PROGRESS,
     ),
     "deblur": _engine(
         "deblur",

@@ -54,7 +54,9 @@ def _shaken() -> np.ndarray:
 def test_progress_counts_each_step_from_zero_to_complete(task: str, engine: str) -> None:
     """A run is one or more steps (estimating, then deblurring tile by tile...): each step
     counts up from zero within its total, or is one complete report ("no blur found"), and
-    the last one ends complete."""
+    the last one ends complete. A step's count is honest: the bar is not full while the
+    same step still works, and a step moves on only from its last part (its "0/2" would
+    announce a part that never comes)."""
     reports = _reports(task, engine)
     assert reports[0].done == 0
     for report in reports:
@@ -62,6 +64,9 @@ def test_progress_counts_each_step_from_zero_to_complete(task: str, engine: str)
     for before, after in pairwise(reports):
         if after.total != before.total or after.done < before.done:  # a new step:
             assert after.done in (0, after.total), (before, after)  # from zero, or one-shot
+            assert before.done >= before.total - 1, (before, after)
+        else:
+            assert before.done < before.total, (before, after)
     assert reports[-1].done == reports[-1].total
 
 

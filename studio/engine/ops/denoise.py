@@ -52,7 +52,8 @@ class GaussianParams(NoiseParams):
         None,
         ge=0.1,
         le=20.0,
-        description="Blur radius (standard deviation, px); empty: chosen from the noise level",
+        description="Blur radius (standard deviation, px), times the strength; empty: "
+        "0.3 px plus 0.03 px per noise level",
     )
 
 
