@@ -11,6 +11,7 @@ from PIL import Image as PILImage
 from skimage import data as skdata
 
 from studio.cli.main import main
+from studio.core.errors import BadInputError
 from studio.core.image import Image, ImageMeta
 from studio.core.protocol import JobInputs, RunContext
 from studio.core.stored import as_image
@@ -71,6 +72,25 @@ def test_lanczos_is_sharper_than_nearest_neighbour() -> None:
 def test_result_size_follows_the_scale(scale: float, size: tuple[int, int]) -> None:
     image = Image(crop("astronaut")[:48, :64])
     assert upscale(image, scale=scale).pixels.shape == (*size, 3)
+
+
+@pytest.mark.parametrize("engine", ["detail", "lanczos"])
+def test_every_scale_on_the_slider_works_and_none_beyond(engine: str) -> None:
+    """The inspector's Scale slider runs from 1.1x to 8x: both ends enlarge, and a scale past
+    either end is a clear parameter error, not a run at a size nobody measured."""
+    image = Image(crop("astronaut")[:6, :8])
+    assert upscale(image, engine=engine, scale=1.1).pixels.shape == (7, 9, 3)
+    assert upscale(image, engine=engine, scale=8).pixels.shape == (48, 64, 3)
+    for scale in (1.09, 8.01):
+        with pytest.raises(BadInputError, match=r"Invalid parameters.*scale"):
+            upscale(image, engine=engine, scale=scale)
+
+
+@pytest.mark.parametrize("engine", ["detail", "lanczos"])
+def test_with_no_scale_the_photo_is_doubled(engine: str) -> None:
+    """The inspector shows 2x before the photographer touches the slider; that is what runs."""
+    image = Image(crop("astronaut")[:12, :20])
+    assert upscale(image, engine=engine).pixels.shape == (24, 40, 3)
 
 
 def test_integer_steps_cover_the_scale_with_twos_and_threes() -> None:
