@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -168,6 +169,24 @@ def test_nlm_on_a_float_photo_is_the_same_filter_on_its_range() -> None:
     unit = run("nlm", pixels, sigma=10.0)
     wide = run("nlm", pixels * 4.0 - 1.0, bit_depth=32, sigma=40.0)
     np.testing.assert_allclose(wide, unit * 4.0 - 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_nlm_on_an_8_bit_photo_is_opencvs_filter_on_its_values(
+    astronaut: np.ndarray, channels: int
+) -> None:
+    """The engine named "Non-local means (OpenCV)" is OpenCV's filter at the engine's own
+    settings: on an 8-bit photo (black and white included) the sub-8-bit bookkeeping changes
+    nothing, and a given noise level is OpenCV's h."""
+    from studio.engine.ops.denoise import NLM_H, NLM_SEARCH, NLM_TEMPLATE
+
+    noisy = np.clip(add_noise(astronaut[..., :channels], 25), 0, 1)
+    values = np.rint(noisy * 255).astype(np.uint8)
+    assert values.min() == 0 and values.max() == 255
+    planes = values if channels == 3 else values[..., 0]
+    reference = cv2.fastNlMeansDenoising(planes, None, 20 * NLM_H, NLM_TEMPLATE, NLM_SEARCH)
+    result = run("nlm", values.astype(np.float32) / 255, sigma=20.0)
+    np.testing.assert_allclose(result, reference.reshape(values.shape) / 255, atol=1e-6)
 
 
 def test_gaussian_is_a_true_gaussian_of_the_given_radius_times_strength(
