@@ -214,6 +214,18 @@ def test_alpha_is_enlarged_like_the_picture() -> None:
         np.testing.assert_allclose(result.alpha, expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("engine", ["detail", "lanczos"])
+def test_a_float_photo_s_opacity_stays_between_transparent_and_opaque(engine: str) -> None:
+    """Float pixels may exceed white, opacity may not: an alpha a renderer left past 0 or 1
+    is enlarged and kept within [0, 1]."""
+    alpha = np.tile(np.linspace(-0.2, 1.2, 16, dtype=np.float32), (12, 1))
+    image = Image(crop("rocket")[:12, :16] * 4.0, ImageMeta(bit_depth=32), alpha)
+    result = upscale(image, engine=engine, scale=2)
+    assert result.alpha is not None
+    expected = cv2.resize(alpha, (32, 24), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(result.alpha, np.clip(expected, 0.0, 1.0), atol=1e-6)
+
+
 def test_detail_uses_the_tile_size_given() -> None:
     """A tile size the user sets (for memory) splits the work: several tiles are reported."""
     image = Image(area_half(crop("coffee", 384)))  # 192 px: one 256-px tile by default
