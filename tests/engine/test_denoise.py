@@ -161,14 +161,19 @@ def test_block_matching_finds_itself_and_a_copy() -> None:
     assert set(matches[3].tolist()) == {3, 20 * width + 23}
 
 
-def test_nlm_on_a_float_photo_is_the_same_filter_on_its_range() -> None:
-    """A float photo is filtered on its own range, scaled in place and back (no copies)."""
+@pytest.mark.parametrize(("gain", "offset"), [(4.0, -1.0), (4e-7, 1e-7)])
+def test_nlm_on_a_float_photo_is_the_same_filter_on_its_range(gain: float, offset: float) -> None:
+    """A float photo is filtered on its own range, scaled in place and back (no copies), in
+    any units: radiance in units where the whole photo spans 4e-7 too (a floor of 1e-6 on
+    the range filtered it on a third of the 8-bit levels); a flat one stays flat."""
     rng = np.random.default_rng(3)
     pixels = np.clip(rng.normal(0.5, 0.1, (40, 48, 3)), 0.0, 1.0).astype(np.float32)
     pixels[0, 0], pixels[-1, -1] = 0.0, 1.0  # the range is exactly [0, 1]
     unit = run("nlm", pixels, sigma=10.0)
-    wide = run("nlm", pixels * 4.0 - 1.0, bit_depth=32, sigma=40.0)
-    np.testing.assert_allclose(wide, unit * 4.0 - 1.0, atol=1e-5)
+    scaled = run("nlm", pixels * gain + offset, bit_depth=32, sigma=10.0 * gain)
+    np.testing.assert_allclose(scaled, unit * gain + offset, atol=1e-5 * gain)
+    flat = np.full((16, 20, 3), offset, np.float32)
+    np.testing.assert_array_equal(run("nlm", flat, bit_depth=32, sigma=10.0), flat)
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -191,11 +191,15 @@ def test_a_scale_between_steps_is_the_next_step_area_reduced(
 
 
 def test_a_float_photo_is_enlarged_the_same_in_any_units() -> None:
-    """Radiance in other units (scaled and offset) gives the same enlargement in those units."""
+    """Radiance in other units (scaled and offset) gives the same enlargement in those units,
+    tiny ones included: 3e-6 of the range off where the whole photo spans 4e-7 (a floor of
+    1e-6 on the range made it 8e-5)."""
     radiance = crop("rocket")[:32, :40]
     bright = upscale(Image(radiance * 6.0 + 2.0, ImageMeta(bit_depth=32)), scale=2).pixels
     dim = upscale(Image(radiance * 0.5 - 1.0, ImageMeta(bit_depth=32)), scale=2).pixels
     np.testing.assert_allclose(bright, (dim + 1.0) * 12.0 + 2.0, atol=1e-4)
+    tiny = upscale(Image(radiance * 2e-7, ImageMeta(bit_depth=32)), scale=2).pixels
+    np.testing.assert_allclose(tiny, (dim + 1.0) * 4e-7, atol=2e-5 * 4e-7)
 
 
 @pytest.mark.parametrize("engine", ["detail", "lanczos"])

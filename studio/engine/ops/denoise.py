@@ -106,10 +106,10 @@ def run_nlm(inputs: JobInputs, params: NoiseParams, ctx: RunContext) -> OpRun:
     image = inputs.image
     yield Progress(0, 1, noise_step(params))
     sigma = noise_level(image, params)
-    low, high = 0.0, 1.0
-    if image.meta.is_float:
+    low, scale = 0.0, 1.0
+    if image.meta.is_float:  # its own range, in any units; a flat photo maps to 0 at any scale
         low, high = float(image.pixels.min()), float(image.pixels.max())
-    scale = max(high - low, 1e-6)
+        scale = high - low if high > low else 1.0
     h = float(sigma / scale * 255.0)
     out = yield from run_tiled(
         image.pixels,

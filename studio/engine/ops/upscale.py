@@ -82,18 +82,19 @@ def run_lanczos(inputs: JobInputs, params: ScaleParams, ctx: RunContext) -> Resu
 
 
 def _value_range(image: Image) -> tuple[float, float]:
-    """The range mapped to [0, 1] for the prior: [0, 1] itself unless the photo is float."""
+    """The offset and span of the range mapped to [0, 1] for the prior, none unless the photo
+    is float: its own range, in any units (a flat photo maps to 0 with any span)."""
     if not image.meta.is_float:
         return 0.0, 1.0
     low, high = float(image.pixels.min()), float(image.pixels.max())
-    return low, max(high, low + 1e-6)
+    return low, high - low if high > low else 1.0
 
 
 def run_detail(inputs: JobInputs, params: ScaleParams, ctx: RunContext) -> ResultRun:
     """Each integer step tiled; the last one's rows go straight into the stored result."""
     image = inputs.image
-    low, high = _value_range(image)
-    pixels = (image.pixels - low) / (high - low) if image.meta.is_float else image.pixels
+    low, span = _value_range(image)
+    pixels = (image.pixels - low) / span if image.meta.is_float else image.pixels
     steps = integer_steps(params.scale)
     tiling = {"tile": ctx.tile or DETAIL_TILE, "overlap": DETAIL_OVERLAP}
     for number, factor in enumerate(steps[:-1], start=1):
@@ -106,7 +107,7 @@ def run_detail(inputs: JobInputs, params: ScaleParams, ctx: RunContext) -> Resul
 
     def put(top: int, rows: FloatArray) -> None:
         if image.meta.is_float:
-            rows *= high - low
+            rows *= span
             rows += low
         store.put(top, rows)
 
