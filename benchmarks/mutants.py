@@ -4,6 +4,7 @@
     python -m benchmarks.mutants --list          # mutants per module, none run
     python -m benchmarks.mutants --survivors     # the saved table and survivors, no run
     python -m benchmarks.mutants --module jobs --recheck   # the saved survivors run again
+    python -m benchmarks.mutants --module jobs --resume    # an interrupted run, continued
 
 Each mutant is one small change to one module (benchmarks/mutator.py), made in a private copy
 of the repository; the module's tests then run there in a forked pytest (benchmarks/
@@ -19,7 +20,9 @@ With --sample N, N mutants per module, a seeded sample spread over the module (d
 Prints a table and the survivors (file:line, mutation, source line); writes
 bench-results/mutants.json. --recheck runs only the saved survivors again, against the tests as
 they are now (after tests were added for them), and updates their outcomes; a survivor whose
-source line changed since is left as it was (run the module again in full).
+source line changed since is left as it was (run the module again in full). A run saves after
+each mutant, so an interrupted one keeps what it decided; --resume runs only the mutants with
+no saved outcome (on a loaded machine a whole module can take longer than one sitting).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -170,8 +174,17 @@ def _timeout(test_map: LineMap, override: float | None) -> float:
 
 
 def run_module(
-    name: str, root: Path, limit: int | None, seed: int, timeout: float | None
+    name: str,
+    root: Path,
+    limit: int | None,
+    seed: int,
+    timeout: float | None,
+    resume: bool = False,
+    save: Callable[[list[Outcome], int], None] | None = None,
 ) -> list[Outcome]:
+    """The outcome of each mutant of module `name` (a seeded sample of `limit`, or all), each
+    handed to `save` with the number chosen as soon as it is known; with `resume`, a mutant
+    whose outcome is saved (same line, column, mutation and source line) is not run again."""
     relative, tests = CRITICAL[name]
     path = root / relative
     source = path.read_text(encoding="utf-8")
@@ -181,21 +194,38 @@ def run_module(
     print(f"  unmutated run {test_map.total_seconds:.0f} s of CPU, {len(test_map.seconds)} tests, "
           f"{len(test_map.by_line)} lines of the module executed; "
           f"limit per mutant {limit_s:.0f} s of CPU", flush=True)  # fmt: skip
+    decided = _decided(name) if resume else {}
+    chosen = sample(mutants(source), limit, seed)
     outcomes = []
     try:
-        for mutant in sample(mutants(source), limit, seed):
+        for mutant in chosen:
             code = lines[mutant.line - 1].strip() if mutant.line else ""
             outcome = Outcome(name, mutant.line, mutant.description, code, "", "", mutant.column)
             outcome.reason = equivalence(relative, code, mutant.column, mutant.description) or ""
-            outcome.result = (
-                "equivalent" if outcome.reason else _verdict(root, path, mutant, test_map, limit_s)
-            )
+            earlier = decided.get((mutant.line, mutant.column, mutant.description, code), [])
+            if outcome.reason:
+                outcome.result = "equivalent"
+            elif earlier:
+                outcome.result = earlier.pop(0).result
+            else:
+                outcome.result = _verdict(root, path, mutant, test_map, limit_s)
             outcomes.append(outcome)
             where = f"{relative}:{mutant.line}:{mutant.column}"
             print(f"  {where} {mutant.description}: {outcome.result}", flush=True)
+            if save:
+                save(outcomes, len(chosen))
     finally:
         path.write_text(source, encoding="utf-8")
     return outcomes
+
+
+def _decided(name: str) -> dict[tuple[int, int, str, str], list[Outcome]]:
+    """The saved outcomes of module `name` that a run decided (not reviewed as equivalent)."""
+    decided: dict[tuple[int, int, str, str], list[Outcome]] = {}
+    for o in _load() if (RESULTS / "mutants.json").exists() else []:
+        if o.module == name and o.result != "equivalent":
+            decided.setdefault((o.line, o.column, o.description, o.code), []).append(o)
+    return decided
 
 
 def recheck_module(name: str, root: Path, timeout: float | None) -> list[Outcome]:
@@ -291,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--survivors", action="store_true", help="the last run's survivors")
     parser.add_argument("--recheck", action="store_true",
                         help="run the saved survivors again against the current tests")  # fmt: skip
+    parser.add_argument("--resume", action="store_true",
+                        help="run only the mutants with no saved outcome")  # fmt: skip
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.modules.split(",") if n.strip()]
     unknown = sorted(set(names) - set(CRITICAL))
@@ -303,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.survivors:
         outcomes = [o for o in _load() if o.module in names]
-        print(table(outcomes) + survivors_text(outcomes))
+        print(table(outcomes) + survivors_text(outcomes) + _unfinished(names))
         return 0
     return _run(names, args)
 
@@ -323,18 +355,44 @@ def _run(names: list[str], args: argparse.Namespace) -> int:
             print(f"### {name}", flush=True)
             if args.recheck:
                 mine = recheck_module(name, root, args.timeout)
+                _save(mine, [name], round(time.monotonic() - started), recheck=True)
             else:
-                mine = run_module(name, root, args.sample, args.seed, args.timeout)
-            _save(mine, [name], round(time.monotonic() - started), args.recheck)
+
+                def save(done: list[Outcome], chosen: int, name: str = name) -> None:
+                    _save(done, [name], round(time.monotonic() - started), of=chosen)
+
+                mine = run_module(
+                    name, root, args.sample, args.seed, args.timeout, args.resume, save
+                )
+                save(mine, len(mine))  # also a module with no mutant chosen
             outcomes += mine
     print()
     print(table(outcomes) + survivors_text(outcomes))
     return 0
 
 
-def _save(outcomes: list[Outcome], names: list[str], seconds: int, recheck: bool = False) -> None:
+def _unfinished(names: list[str]) -> str:
+    """A line for each saved run of `names` that was interrupted before its last mutant."""
+    runs = json.loads((RESULTS / "mutants.json").read_text(encoding="utf-8")).get("runs", {})
+    lines = [
+        f"\n{name}: run interrupted after {run['mutants_done']} of {run['mutants_chosen']} "
+        "mutants (--resume runs the rest)"
+        for name in names
+        if (run := runs.get(name, {})).get("mutants_done", 0) < run.get("mutants_chosen", 0)
+    ]
+    return "".join(lines)
+
+
+def _save(
+    outcomes: list[Outcome],
+    names: list[str],
+    seconds: int,
+    recheck: bool = False,
+    of: int | None = None,
+) -> None:
     """bench-results/mutants.json: this run's modules replace their earlier runs, one entry each
-    (a recheck is recorded beside the run it updates)."""
+    (a recheck is recorded beside the run it updates). A run saves after every mutant, with
+    how many of the `of` chosen are done, so an interrupted run keeps them (--resume)."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "mutants.json"
     runs = json.loads(path.read_text(encoding="utf-8")).get("runs", {}) if path.exists() else {}
@@ -344,6 +402,8 @@ def _save(outcomes: list[Outcome], names: list[str], seconds: int, recheck: bool
             "seconds": seconds,
             "load_average": os.getloadavg(),
         }
+        if of is not None:
+            run["mutants_done"], run["mutants_chosen"] = len(outcomes), of
         if recheck:
             runs.setdefault(name, {})["recheck"] = run
         else:

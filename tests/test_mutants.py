@@ -117,3 +117,34 @@ def test_recheck_runs_the_survivors_again_where_the_module_is_unchanged(
     assert [o.result for o in rechecked] == ["survived", "killed", "survived", "killed"]
     assert [o.line for o in rechecked] == [3, 3, 2, 2]  # found again where the line moved
     assert (tmp_path / "toy.py").read_text(encoding="utf-8").endswith("return 1 <= a <= b\n")
+
+
+def test_a_run_saves_each_outcome_and_resume_runs_only_the_undecided(tmp_path, monkeypatch) -> None:
+    """An interrupted run keeps what it decided; --resume decides only the rest."""
+    from benchmarks import mutants as bench
+
+    (tmp_path / "toy.py").write_text("def f(a):\n    return a + 1\n", encoding="utf-8")
+    monkeypatch.setitem(bench.CRITICAL, "toy", ("toy.py", []))
+    monkeypatch.setattr(bench, "map_tests", lambda *_: LineMap({}, {}, 1.0))
+    ran: list[str] = []
+
+    def verdict(root, path, mutant, test_map, limit_s):
+        ran.append(mutant.description)
+        return "killed"
+
+    monkeypatch.setattr(bench, "_verdict", verdict)
+    saves: list[tuple[int, int]] = []
+    first = bench.run_module(
+        "toy", tmp_path, None, 0, None, save=lambda o, n: saves.append((len(o), n))
+    )
+    chosen = len(first)
+    assert chosen >= 2 and saves == [(k, chosen) for k in range(1, chosen + 1)]
+    saved = first[:1]
+    saved[0].result = "survived"  # decided earlier; the run then stopped
+    monkeypatch.setattr(bench, "_load", lambda: saved)
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    (tmp_path / "mutants.json").write_text("{}", encoding="utf-8")
+    ran.clear()
+    resumed = bench.run_module("toy", tmp_path, None, 0, None, resume=True)
+    assert [o.result for o in resumed] == ["survived"] + ["killed"] * (chosen - 1)
+    assert len(ran) == chosen - 1
