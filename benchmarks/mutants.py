@@ -410,7 +410,9 @@ def _save(
             runs[name] = run
     kept = [o for o in _load() if o.module not in names] if path.exists() else []
     report = {"runs": runs, "outcomes": [asdict(o) for o in kept + outcomes]}
-    path.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    written = path.with_suffix(f".{os.getpid()}.tmp")  # runs of two modules may save at once
+    written.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    os.replace(written, path)
 
 
 def _load() -> list[Outcome]:
