@@ -128,6 +128,7 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
     "deblur": _engine(
         "deblur",
         "tests/engine/test_deblur_region.py",
+        "tests/engine/test_deblur_settings.py",
         _TRIVIAL + "::test_deblur_beats_the_best_unsharp_mask",
         _PROGRESS,
     ),

@@ -334,9 +334,16 @@ EQUIVALENT |= {
     (_DEBLUR, "smoothing = params.smoothing * BLIND_SMOOTHING", 16, "binop: Mult -> Div"): (
         _TIMES_ONE
     ),
-    (_DEBLUR, "tile = max(ctx.tile or TILE, 4 * overlap)", 33, "binop: Mult -> Div"): (
-        "run_tiled itself raises any tile below four overlaps to four overlaps, so a smaller "
-        "floor here changes no tile"
+    (
+        _DEBLUR,
+        "return max(estimate_sigma(image.pixels), NOISE_FLOOR * max(white, 1e-6))",
+        70,
+        "constant: 1e-06 -> 1.5e-06",
+    ): (
+        "the floor changes only for a float photo whose white is under 1.5e-6, where it is "
+        "at most 1.5e-8 (3e-7 times the largest smoothing); every use of the noise level "
+        "raises it to at least 1e-3 first (the solvers' MIN_SIGMA, the spectral likelihood's "
+        "max(sigma, 1e-3))"
     ),
     (_DEBLUR, _UNDAMPED, 84, "constant: 1.0 -> 1.5"): (
         "the strength is only compared with 1 (a kernel is weakened below it): 1.5 leaves the "

@@ -46,7 +46,8 @@ class _NoiseParams(Params):
         None,
         ge=0.0,
         le=50.0,
-        description="Noise level (standard deviation on a 0-255 scale); empty: estimate it",
+        description="Noise level (standard deviation on a 0-255 scale); empty: estimate it, "
+        "at least 1 % of white",
     )
     smoothing: float = Field(
         1.0,
@@ -117,11 +118,15 @@ Solver = Callable[[FloatArray, FloatArray], FloatArray]
 
 
 def deconvolve_tiled(image: Image, kernel: FloatArray, solver: Solver, ctx: RunContext) -> OpRun:
-    """Apply `solver(tile, kernel)` over overlapping tiles wide enough to hide the seams."""
+    """Apply `solver(tile, kernel)` over overlapping tiles wide enough to hide the seams (the
+    tiling raises a tile under four overlaps to four)."""
     overlap = max(MIN_OVERLAP, 2 * max(kernel.shape))
-    tile = max(ctx.tile or TILE, 4 * overlap)
     out = yield from run_tiled(
-        image.pixels, lambda t: solver(t, kernel), tile=tile, overlap=overlap, message="Deblurring"
+        image.pixels,
+        lambda t: solver(t, kernel),
+        tile=ctx.tile or TILE,
+        overlap=overlap,
+        message="Deblurring",
     )
     if not image.meta.is_float:
         np.clip(out, 0.0, 1.0, out=out)
