@@ -133,7 +133,10 @@ CRITICAL: dict[str, tuple[str, list[str]]] = {
         _PROGRESS,
     ),
     "inpaint": _engine(
-        "inpaint", _TRIVIAL + "::test_inpaint_fills_a_blanked_hole_like_telea_or_better", _PROGRESS
+        "inpaint",
+        "tests/engine/test_inpaint_settings.py",
+        _TRIVIAL + "::test_inpaint_fills_a_blanked_hole_like_telea_or_better",
+        _PROGRESS,
     ),
     "colorize": _engine(
         "colorize",

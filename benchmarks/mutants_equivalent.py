@@ -72,7 +72,7 @@ _BLENDED = (
 _INPAINT = "studio/engine/ops/inpaint.py"
 _DEBLUR = "studio/engine/ops/deblur.py"
 _UPSCALE = "studio/engine/ops/upscale.py"
-_CONTEXT_MARGIN = "margin = max(MIN_CONTEXT, int((high - low) * CONTEXT_FACTOR))"
+_CONTEXT_MARGIN = "margin = max(reach, int((high - low) * CONTEXT_FACTOR))"
 _UNDAMPED = "strength = matched_strength(image.pixels, kernel, sigma, device) if damped else 1.0"
 _TIMES_ONE = "the factor is 1.0, and x / 1.0 is x * 1.0 exactly"
 _UNUSED_RANGE = (
@@ -330,7 +330,16 @@ EQUIVALENT |= {
     (_STYLE, "if detail > 0:", 7, "compare: Gt -> GtE"): (
         "at detail 0 the added detail is 0 times the photo's, so the painting is unchanged"
     ),
-    (_INPAINT, _CONTEXT_MARGIN, 38, "binop: Mult -> Div"): _TIMES_ONE,
+    (_INPAINT, _CONTEXT_MARGIN, 32, "binop: Mult -> Div"): _TIMES_ONE,
+    (
+        _INPAINT,
+        "scale = (high - low) or 1.0  # a flat crop: every level is 0, the fill is `low`",
+        32,
+        "constant: 1.0 -> 1.5",
+    ): (
+        "only a flat crop (every pixel the same) takes it: its pixels are all level 0 whatever "
+        "the scale, so OpenCV fills 0 and the fill is `low` either way"
+    ),
     (_DEBLUR, "smoothing = params.smoothing * BLIND_SMOOTHING", 16, "binop: Mult -> Div"): (
         _TIMES_ONE
     ),

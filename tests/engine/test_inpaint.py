@@ -58,6 +58,8 @@ def test_missing_or_mismatched_mask_is_a_clear_error(engine: str) -> None:
         _inpaint(engine, pixels, None)
     with pytest.raises(BadInputError, match="Mask is 20x30 but the image is 32x32"):
         _inpaint(engine, pixels, np.zeros((30, 20), np.float32))
+    with pytest.raises(BadInputError, match="Mask is 32x32x1 but the image is 32x32"):
+        _inpaint(engine, pixels, np.zeros((32, 32, 1), np.float32))
 
 
 @pytest.mark.parametrize("engine", ["patchmatch", "telea", "navier_stokes"])
@@ -114,18 +116,61 @@ def _eight_bit_photo() -> np.ndarray:
     return eight
 
 
-@pytest.mark.parametrize(("engine", "method"), [("telea", 0), ("navier_stokes", 1)])
-def test_diffusion_fills_an_8_bit_photo_exactly_as_opencv(engine: str, method: int) -> None:
-    """OpenCV's own inpainting of the 8-bit photo, at the radius given: no level is lost."""
-    eight = _eight_bit_photo()
-    mask = _box_mask(96, 36, 30, 20)
-    hole = mask > 0.5
-    inputs = JobInputs((Image(eight.astype(np.float32) / 255),), {"mask": mask})
-    request = JobRequest("inpaint", inputs, engine=engine, params={"radius": 3})
+@pytest.mark.parametrize(("radius", "context"), [(3, 32), (50, 51)])
+@pytest.mark.parametrize(
+    ("engine", "flag"), [("telea", cv2.INPAINT_TELEA), ("navier_stokes", cv2.INPAINT_NS)]
+)
+def test_diffusion_fills_an_8_bit_photo_exactly_as_opencv(
+    engine: str, flag: int, radius: int, context: int
+) -> None:
+    """OpenCV's own inpainting of the whole 8-bit photo, at the radius given: no level is lost.
+    Studio fills a crop around the hole: 32 px on each side, or all OpenCV reads at a larger
+    radius (the radius and one more px). The photo's only black and white pixels lie at that
+    crop's corners, so a crop a pixel smaller on any side would rescale the levels."""
+    eight = np.clip(data.astronaut()[:160, 150:310], 1, 254)
+    hole = _box_mask(160, 60, 60, 20) > 0.5
+    eight[60 - context, 60 - context], eight[79 + context, 79 + context] = 0, 255
+    inputs = JobInputs((Image(eight.astype(np.float32) / 255),), {"mask": hole.astype(np.float32)})
+    request = JobRequest("inpaint", inputs, engine=engine, params={"radius": radius})
     result = finish(run_job(REGISTRY, request, RunContext())).pixels
-    flag = (cv2.INPAINT_TELEA, cv2.INPAINT_NS)[method]
-    expected = cv2.inpaint(eight, hole.astype(np.uint8), 3, flag).astype(np.float32) / 255
+    expected = cv2.inpaint(eight, hole.astype(np.uint8), radius, flag).astype(np.float32) / 255
     np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize(
+    ("engine", "params", "context"),
+    [("patchmatch", {}, 32), ("telea", {}, 32), ("navier_stokes", {"radius": 50}, 51)],
+)
+def test_nothing_beyond_the_crop_around_the_hole_changes_its_fill(
+    engine: str, params: dict[str, int], context: int
+) -> None:
+    """A dust spot in a 100-MP photo costs little: it is filled from a crop around it (32 px
+    on each side, more at a large radius). The photo cut down to that crop fills the same,
+    though a black frame lies just beyond it (one pixel more would change the fill)."""
+    portrait = transform.resize(data.coffee(), (200, 128), anti_aliasing=True)
+    hole = np.zeros((200, 128), np.float32)
+    hole[136:146, 59:69] = 1.0
+    rows, cols = slice(136 - context, 146 + context), slice(59 - context, 69 + context)
+    framed = np.zeros((200, 128, 3), np.float32)
+    framed[rows, cols] = np.clip(portrait[rows, cols], 0.1, 0.9)
+
+    def fill(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        inputs = JobInputs((Image(np.ascontiguousarray(pixels)),), {"mask": mask})
+        request = JobRequest("inpaint", inputs, engine=engine, params=params)
+        return np.asarray(finish(run_job(REGISTRY, request, RunContext())).pixels)
+
+    whole = fill(framed, hole)
+    assert np.abs(whole - framed)[hole > 0.5].max() > 0.05, "the hole was filled"
+    np.testing.assert_array_equal(whole[rows, cols], fill(framed[rows, cols], hole[rows, cols]))
+
+
+def test_a_diffusion_fill_is_one_step_the_batch_shows_without_a_count() -> None:
+    """Telea reports filling, then filled: one step of one, so `studio batch` shows no count
+    that would never complete."""
+    inputs = JobInputs((Image(_photo("coffee", 48)),), {"mask": _box_mask(48, 18, 18, 8)})
+    for engine in ("telea", "navier_stokes"):
+        job = run_job(REGISTRY, JobRequest("inpaint", inputs, engine=engine), RunContext())
+        assert [(step.done, step.total) for step in job] == [(0, 1), (1, 1)]
 
 
 @pytest.mark.parametrize("engine", ["telea", "navier_stokes"])
@@ -186,15 +231,31 @@ def test_a_soft_mask_fills_only_where_it_is_more_than_half(engine: str) -> None:
     assert _hole_psnr(result, pixels, mask > 0.5) > _hole_psnr(blanked, pixels, mask > 0.5) + 2.5
 
 
-def test_patchmatch_fills_by_diffusion_when_too_little_picture_surrounds_the_hole() -> None:
-    """A 3-px frame around the hole holds no whole 13-px patch: PatchMatch fills as Telea."""
+@pytest.mark.parametrize("frame", [3, 10])
+def test_patchmatch_fills_by_diffusion_when_too_little_picture_surrounds_the_hole(
+    frame: int,
+) -> None:
+    """A 3- or 10-px frame around the hole holds no whole 13-px patch: PatchMatch fills as
+    Telea (the 10-px frame was a ValueError: patches over the photo's edge were counted)."""
     pixels = _photo("coffee", 48)
-    mask = np.ones((48, 48), np.float32)
-    mask[3:-3, 3:-3] = 1.0
-    mask[:3], mask[-3:], mask[:, :3], mask[:, -3:] = 0.0, 0.0, 0.0, 0.0
+    mask = np.zeros((48, 48), np.float32)
+    mask[frame:-frame, frame:-frame] = 1.0
     np.testing.assert_array_equal(
         _inpaint("patchmatch", pixels, mask), _inpaint("telea", pixels, mask)
     )
+
+
+@pytest.mark.parametrize(("corner", "copies"), [((20, 20), True), ((21, 19), False)])
+def test_patchmatch_copies_patches_once_64_whole_ones_are_left(
+    corner: tuple[int, int], copies: bool
+) -> None:
+    """Only a corner of the photo is kept: 20x20 px hold 64 whole 13-px patches, enough to copy
+    from; 21x19 px hold 63, and the hole is filled by diffusion, as Telea fills it."""
+    pixels = _photo("coffee", 32)
+    mask = np.ones((32, 32), np.float32)
+    mask[: corner[0], : corner[1]] = 0.0
+    exemplar, telea = (_inpaint(engine, pixels, mask) for engine in ("patchmatch", "telea"))
+    assert np.array_equal(exemplar, telea) != copies
 
 
 def test_patchmatch_seeds_and_even_patch_sizes() -> None:

@@ -128,7 +128,7 @@ def _expectation_maximisation(
 ) -> Generator[Progress, None, None]:
     if steps == 0:
         return
-    valid = _source_mask(hole, patch)
+    valid = source_mask(hole, patch)
     basis = _pca_basis(image, valid, patch, rng)
     source_features = _features(image, basis)
     for step in range(steps):
@@ -169,7 +169,7 @@ def _pyramid(image: FloatArray, hole: BoolArray, patch: int) -> list[tuple[Float
             current_hole.astype(np.float32), size, interpolation=cv2.INTER_AREA
         )
         coarse_hole = smaller_hole > 1e-3
-        if np.count_nonzero(_source_mask(coarse_hole, patch)) < MIN_SOURCES:
+        if np.count_nonzero(source_mask(coarse_hole, patch)) < MIN_SOURCES:
             break
         levels.append((smaller.astype(np.float32), coarse_hole))
     return levels
@@ -180,7 +180,7 @@ def _onion_peel(
 ) -> FloatArray:
     """Fill the hole layer by layer from its rim, each pixel from the best-matching known patch."""
     r = patch // 2
-    valid = _source_mask(hole, patch)
+    valid = source_mask(hole, patch)
     vy, vx = np.nonzero(valid)
     if vy.size > 6000:
         pick = rng.choice(vy.size, 6000, replace=False)
@@ -211,7 +211,7 @@ def _onion_peel(
     return np.asarray(filled[r:-r, r:-r], dtype=np.float32).copy()
 
 
-def _source_mask(hole: BoolArray, patch: int) -> BoolArray:
+def source_mask(hole: BoolArray, patch: int) -> BoolArray:
     """Centres of patches lying wholly inside the image and wholly outside the hole."""
     kernel = np.ones((patch, patch), np.uint8)
     touched = cv2.dilate(
@@ -245,7 +245,7 @@ def _random_field(
     image: FloatArray, hole: BoolArray, patch: int, rng: np.random.Generator
 ) -> _Field:
     ty, tx, index = _targets(hole, patch)
-    sy, sx = _random_sources(_source_mask(hole, patch), ty.size, rng)
+    sy, sx = _random_sources(source_mask(hole, patch), ty.size, rng)
     return _Field(ty, tx, sy, sx, np.full(ty.size, np.inf, np.float32), index)
 
 
@@ -261,7 +261,7 @@ def _upsample_field(
     has_parent = parent >= 0
     sy = np.where(has_parent, 2 * coarse.sy[parent] + (ty - 2 * py), ty).astype(np.int32)
     sx = np.where(has_parent, 2 * coarse.sx[parent] + (tx - 2 * px), tx).astype(np.int32)
-    valid = _source_mask(hole, patch)
+    valid = source_mask(hole, patch)
     sy = np.clip(sy, 0, hole.shape[0] - 1)
     sx = np.clip(sx, 0, hole.shape[1] - 1)
     bad = ~valid[sy, sx]

@@ -25,11 +25,12 @@ from studio.core.protocol import (
     Progress,
     RunContext,
 )
-from studio.engine.ops._inpaint_patchmatch import fill_hole
+from studio.engine.ops._inpaint_patchmatch import fill_hole, source_mask
 
 CONTEXT_FACTOR = 1.0
 """The crop extends beyond the hole's bounding box by this fraction of its size (each side)."""
 MIN_CONTEXT = 32
+"""The least context on each side (px); a diffusion fill gets all it reads where that is more."""
 MIN_EXEMPLARS = 64
 """Fewer whole patches than this outside the hole: PatchMatch has nothing to copy from."""
 
@@ -48,18 +49,19 @@ def hole_of(inputs: JobInputs) -> np.ndarray:
     image = inputs.image
     assert inputs.mask is not None, "check_inputs ensures the mask"
     if inputs.mask.shape != (image.height, image.width):
-        mh, mw = inputs.mask.shape[:2]
-        raise BadInputError(f"Mask is {mw}x{mh} but the image is {image.width}x{image.height}")
+        size = "x".join(str(n) for n in (*inputs.mask.shape[1::-1], *inputs.mask.shape[2:]))
+        raise BadInputError(f"Mask is {size} but the image is {image.width}x{image.height}")
     return np.asarray(inputs.mask > 0.5)
 
 
-def context_box(hole: np.ndarray) -> tuple[slice, slice]:
-    """The hole's bounding box grown by context on every side, clipped to the image."""
+def context_box(hole: np.ndarray, reach: int) -> tuple[slice, slice]:
+    """The hole's bounding box grown on every side by its size, or by `reach` pixels where
+    that is more, clipped to the image."""
     rows, cols = np.nonzero(hole.any(axis=1))[0], np.nonzero(hole.any(axis=0))[0]
     boxes = []
     for found, length in ((rows, hole.shape[0]), (cols, hole.shape[1])):
         low, high = int(found[0]), int(found[-1]) + 1
-        margin = max(MIN_CONTEXT, int((high - low) * CONTEXT_FACTOR))
+        margin = max(reach, int((high - low) * CONTEXT_FACTOR))
         boxes.append(slice(max(0, low - margin), min(length, high + margin)))
     return boxes[0], boxes[1]
 
@@ -67,13 +69,13 @@ def context_box(hole: np.ndarray) -> tuple[slice, slice]:
 FillFn = Callable[[FloatArray, np.ndarray], Generator[Progress, None, FloatArray]]
 
 
-def _inpaint(inputs: JobInputs, fill: FillFn) -> OpRun:
+def _inpaint(inputs: JobInputs, fill: FillFn, reach: int) -> OpRun:
     image: Image = inputs.image
     hole = hole_of(inputs)
     if not hole.any():
         yield Progress(1, 1, "Nothing to fill")
         return image
-    rows, cols = context_box(hole)
+    rows, cols = context_box(hole, reach)
     crop = image.pixels[rows, cols]
     filled = yield from fill(crop, hole[rows, cols])
     pixels = image.pixels.copy()
@@ -85,8 +87,8 @@ def _opencv(method: int, radius: int) -> FillFn:
     def fill(crop: FloatArray, hole: np.ndarray) -> Generator[Progress, None, FloatArray]:
         yield Progress(0, 1, "Filling")
         low, high = float(crop.min()), float(crop.max())
-        scale = max(high - low, 1e-6)
-        eight_bit = np.clip(np.rint((crop - low) / scale * 255), 0, 255).astype(np.uint8)
+        scale = (high - low) or 1.0  # a flat crop: every level is 0, the fill is `low`
+        eight_bit = np.rint((crop - low) / scale * 255).astype(np.uint8)
         out = cv2.inpaint(eight_bit, hole.astype(np.uint8), radius, method)
         yield Progress(1, 1, "Filled")
         return np.asarray(out.reshape(crop.shape) / 255 * scale + low, dtype=np.float32)
@@ -94,18 +96,24 @@ def _opencv(method: int, radius: int) -> FillFn:
     return fill
 
 
+def _diffusion(inputs: JobInputs, method: int, radius: int) -> OpRun:
+    """OpenCV reads up to `radius` pixels from the hole, and one more for its gradients."""
+    reach = max(MIN_CONTEXT, radius + 1)
+    return (yield from _inpaint(inputs, _opencv(method, radius), reach))
+
+
 def run_telea(inputs: JobInputs, params: DiffusionParams, ctx: RunContext) -> OpRun:
-    return (yield from _inpaint(inputs, _opencv(cv2.INPAINT_TELEA, params.radius)))
+    return (yield from _diffusion(inputs, cv2.INPAINT_TELEA, params.radius))
 
 
 def run_navier_stokes(inputs: JobInputs, params: DiffusionParams, ctx: RunContext) -> OpRun:
-    return (yield from _inpaint(inputs, _opencv(cv2.INPAINT_NS, params.radius)))
+    return (yield from _diffusion(inputs, cv2.INPAINT_NS, params.radius))
 
 
 def has_exemplars(hole: np.ndarray, patch: int) -> bool:
-    """Whether enough whole patches lie outside the hole to copy texture from."""
-    known = cv2.erode((~hole).astype(np.uint8), np.ones((patch, patch), np.uint8))
-    return int(np.count_nonzero(known)) >= MIN_EXEMPLARS
+    """Whether enough whole patches, inside the crop and outside the hole, are left to copy
+    texture from."""
+    return int(np.count_nonzero(source_mask(hole, patch))) >= MIN_EXEMPLARS
 
 
 def run_patchmatch(inputs: JobInputs, params: PatchMatchParams, ctx: RunContext) -> OpRun:
@@ -117,7 +125,7 @@ def run_patchmatch(inputs: JobInputs, params: PatchMatchParams, ctx: RunContext)
             return _opencv(cv2.INPAINT_TELEA, 5)(crop, hole)
         return fill_hole(crop, hole, patch=patch, seed=params.seed)
 
-    return (yield from _inpaint(inputs, fill))
+    return (yield from _inpaint(inputs, fill, MIN_CONTEXT))
 
 
 ENGINES: list[EngineSpec] = [
