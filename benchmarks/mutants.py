@@ -23,6 +23,8 @@ they are now (after tests were added for them), and updates their outcomes; a su
 source line changed since is left as it was (run the module again in full). A run saves after
 each mutant, so an interrupted one keeps what it decided; --resume runs only the mutants with
 no saved outcome (on a loaded machine a whole module can take longer than one sitting).
+One Ctrl-C or SIGTERM stops a run at once (the mutant under test is not counted) and prints
+what was decided.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -232,8 +235,14 @@ def _decided(name: str) -> dict[tuple[int, int, str, str], list[Outcome]]:
     return decided
 
 
-def recheck_module(name: str, root: Path, timeout: float | None) -> list[Outcome]:
-    """The saved outcomes of module `name`, its survivors run again against the current tests.
+def recheck_module(
+    name: str,
+    root: Path,
+    timeout: float | None,
+    save: Callable[[list[Outcome]], None] | None = None,
+) -> list[Outcome]:
+    """The saved outcomes of module `name`, its survivors run again against the current tests
+    (all of them handed to `save` after each one).
 
     A survivor is found again by its source line (where lines above it were added or removed,
     at its new number). Two mutants of one line can share a column and a description
@@ -264,6 +273,8 @@ def recheck_module(name: str, root: Path, timeout: float | None) -> list[Outcome
             survived = [v for v in verdicts if v == "survived"]
             outcome.result = survived[0] if survived else verdicts[0]
             print(f"  {where}: {outcome.result}", flush=True)
+            if save:
+                save(saved)
     finally:
         path.write_text(source, encoding="utf-8")
     return saved
@@ -344,35 +355,92 @@ def main(argv: list[str] | None = None) -> int:
     return _run(names, args)
 
 
+class Stopped(BaseException):  # not an Exception: no `suppress(Exception)` swallows it
+    """The run was asked to stop (Ctrl-C or SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def _run(names: list[str], args: argparse.Namespace) -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a killed run ends its test run too
-    preload()
-    outcomes: list[Outcome] = []
+    """Run (or recheck) each module in a private copy; 128 + the signal's number when stopped."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="studio-mutants-") as folder:
-        root = (Path(folder) / "repo").resolve()
-        root.mkdir()
-        copy_repository(root)
-        if not args.with_shared:
-            os.environ["STUDIO_TEST_SHARED"] = str(Path(folder) / "no-shared")
-        for name in names:
-            print(f"### {name}", flush=True)
-            if args.recheck:
-                mine = recheck_module(name, root, args.timeout)
-                _save(mine, [name], round(time.monotonic() - started), recheck=True)
-            else:
+    reached: list[str] = []
+    stopped: Stopped | None = None
+    try:
+        with _stoppable(), tempfile.TemporaryDirectory(prefix="studio-mutants-") as folder:
+            root = _copy(Path(folder), args.with_shared)
+            for name in names:
+                reached.append(name)
+                print(f"### {name}", flush=True)
+                _module(name, root, args, started)
+    except Stopped as stop:
+        stopped = stop
+    if (RESULTS / "mutants.json").exists():  # every decided mutant is saved at once
+        outcomes = [o for o in _load() if o.module in reached]
+        print()
+        print(table(outcomes) + survivors_text(outcomes) + _unfinished(reached))
+    if stopped:
+        print(f"\nStopped by {stopped}: the mutants decided before it are saved")
+    return 128 + stopped.signum if stopped else 0
 
-                def save(done: list[Outcome], chosen: int, name: str = name) -> None:
-                    _save(done, [name], round(time.monotonic() - started), of=chosen)
 
-                mine = run_module(
-                    name, root, args.sample, args.seed, args.timeout, args.resume, save
-                )
-                save(mine, len(mine))  # also a module with no mutant chosen
-            outcomes += mine
-    print()
-    print(table(outcomes) + survivors_text(outcomes))
-    return 0
+def _module(name: str, root: Path, args: argparse.Namespace, started: float) -> None:
+    """Run (or recheck) module `name`, its outcomes saved as soon as each is decided."""
+
+    def save(done: list[Outcome], chosen: int | None = None) -> None:
+        seconds = round(time.monotonic() - started)
+        _save(done, [name], seconds, recheck=args.recheck, of=chosen)
+
+    if args.recheck:
+        save(recheck_module(name, root, args.timeout, save))
+    else:
+        mine = run_module(name, root, args.sample, args.seed, args.timeout, args.resume, save)
+        save(mine, len(mine))  # also a module with no mutant chosen
+
+
+def _copy(folder: Path, with_shared: bool) -> Path:
+    """The repository copied into `folder` (libraries imported first); ../shared hidden from
+    the tests unless `with_shared`."""
+    preload()
+    root = (folder / "repo").resolve()
+    root.mkdir()
+    copy_repository(root)
+    if not with_shared:
+        os.environ["STUDIO_TEST_SHARED"] = str(folder / "no-shared")
+    return root
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _stoppable() -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM raises `Stopped` (the run under way is killed on the way
+    out); later ones are ignored while the copy is removed. Old handlers come back after."""
+
+    def stop(signum: int, frame: object) -> None:
+        for kind in _STOP_SIGNALS:
+            signal.signal(kind, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    previous = {kind: signal.signal(kind, stop) for kind in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done (a save is never cut short)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _unfinished(names: list[str]) -> str:
@@ -415,8 +483,9 @@ def _save(
     kept = [o for o in _load() if o.module not in names] if path.exists() else []
     report = {"runs": runs, "outcomes": [asdict(o) for o in kept + outcomes]}
     written = path.with_suffix(f".{os.getpid()}.tmp")  # runs of two modules may save at once
-    written.write_text(json.dumps(report, indent=1), encoding="utf-8")
-    os.replace(written, path)
+    with _signals_held():
+        written.write_text(json.dumps(report, indent=1), encoding="utf-8")
+        os.replace(written, path)
 
 
 def _load() -> list[Outcome]:
@@ -431,4 +500,7 @@ def _load() -> list[Outcome]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # at once: tearing torch and Qt down took 7 s at a load of 15

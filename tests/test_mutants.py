@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
+import signal
+
+import pytest
 
 from benchmarks.mutant_tests import REPO, LineMap, cpu_seconds
 from benchmarks.mutants_equivalent import EQUIVALENT
@@ -148,3 +152,38 @@ def test_a_run_saves_each_outcome_and_resume_runs_only_the_undecided(tmp_path, m
     resumed = bench.run_module("toy", tmp_path, None, 0, None, resume=True)
     assert [o.result for o in resumed] == ["survived"] + ["killed"] * (chosen - 1)
     assert len(ran) == chosen - 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_one_ctrl_c_or_sigterm_stops_the_run_and_keeps_what_it_decided(
+    tmp_path, monkeypatch, capsys, signum
+) -> None:
+    from benchmarks import mutants as bench
+
+    toy = "def f(a):\n    return a + 1 if a > 0 else 2 * a\n"
+    monkeypatch.setitem(bench.CRITICAL, "toy", ("toy.py", []))
+    monkeypatch.setitem(bench.CRITICAL, "later", ("toy.py", []))
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(bench, "preload", lambda: None)
+    monkeypatch.setattr(bench, "copy_repository", lambda root: (root / "toy.py").write_text(toy))
+    monkeypatch.setattr(bench, "map_tests", lambda *_: LineMap({}, {}, 1.0))
+    monkeypatch.setenv("STUDIO_TEST_SHARED", str(tmp_path / "no-shared"))
+    handler = signal.getsignal(signum)
+    judged = []
+
+    def verdict(root, path, mutant, test_map, limit_s):
+        if len(judged) == 2:  # the signal comes while the third mutant's tests run
+            os.kill(os.getpid(), signum)
+        judged.append(mutant)
+        return "killed"
+
+    monkeypatch.setattr(bench, "_verdict", verdict)
+    assert bench.main(["--module", "toy,later"]) == 128 + signum
+    saved = json.loads((tmp_path / "results/mutants.json").read_text(encoding="utf-8"))
+    assert [o["result"] for o in saved["outcomes"]] == ["killed", "killed"]
+    assert saved["runs"]["toy"]["mutants_done"] == 2
+    assert "later" not in saved["runs"]  # the modules after it are not started
+    printed = capsys.readouterr().out
+    assert f"Stopped by {signal.Signals(signum).name}" in printed
+    assert "toy: run interrupted after 2 of" in printed
+    assert signal.getsignal(signum) is handler
