@@ -22,8 +22,15 @@ _ALLOW_LIST = (
 _PREFIX_BYTES = "while len(os.fsencode(prefix)) > 200:"
 _TEMPORARY_NAME = (
     "only the temporary file's name changes, by a character: it still fits the file "
-    "system's 255 bytes (at most 216), and the batch's clean-up cuts names by the same "
-    "function, so it still finds it"
+    "system's 255 bytes (at most 216); it is made with O_EXCL, so it never replaces a file of "
+    "the user's; the batch's clean-up cuts names by the same function, so it still finds it; "
+    "nothing else reads it (notices name the file itself, not the temporary: "
+    "test_a_notice_names_a_long_file_whole_not_its_temporary_s_shorter_name)"
+)
+_SAME_PREFIX = (
+    "the function returns the same: every character takes at least one byte, so the longest "
+    "start of a name within 200 bytes has at most 200 characters, and the loop cuts name[:201] "
+    "down to it too"
 )
 _MASK_TOP = "top = 2.0**image.meta.bit_depth - 1"
 _NEAR = "near = values[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1), cs]"
@@ -209,7 +216,7 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "tifffile ignores an extra-sample kind for 3 RGB samples and marks a fourth as "
         "unassociated alpha by default: the files are byte for byte the same"
     ),
-    (_WRITING, "prefix = name[:200]", 19, "constant: 200 -> 201"): _TEMPORARY_NAME,
+    (_WRITING, "prefix = name[:200]", 19, "constant: 200 -> 201"): _SAME_PREFIX,
     (_WRITING, _PREFIX_BYTES, 37, "constant: 200 -> 201"): _TEMPORARY_NAME,
     (_WRITING, _PREFIX_BYTES, 10, "compare: Gt -> GtE"): _TEMPORARY_NAME,
     (_WRITING, "prefix = prefix[:-1]", 26, "constant: 1 -> 2"): _TEMPORARY_NAME,

@@ -81,6 +81,29 @@ def test_a_long_non_ascii_name_within_the_file_system_s_limit_is_written(tmp_pat
     assert [path.name for path in tmp_path.iterdir()] == [name]
 
 
+def test_a_notice_names_a_long_file_whole_not_its_temporary_s_shorter_name(
+    tmp_path, monkeypatch, caplog
+):
+    """The temporary beside a 244-byte name carries only its first 200 bytes: the notices of
+    the JPEG XL and 12-bit AVIF writers named that cut name, without its end or suffix."""
+    from PIL import ImageCms
+
+    def layout_unknown(*args: object) -> bytes:
+        raise ValueError("unsupported AVIF file layout")
+
+    monkeypatch.setattr("studio.core.imageio.avif_meta.with_metadata", layout_unknown)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    pixels = np.random.default_rng(4).random((4, 6, 3), dtype=np.float32)
+    photo = Image(pixels, ImageMeta(bit_depth=16, icc_profile=icc))
+    for suffix in (".jxl", ".avif"):
+        name = "写真" * 40 + suffix
+        with caplog.at_level(logging.WARNING):
+            write_image(photo, tmp_path / name)
+        told = [r.getMessage() for r in caplog.records if "写" in r.getMessage()]
+        assert told and all(message.startswith(f"{name}: ") for message in told), told
+        caplog.clear()
+
+
 def test_a_failed_write_whose_temporary_vanished_reports_the_real_cause(tmp_path, monkeypatch):
     """The output folder's disk going away mid-write: the error says why the write failed."""
 

@@ -37,6 +37,7 @@ class Output:
     exif: PILImage.Exif
     icc: bytes | None
     meta: ImageMeta
+    name: str  # the file's own name, for notices: it is written under a temporary one
 
     def samples(self) -> Samples:
         """(H, W, C) colour and alpha together."""
@@ -161,6 +162,8 @@ def metadata_left_out(output: Output, fmt: str) -> list[str]:
     """What of the image's EXIF, ICC profile and XMP a file of format `fmt` cannot carry."""
     if fmt == "jpeg":
         return _jpeg_left_out(output)
+    if fmt == "jxl":
+        return ["its ICC profile (sRGB is assumed)"] if output.icc else []
     if fmt not in ("exr", "hdr"):
         return []
     left_out = [name for name, value in (("its ICC profile", output.icc),
@@ -198,6 +201,11 @@ def _modern(
     return encode
 
 
+def _write_avif(output: Output, path: Path) -> None:
+    samples = np.ascontiguousarray(output.samples())
+    modern.write_avif(path, samples, output.quality, _metadata(output), output.name)
+
+
 ENCODERS: dict[str, Callable[[Output, Path], None]] = {
     "jpeg": _write_jpeg,
     "png": _write_png,
@@ -205,7 +213,7 @@ ENCODERS: dict[str, Callable[[Output, Path], None]] = {
     "tiff": _write_tiff,
     "hdr": _write_hdr,
     "exr": _write_exr,
-    "avif": _modern(modern.write_avif),
+    "avif": _write_avif,
     "jxl": _modern(modern.write_jxl),
     "heif": _modern(modern.write_heif),
 }

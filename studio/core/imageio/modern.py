@@ -38,14 +38,6 @@ def _metadata(info: Mapping[Any, Any]) -> tuple[bytes | None, bytes | None, byte
     )
 
 
-def _target_name(path: Path) -> str:
-    """The name of the file being written, from the temporary ``.NAME.XXXXXXXX.part`` beside it."""
-    name = path.name
-    if name.startswith(".") and name.endswith(".part"):
-        return name[1:].rsplit(".", 2)[0]
-    return name
-
-
 def _stretched(samples: Samples, top: int) -> Samples:
     """Integer samples from 0 to `top` stretched to their type's full range."""
     full = np.iinfo(samples.dtype).max
@@ -90,9 +82,12 @@ def read_avif(path: Path, limit: int) -> Decoded:
     return Decoded(samples, 16 if bits > 8 else 8, load_exif_safely(exif, path), icc, xmp)
 
 
-def write_avif(path: Path, samples: Samples, quality: int, metadata: dict[str, Any]) -> None:
+def write_avif(
+    path: Path, samples: Samples, quality: int, metadata: dict[str, Any], name: str = ""
+) -> None:
     """8-bit through Pillow, 16-bit sources as 12-bit AVIF (imagecodecs, then the metadata
-    added to its boxes); both with EXIF, ICC and XMP, and tagged sRGB when no profile is given."""
+    added to its boxes); both with EXIF, ICC and XMP, and tagged sRGB when no profile is given.
+    `name` is the file's own name for a notice, where `path` is a temporary one."""
     if samples.dtype == np.uint8:
         picture = PILImage.fromarray(samples)
         options = {"quality": quality, "subsampling": "4:4:4" if quality >= 90 else "4:2:0"}
@@ -118,7 +113,7 @@ def write_avif(path: Path, samples: Samples, quality: int, metadata: dict[str, A
             raise ValueError("libavif refuses the metadata")
         encoded = edited
     except ValueError:
-        notice(f"{_target_name(path)}: Studio cannot add this EXIF, ICC and XMP to a 12-bit "
+        notice(f"{name or path.name}: Studio cannot add this EXIF, ICC and XMP to a 12-bit "
                "AVIF, which is written without them; write 8-bit AVIF (--bit-depth 8), HEIC, "
                "JPEG XL or TIFF to keep them")  # fmt: skip
     path.write_bytes(encoded)
@@ -210,10 +205,6 @@ def write_jxl(path: Path, samples: Samples, quality: int, metadata: dict[str, An
         extra += _box(b"Exif", b"\x00" * 4 + metadata["exif"].removeprefix(b"Exif\x00\x00"))
     if metadata.get("xmp"):
         extra += _box(b"xml ", metadata["xmp"])
-    if metadata.get("icc_profile"):
-        notice(
-            f"{_target_name(path)}: the ICC profile is not embedded in JPEG XL (sRGB is assumed)"
-        )
     after_type = len(jxl_header.SIGNATURE) + struct.unpack(">I", encoded[12:16])[0]  # past ftyp
     path.write_bytes(encoded[:after_type] + extra + encoded[after_type:])
 

@@ -58,7 +58,7 @@ def write_image(
     check_writable(target, image.width, image.height, bit_depth=depth)
     _refuse_inputs(target, [*inputs, *filter(None, [image.meta.source_path])])
     _tell_about_losses(image, target, fmt, depth)
-    output = _prepare(image, fmt, depth, quality)
+    output = _prepare(image, fmt, depth, quality, target.name)
     if left_out := metadata_left_out(output, fmt):
         notice(f"{target.name}: {fmt.upper()} cannot hold {'; '.join(left_out)}: left out of "
                "the file (TIFF keeps them all)")  # fmt: skip
@@ -153,7 +153,7 @@ def _icc_space(icc: bytes) -> bytes:
     return icc[16:20] if len(icc) >= 20 else b""
 
 
-def _prepare(image: Result, fmt: str, depth: int, quality: int) -> Output:
+def _prepare(image: Result, fmt: str, depth: int, quality: int, name: str) -> Output:
     sample_depth = 32 if fmt == "exr" else depth  # the EXR writer makes its own half floats
     if sample_depth != 32 and image.meta.is_linear_photo:
         image = srgb_encoded(as_image(image))  # a linear-light RAW: float files keep it linear
@@ -171,4 +171,5 @@ def _prepare(image: Result, fmt: str, depth: int, quality: int) -> Output:
         exif=exiflib.output_exif(image.meta.exif, image.meta.history, image.width, image.height),
         icc=icc if icc and _icc_space(icc) == wanted_space else None,
         meta=image.meta,
+        name=name,
     )
