@@ -124,6 +124,35 @@ def test_blend_never_writes_into_the_original_when_an_engine_returns_it() -> Non
     np.testing.assert_allclose(result.pixels, 0.25)
 
 
+def _mirror(inputs: JobInputs, params: ShiftParams, ctx: RunContext) -> OpRun:
+    """A flip that returns a view of the photo's pixels (`np.flip`), not a copy."""
+    yield Progress(0, 1, "mirroring")
+    return Image(np.flip(inputs.image.pixels, axis=0), inputs.image.meta)
+
+
+def test_a_blend_with_a_view_of_the_original_leaves_the_open_photo_untouched() -> None:
+    """The open photo is the original: a half-strength flip must not write into it."""
+    ramp = np.linspace(0.0, 1.0, 4, dtype=np.float32)[:, None, None]
+    image = Image(np.broadcast_to(ramp, (4, 6, 3)).copy())
+    request = JobRequest("denoise", JobInputs((image,)), opacity=0.5)
+    result = finish(run_job(_registry(run=_mirror), request, RunContext()))
+    np.testing.assert_array_equal(image.pixels[:, 0, 0], ramp.ravel())
+    np.testing.assert_allclose(result.pixels, 0.5, atol=1e-6)  # each row and its mirror
+
+
+def test_a_read_only_result_is_blended_into_new_pixels() -> None:
+    """An engine may hand back pixels it cannot let anyone change (a cached result)."""
+
+    def cached(inputs: JobInputs, params: ShiftParams, ctx: RunContext) -> OpRun:
+        yield Progress(0, 1, "cached")
+        pixels = np.full((4, 6, 3), 0.75, np.float32)
+        pixels.flags.writeable = False
+        return inputs.image.with_pixels(pixels)
+
+    result = finish(run_job(_registry(run=cached), _request(opacity=0.5), RunContext()))
+    np.testing.assert_allclose(result.pixels, 0.5)
+
+
 def test_region_of_the_wrong_size_is_refused() -> None:
     with pytest.raises(BadInputError, match="Region mask is 5x5 but the image is 6x4"):
         finish(run_job(_registry(), _request(region=np.ones((5, 5))), RunContext()))
