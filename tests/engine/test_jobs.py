@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 
 import numpy as np
@@ -68,6 +69,28 @@ def test_params_reach_the_engine_and_history_records_them() -> None:
     result = finish(run_job(_registry(), _request(params={"amount": "0.5"}), RunContext()))
     np.testing.assert_allclose(result.pixels, 0.75)
     assert result.meta.history == ('denoise/shift {"amount": 0.5}',)
+
+
+def test_the_recorded_step_does_not_depend_on_the_order_parameters_are_declared_in() -> None:
+    """The step in a written file's Software field is a canonical record: the same settings
+    read the same whichever order an engine (or a later Studio) declares its parameters in."""
+
+    class RadiusFirst(Params):
+        radius: float = 1.0
+        strength: float = 0.5
+
+    class StrengthFirst(Params):
+        strength: float = 0.5
+        radius: float = 1.0
+
+    settings = {"strength": 0.25, "radius": 2.0}
+    steps = []
+    for params in (RadiusFirst, StrengthFirst):
+        request = _request(params=settings)
+        result = finish(run_job(_registry(params=params, run=_identity), request, RunContext()))
+        steps.append(result.meta.history[-1])
+    assert steps[0] == steps[1]
+    assert json.loads(steps[0].partition(" ")[2]) == settings
 
 
 def test_invalid_params_are_one_clear_line() -> None:
