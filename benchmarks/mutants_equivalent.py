@@ -72,10 +72,6 @@ _ICC_SPACE = 'return icc[16:20] if len(icc) >= 20 else b""'
 _NO_SHORT_ICC = (
     "differs only for a 20-byte profile, and no valid one is shorter than its 128-byte header"
 )
-_BLENDED = (
-    "; the engine's tiling divides by the sum of the weights (their only use), so the blend "
-    "is the same"
-)
 _INPAINT = "studio/engine/ops/inpaint.py"
 _DEBLUR = "studio/engine/ops/deblur.py"
 _UPSCALE = "studio/engine/ops/upscale.py"
@@ -117,9 +113,11 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_TILING, "if overlap <= 0:", 7, "compare: LtE -> Lt"): (
         "with no overlap the general path gives the same all-ones ramp (an empty edge)"
     ),
-    (_TILING, "if overlap <= 0:", 18, "constant: 0 -> 1"): (
-        "an overlap of 1 px then weighs both tiles 1 instead of 0.5 over the shared pixel"
-        + _BLENDED
+    (_TILING, "@dataclass(frozen=True)", 18, "constant: True -> False"): (
+        "frozen forbids assigning to a tile's corners (nothing does, and mypy, run by "
+        "tests/test_code_quality.py, rejects code that would) and makes tiles hashable: nothing "
+        "hashes one (tiles are kept in lists; the neural blend looks ramps up by a tile's first "
+        "row or column, plain integers)"
     ),
     (
         _EXIF,

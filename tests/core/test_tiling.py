@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from studio.core.protocol import Progress
-from studio.core.tiling import Tile, feather_weight, tile_grid
+from studio.core.tiling import Tile, feather_ramps, feather_weight, tile_grid
 from studio.engine.tiling import run_tiled, run_tiled_at
 
 Array = np.ndarray
@@ -104,6 +104,25 @@ def test_neighbours_cross_fade_to_one():
     total = first[shared.start - tiles[0].x0 :] + second[: shared.stop - tiles[1].x0]
     np.testing.assert_allclose(total, 1.0)
     assert first[-2:].max() == 0 and second[:2].max() == 0  # overlap // 4 dead margin
+
+
+def test_a_tile_fades_in_wherever_a_neighbour_overlaps_it_and_nowhere_else():
+    """On every small grid, the 1-px overlaps included (where a tile can start at row 1 and
+    two tiles can share more than the overlap), each edge of a tile that another tile overlaps
+    fades, and an edge on the photo's border keeps full weight."""
+    for length in range(2, 24):
+        for tile in range(3, 12):
+            for overlap in range(1, (tile + 1) // 2):
+                tiles = tile_grid(length, length, tile, overlap)
+                spans = {(t.y0, t.y1) for t in tiles}
+                for t in tiles:
+                    rows, cols = feather_ramps(t, length, length, overlap)
+                    for ramp, start, end in ((rows, t.y0, t.y1), (cols, t.x0, t.x1)):
+                        starts_shared = any(a < start < b for a, b in spans)
+                        ends_shared = any(a < end < b for a, b in spans)
+                        case = (length, tile, overlap, start, end)
+                        assert (ramp[0] < 1) == starts_shared, case
+                        assert (ramp[-1] < 1) == ends_shared, case
 
 
 def test_tiles_are_balanced_so_little_work_is_repeated():
