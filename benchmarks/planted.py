@@ -80,6 +80,12 @@ BUGS = {
         "return 0",
         ("tests/engine/neural/test_reference.py",),
     ),
+    "tiff-drops-gps": Bug(
+        "studio/core/imageio/tiff.py",
+        "    exiflib.GPS_IFD: exiflib.GPS_IFD - 1,\n",
+        "",
+        ("tests/core/test_metadata_roundtrip.py",),
+    ),
     "wrong-normalisation": Bug(
         "studio/engine/neural/inference.py",
         "x = _to_model_channels(x, model, run.batch_channels)",
