@@ -82,6 +82,12 @@ _UNUSED_RANGE = (
     "the range of an integer photo, which run_detail never uses: only a float photo's "
     "pixels are mapped by it and its result mapped back"
 )
+_DENOISE = "studio/engine/ops/denoise.py"
+_FLAT_SPAN = (
+    "the span of a flat photo only: its pixels all map to exactly 0 with any span, the filter "
+    "returns exactly 0 for an all-zero picture (measured: OpenCV's NLM and each upscale step), "
+    "and 0 times any span plus the level is the level"
+)
 EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     (_JOBS, "@dataclass(frozen=True)", 18, "constant: True -> False"): (
         "frozen only forbids assigning to a request's fields; nothing does, and mypy (run by "
@@ -365,6 +371,18 @@ EQUIVALENT |= {
     ),
     (_UPSCALE, "return 0.0, 1.0", 15, "constant: 0.0 -> 1"): _UNUSED_RANGE,
     (_UPSCALE, "return 0.0, 1.0", 20, "constant: 1.0 -> 1.5"): _UNUSED_RANGE,
+    (_UPSCALE, "return low, high - low if high > low else 1.0", 46, "constant: 1.0 -> 1.5"): (
+        _FLAT_SPAN
+    ),
+    (_DENOISE, "scale = high - low if high > low else 1.0", 46, "constant: 1.0 -> 1.5"): (
+        _FLAT_SPAN
+    ),
+    (
+        _DENOISE,
+        "np.ascontiguousarray(planes), None, h * NLM_H, NLM_TEMPLATE, NLM_SEARCH",
+        44,
+        "binop: Mult -> Div",
+    ): _TIMES_ONE,
 }
 
 

@@ -194,6 +194,19 @@ def test_nlm_on_an_8_bit_photo_is_opencvs_filter_on_its_values(
     np.testing.assert_allclose(result, reference.reshape(values.shape) / 255, atol=1e-6)
 
 
+def test_nlm_sees_values_past_white_as_white(astronaut: np.ndarray) -> None:
+    """An 8-bit photo that a script pushed slightly past white (1.02) is filtered as white:
+    around that patch the result is the same as for a white patch (8-bit wrap-around would
+    make it black and darken its neighbours)."""
+    noisy = np.clip(add_noise(astronaut[:32, :32], 25), 0, 1)
+    white, past = noisy.copy(), noisy.copy()
+    white[12:20, 12:20], past[12:20, 12:20] = 1.0, 1.02
+    around = np.ones(noisy.shape[:2], bool)
+    around[12:20, 12:20] = False
+    expected = run("nlm", white, sigma=20.0)[around]
+    np.testing.assert_array_equal(run("nlm", past, sigma=20.0)[around], expected)
+
+
 def test_gaussian_is_a_true_gaussian_of_the_given_radius_times_strength(
     astronaut: np.ndarray,
 ) -> None:
