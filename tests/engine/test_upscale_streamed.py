@@ -107,6 +107,25 @@ def test_a_4x_model_asked_for_2x_is_reduced_on_the_way_like_an_area_resize(
     assert np.abs(difference).max() <= 1
 
 
+@pytest.mark.parametrize(("shape", "scale"), [((40, 16), 3), ((16, 40), 3), ((1, 40), 2.2)])
+def test_a_2x_model_asked_for_more_is_enlarged_further_by_lanczos(
+    tmp_path: Path, shape: tuple[int, int], scale: float
+) -> None:
+    """Past the model's own scale the enlargement goes on with Lanczos (sharp, like the
+    Lanczos engine), tall or wide, not with area averaging (which only reduces well); a
+    1-px strip at 2.2x keeps the model's 2 px across and is lengthened the same way."""
+    pixels = _photo(*shape)
+    ctx = RunContext(device="cpu", tile=64, model_path=_compact_checkpoint(tmp_path, 2))
+    result = _upscale(Image(pixels), "model", ctx, scale=scale)
+    model_result = finish(run_model(get_model(ctx.model_path, ctx), pixels, ctx, output_bits=8))
+    size = (round(shape[1] * scale), max(round(shape[0] * scale), shape[0] + 1))
+    assert result.samples.shape[1::-1] == size
+    further = cv2.resize(model_result, size, interpolation=cv2.INTER_LANCZOS4)
+    further = further.reshape(*size[::-1], -1)
+    difference = result.samples.astype(np.int32) - quantise(np.clip(further, 0, 1), 16)
+    assert np.abs(difference).max() <= 2
+
+
 def _stored(channels: int, alpha: bool) -> StoredImage:
     rng = np.random.default_rng(channels)
     smooth = cv2.GaussianBlur(rng.random((150, 170, channels), dtype=np.float32), (0, 0), 3)
