@@ -105,6 +105,15 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
     ),
     (
         "studio/engine/tiling.py",
+        "_NORMALISE_ROWS = 256  # rows of the tiles' weight sum made at a time when dividing by it",
+        18,
+        "constant: 256 -> 257",
+    ): (
+        "the band height only sets how many finished rows are divided by their weights at once; "
+        "every row is still divided by its own"
+    ),
+    (
+        "studio/engine/tiling.py",
         "band[: big.y1 - big.y0, big.x0 : big.x1] += weighted",
         15,
         "binop: Sub -> Add",

@@ -31,7 +31,7 @@ def run_tiled(
     pixels: FloatArray,
     fn: TileFn,
     tile: int,
-    overlap: int = 32,
+    overlap: int,
     out_channels: int | None = None,
     message: str = "Processing",
     scale: int = 1,
@@ -39,10 +39,11 @@ def run_tiled(
     """Apply `fn` to overlapping tiles of (H, W, C) `pixels` and blend them back.
 
     `fn` maps an (h, w, C) tile to an (h * scale, w * scale, out_channels) tile. Yields
-    Progress per tile. Memory beyond the input is the output image: the tiles' weights are
-    outer products of row and column ramps over a grid of rows and columns of tiles, so their
-    sum is kept as one row and one column. A `tile` too small for the `overlap` is raised to
-    four overlaps.
+    Progress per tile. `overlap` is the engine's own: at least four times its operator's reach
+    for the blend to reproduce the untiled result. Memory beyond the input is the output image:
+    the tiles' weights are outer products of row and column ramps over a grid of rows and
+    columns of tiles, so their sum is kept as one row and one column. A `tile` too small for
+    the `overlap` is raised to four overlaps.
     """
     return (
         yield from run_tiled_at(
@@ -55,7 +56,7 @@ def run_tiled_at(
     pixels: FloatArray,
     fn: TileAtFn,
     tile: int,
-    overlap: int = 32,
+    overlap: int,
     out_channels: int | None = None,
     message: str = "Processing",
     scale: int = 1,
@@ -81,7 +82,7 @@ def run_tiled_into(
     fn: TileAtFn,
     sink: RowSink,
     tile: int,
-    overlap: int = 32,
+    overlap: int,
     message: str = "Processing",
     scale: int = 1,
 ) -> Generator[Progress, None, None]:

@@ -173,7 +173,7 @@ def test_run_tiled_reports_every_tile_then_the_end() -> None:
 def test_run_tiled_hands_a_small_image_over_whole() -> None:
     pixels = np.zeros((40, 30, 3), np.float32)
     seen: list[tuple[int, ...]] = []
-    out, steps = _drain(run_tiled(pixels, lambda t: seen.append(t.shape) or t, tile=80))
+    out, steps = _drain(run_tiled(pixels, lambda t: seen.append(t.shape) or t, 80, 8))
     assert seen == [(40, 30, 3)]
     assert [(p.done, p.total, p.message) for p in steps] == [
         (0, 1, "Processing"),

@@ -115,8 +115,12 @@ def test_gpu_tiles_follow_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tiling.tile_for_memory(torch.device("cpu"), bm3d.BYTES_PER_PIXEL, cpu_tile=384) == 384
 
 
-def test_whole_image_engine_moves_to_the_cpu_when_the_gpu_runs_out() -> None:
+def test_whole_image_engine_moves_to_the_cpu_when_the_gpu_runs_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     devices: list[str] = []
+    released: list[int] = []
+    monkeypatch.setattr(tiling, "release_memory", lambda: released.append(len(devices)))
 
     def painting(device: torch.device) -> Generator[Progress, None, np.ndarray]:
         devices.append(device.type)
@@ -131,3 +135,4 @@ def test_whole_image_engine_moves_to_the_cpu_when_the_gpu_runs_out() -> None:
     )
     assert devices == ["cuda", "cpu"] and out.shape == (4, 4, 3)
     assert any("on the CPU instead" in line for line in logs)
+    assert released == [1]  # the GPU's cache handed back after its try, before the CPU's
