@@ -107,13 +107,16 @@ def test_a_4x_model_asked_for_2x_is_reduced_on_the_way_like_an_area_resize(
     assert np.abs(difference).max() <= 1
 
 
-@pytest.mark.parametrize(("shape", "scale"), [((40, 16), 3), ((16, 40), 3), ((1, 40), 2.2)])
+@pytest.mark.parametrize(
+    ("shape", "scale"), [((40, 16), 3), ((16, 40), 3), ((1, 40), 2.2), ((40, 1), 2.2)]
+)
 def test_a_2x_model_asked_for_more_is_enlarged_further_by_lanczos(
     tmp_path: Path, shape: tuple[int, int], scale: float
 ) -> None:
     """Past the model's own scale the enlargement goes on with Lanczos (sharp, like the
     Lanczos engine), tall or wide, not with area averaging (which only reduces well); a
-    1-px strip at 2.2x keeps the model's 2 px across and is lengthened the same way."""
+    1-px strip at 2.2x, wide or tall, keeps the model's 2 px across and is lengthened the same
+    way."""
     pixels = _photo(*shape)
     ctx = RunContext(device="cpu", tile=64, model_path=_compact_checkpoint(tmp_path, 2))
     result = _upscale(Image(pixels), "model", ctx, scale=scale)
