@@ -5,6 +5,7 @@ progress bar."""
 from __future__ import annotations
 
 import re
+from collections.abc import Generator
 from typing import Any
 
 import cv2
@@ -174,3 +175,58 @@ def test_painterly_is_the_style_default_where_engines_are_listed() -> None:
     """The Models panel marks it "(default)" and `studio engines` lists it as the default."""
     registry = build_registry()
     assert [spec.id for spec in registry.engines("style") if spec.default] == ["painterly"]
+
+
+def test_no_painterly_settings_mean_the_defaults_the_inspector_shows() -> None:
+    """Content weight 3, stroke scale 1, 3 passes, detail 0.3 and seed 0 typed in paint the
+    same picture as no settings (a 96-px photo painted at 64 px, so the detail is restored)."""
+    shown = {"content_weight": 3.0, "stroke_scale": 1.0, "iterations": 3, "detail": 0.3}
+    default = _job("painterly", _content(96), _style(96), working_size=64)[0].pixels
+    typed = _job("painterly", _content(96), _style(96), working_size=64, seed=0, **shown)
+    np.testing.assert_array_equal(default, typed[0].pixels)
+
+
+@pytest.mark.parametrize("engine", ["color_transfer", "histogram"])
+def test_no_colour_settings_change_the_lightness_too_as_the_unticked_box_shows(
+    engine: str,
+) -> None:
+    content, style = _content(48), _style(48)
+    default = _job(engine, content, style)[0].pixels
+    np.testing.assert_array_equal(
+        default, _job(engine, content, style, keep_lightness=False)[0].pixels
+    )
+    assert not np.array_equal(default, _job(engine, content, style, keep_lightness=True)[0].pixels)
+
+
+@pytest.mark.parametrize("engine", ["color_transfer", "histogram"])
+def test_measuring_the_colours_is_one_step_the_batch_shows_without_a_count(engine: str) -> None:
+    """The colours are measured in one step of one (then recoloured tile by tile), so `studio
+    batch` shows no count for it that would never complete."""
+    steps = _job(engine, _content(48), _style(48))[1]
+    assert (steps[0].done, steps[0].total, steps[0].message) == (0, 1, "Measuring colours")
+
+
+def test_on_a_gpu_the_painting_is_made_at_the_size_its_tooltip_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no working size set, a GPU paints at the long side the setting's description
+    gives. No GPU here: the device is said to be CUDA and the painting step returns the
+    photo at the size it was asked to paint."""
+    import torch
+
+    from studio.engine.ops import style
+
+    description = style.PainterlyParams.model_fields["working_size"].description or ""
+    said = int(re.search(r"(\d+) on a GPU", description).group(1))  # type: ignore[union-attr]
+    asked: list[tuple[int, int]] = []
+
+    def paint(content: np.ndarray, *_: object) -> Generator[Progress, None, np.ndarray]:
+        asked.append(content.shape[:2])
+        yield Progress(1, 1, "Painted")
+        return content
+
+    monkeypatch.setattr(style, "resolve_device", lambda choice: torch.device("cuda"))
+    monkeypatch.setattr(style.synthesis, "synthesize", paint)
+    content = cv2.resize(_content(), (1200, 900), interpolation=cv2.INTER_LINEAR)
+    _job("painterly", content, _style())
+    assert asked == [(said * 3 // 4, said)]
