@@ -131,13 +131,17 @@ def test_restored_detail_is_the_photos_own_scaled_by_the_setting() -> None:
     assert full.max() <= 1.0 and full.min() >= 0.0
 
 
+@pytest.mark.parametrize("rows", [16, 1])
 @pytest.mark.parametrize("engine", ["painterly", "color_transfer", "histogram"])
-def test_a_float_photo_beyond_white_is_styled_as_its_displayable_part(engine: str) -> None:
-    """A float (EXR) photo with highlights above 1 is styled as the same photo clipped to
-    [0, 1], as it is shown."""
+def test_a_float_photo_beyond_white_is_styled_as_its_displayable_part(
+    engine: str, rows: int
+) -> None:
+    """A float (EXR) photo with highlights above 1 (in its top third, or only along its top
+    edge) is styled as the same photo clipped to [0, 1], as it is shown."""
     content = _smooth_field((48, 48), 12, [0.6, 0.5, 0.4], 0.2)
     bright = content.copy()
-    bright[:16] *= 1.3  # highlights up to about 1.3
+    bright[:rows] *= 1.3  # highlights up to about 1.3
+    assert bright[rows:].max() <= 1.0 < bright[:rows].max()
     clipped = np.clip(bright, 0.0, 1.0)
     meta = ImageMeta(bit_depth=32)
     params = _QUICK if engine == "painterly" else {}
@@ -230,3 +234,23 @@ def test_on_a_gpu_the_painting_is_made_at_the_size_its_tooltip_says(
     content = cv2.resize(_content(), (1200, 900), interpolation=cv2.INTER_LINEAR)
     _job("painterly", content, _style())
     assert asked == [(said * 3 // 4, said)]
+
+
+@pytest.mark.parametrize("engine", ["painterly", "color_transfer", "histogram"])
+def test_the_window_s_device_label_matches_the_device_the_engine_asks_for(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window labels an engine's device from its declaration: painterly asks for the
+    job's device (the GPU when there is one) and must declare it, or the window says CPU
+    while it paints on the GPU; the colour engines ask for none and say CPU."""
+    import torch
+
+    from studio.engine.ops import style
+
+    asked: list[str] = []
+    monkeypatch.setattr(
+        style, "resolve_device", lambda name: asked.append(name) or torch.device("cpu")
+    )
+    _job(engine, _content(48), _style(48), **(_QUICK if engine == "painterly" else {}))
+    assert bool(asked) == build_registry().get("style", engine).uses_device
+    assert bool(asked) == (engine == "painterly")
