@@ -62,10 +62,16 @@ def test_the_estimated_kernel_is_shown_beside_the_blind_deblur_job(
     row = window.progress_panel.row(job_id)
     assert [title for title, _ in row.figures] == ["Estimated blur kernel"]
     shown = _grey_values(row.figures[0][1].pixmap().toImage())
-    # Back to one value per kernel pixel (FIGURE_SIDE // side, a whole factor), then compared
-    # with the true Z at the best shift.
-    longest = max(shown.shape)
-    factor = next(f for f in range(longest, 0, -1) if f == FIGURE_SIDE // (longest // f))
+    # Back to one value per kernel pixel: the largest whole factor whose blocks the picture
+    # is made of (the size arithmetic alone is ambiguous: a 56-px picture of a 14-px box
+    # enlarged 4 times also reads as 11 boxes of 5), then compared with the true Z at the
+    # best shift.
+    factor = next(
+        f
+        for f in range(FIGURE_SIDE, 0, -1)
+        if shown.shape[0] % f == shown.shape[1] % f == 0
+        and np.array_equal(np.kron(shown[::f, ::f], np.ones((f, f))), shown)
+    )
     small = shown[::factor, ::factor]
     peak = scipy.signal.correlate(np.pad(small, 11), kernel, mode="valid").max()
     assert peak / np.linalg.norm(small) / np.linalg.norm(kernel) >= 0.8
