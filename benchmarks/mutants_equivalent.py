@@ -112,6 +112,10 @@ EQUIVALENT: dict[tuple[str, str, int, str], str] = {
         "the band height only sets how many finished rows are divided by their weights at once; "
         "every row is still divided by its own"
     ),
+    ("studio/engine/tiling.py", "band_top = 0", 15, "constant: 0 -> 1"): (
+        "never read: the first tile finds no band yet, so it sets band_top (the `or` does not "
+        "look at it, and _new_band reads it only beside a previous band)"
+    ),
     (
         "studio/engine/tiling.py",
         "band[: big.y1 - big.y0, big.x0 : big.x1] += weighted",

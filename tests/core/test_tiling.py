@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from studio.core.protocol import Progress
 from studio.core.tiling import Tile, feather_ramps, feather_weight, tile_grid
-from studio.engine.tiling import run_tiled, run_tiled_at
+from studio.engine.tiling import run_tiled, run_tiled_at, run_tiled_into
 
 Array = np.ndarray
 
@@ -180,6 +180,13 @@ def test_run_tiled_hands_a_small_image_over_whole() -> None:
         (1, 1, "Processing"),
     ]
     assert out.dtype == np.float32
+
+
+def test_rows_handed_over_are_the_photo_s_own_size_unless_a_scale_is_asked() -> None:
+    pixels = np.random.default_rng(6).random((150, 70, 3), dtype=np.float32)
+    rows: list[np.ndarray] = []
+    _drain(run_tiled_into(pixels, lambda t, at: t, lambda top, r: rows.append(r.copy()), 64, 8))
+    np.testing.assert_allclose(np.concatenate(rows), pixels, atol=1e-6)
 
 
 def test_run_tiled_raises_a_small_tile_to_four_overlaps() -> None:

@@ -54,9 +54,13 @@ def test_cbm3d_halves_its_tile_on_out_of_memory(monkeypatch: pytest.MonkeyPatch)
     np.testing.assert_allclose(out, reference, atol=1e-5)
 
 
-def test_a_gpu_short_of_memory_at_the_smallest_tile_moves_to_the_cpu() -> None:
+def test_a_gpu_short_of_memory_at_the_smallest_tile_moves_to_the_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     pixels = np.random.default_rng(3).random((300, 280, 3), dtype=np.float32)
     used: list[str] = []
+    released: list[int] = []
+    monkeypatch.setattr(tiling, "release_memory", lambda: released.append(len(used)))
 
     def doubled(tile: np.ndarray, device: torch.device) -> np.ndarray:
         used.append(device.type)
@@ -73,6 +77,7 @@ def test_a_gpu_short_of_memory_at_the_smallest_tile_moves_to_the_cpu() -> None:
     np.testing.assert_allclose(out, pixels * 2, atol=1e-6)
     assert used[:3] == ["cuda", "cuda", "cuda"] and used[-1] == "cpu"
     assert any("on the CPU instead" in line for line in logs)
+    assert released == [1, 2, 3]  # the GPU's cache handed back after each failed try
 
 
 def test_out_of_memory_on_the_cpu_at_the_smallest_tile_is_reported() -> None:
