@@ -358,10 +358,20 @@ def test_blind_default_gains_reports_and_round_trips_the_kernel(shaken, tmp_path
     assert psnr(result, truth) > psnr(blurred, truth) + 1.0
     width, height = ctx.report["kernel_size"]
     assert any(f"{width}x{height} px" in m for m in messages)
+    reported = ctx.report["kernel"]  # trimmed to its reach around the centre, not 15 x 15
+    assert reported[[0, -1]].any(axis=1).any() and reported[:, [0, -1]].any(axis=0).any()
     for name in ("k.png", "k.npy"):
         save_kernel(ctx.report["kernel"], tmp_path / name)
         again = run("hyper_laplacian", blurred, kernel=str(tmp_path / name))
         assert np.abs(again - result).max() < 1 / 255, name  # one 8-bit level
+
+
+def test_an_estimated_kernel_is_trimmed_around_its_centre() -> None:
+    from studio.engine.ops._deblur_blind_run import trimmed
+
+    kernel = np.zeros((9, 9), np.float32)
+    kernel[2, 4] = kernel[4, 6] = kernel[5, 5] = 1 / 3
+    np.testing.assert_array_equal(trimmed(kernel), kernel[2:7, 2:7])
 
 
 def test_blind_leaves_a_sharp_photo_unchanged(astronaut: np.ndarray) -> None:

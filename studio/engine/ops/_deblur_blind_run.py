@@ -203,3 +203,20 @@ def kernel_extent(kernel: FloatArray) -> tuple[int, int]:
     if not rows.size:
         return 0, 0
     return int(cols.max() - cols.min() + 1), int(rows.max() - rows.min() + 1)
+
+
+def trimmed(kernel: FloatArray) -> FloatArray:
+    """The smallest window around the kernel's centre holding all its non-zero values, so
+    that tiles overlap and pad by the blur's reach, not by the support searched."""
+    rows, cols = np.nonzero(kernel > 0)
+    if not rows.size:
+        return kernel
+    centre_row, centre_col = kernel.shape[0] // 2, kernel.shape[1] // 2
+    half_height = int(np.abs(rows - centre_row).max())
+    half_width = int(np.abs(cols - centre_col).max())
+    return np.ascontiguousarray(
+        kernel[
+            centre_row - half_height : centre_row + half_height + 1,
+            centre_col - half_width : centre_col + half_width + 1,
+        ]
+    )

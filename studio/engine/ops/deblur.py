@@ -193,7 +193,12 @@ def run_blind(inputs: JobInputs, params: BlindParams, ctx: RunContext) -> OpRun:
     kernel file), deconvolve that, damped if it does not match the photo."""
     if params.psf != "estimate" or params.kernel is not None:
         return (yield from _run_solver(inputs, params, ctx, "hyper_laplacian", damped=True))
-    from studio.engine.ops._deblur_blind_run import NO_BLUR_MESSAGE, estimate_blur, kernel_extent
+    from studio.engine.ops._deblur_blind_run import (
+        NO_BLUR_MESSAGE,
+        estimate_blur,
+        kernel_extent,
+        trimmed,
+    )
     from studio.engine.ops._deblur_solvers import hyper_laplacian, prepare
 
     image = inputs.image
@@ -207,7 +212,7 @@ def run_blind(inputs: JobInputs, params: BlindParams, ctx: RunContext) -> OpRun:
         ctx.log(f"No blur removed: {found.reason}")
         yield Progress(1, 1, NO_BLUR_MESSAGE)
         return image.with_pixels(image.pixels)
-    kernel = found.kernel
+    kernel = trimmed(found.kernel)
     width, height = kernel_extent(kernel)
     ctx.report.update(kernel=kernel, kernel_size=[width, height])
     yield Progress(0, 1, f"Estimated blur kernel: {width}x{height} px")
