@@ -10,6 +10,7 @@ from studio.core.errors import BadInputError
 from studio.core.image import Image
 from studio.core.protocol import JobInputs, RunContext
 from studio.engine.jobs import JobRequest, run_job
+from studio.engine.registry import build_registry
 from tests.engine.test_inpaint import REGISTRY, _box_mask, _photo
 from tests.helpers import finish
 
@@ -58,3 +59,9 @@ def test_no_patchmatch_settings_mean_13_px_patches_and_seed_0_as_the_inspector_s
     np.testing.assert_array_equal(default, _fill("patchmatch", patch=13, seed=0))
     assert not np.array_equal(default, _fill("patchmatch", patch=15, seed=0))
     assert not np.array_equal(default, _fill("patchmatch", patch=13, seed=1))
+
+
+def test_patchmatch_is_the_inpaint_default_where_engines_are_listed() -> None:
+    """The Models panel marks it "(default)" and `studio engines` lists it as the default."""
+    registry = build_registry()  # with this test's own settings: nothing pinned
+    assert [spec.id for spec in registry.engines("inpaint") if spec.default] == ["patchmatch"]
