@@ -75,3 +75,31 @@ def test_the_sparse_kernel_prior_keeps_a_noisy_estimate_on_the_path(
     assert _aligned_ncc(sparse, kernel) >= 0.96
     monkeypatch.setattr(_deblur_blind, "KERNEL_SPARSITY", 0.0)
     assert _aligned_ncc(solved(), kernel) <= 0.95
+
+
+def test_with_no_edge_the_kernel_step_keeps_the_kernel_it_started_from() -> None:
+    """A latent with no edge left (it happened at one thread on a real photo) constrains no
+    kernel: the step used to return NaN, which crashed the job."""
+    import torch
+
+    from studio.engine.ops import _deblur_blind
+
+    start = np.zeros((5, 5), np.float32)
+    start[2, 1:4] = 1 / 3
+    observed = torch.from_numpy(np.random.default_rng(0).random((32, 32), np.float32))
+    flat = (torch.zeros(32, 32), torch.zeros(32, 32))
+    kernel = _deblur_blind.solve_kernel(observed, flat, start)
+    np.testing.assert_array_equal(kernel, start)
+
+
+def test_a_threshold_above_every_gradient_is_set_afresh() -> None:
+    """The threshold carried from the previous iteration can lie above every gradient of a
+    latent that has since been smoothed; the edges are then chosen afresh, not left empty."""
+    import torch
+
+    from studio.engine.ops import _deblur_blind
+
+    latent = torch.from_numpy(np.asarray(skdata.camera()[:64, :64], np.float32) / 255)
+    interior = torch.ones(64, 64, dtype=torch.bool)
+    (gx, gy), _ = _deblur_blind.strong_edges(latent, interior, 5, threshold=1e6)
+    assert int((gx != 0).sum() + (gy != 0).sum()) >= _deblur_blind.EDGES_PER_BIN * 5

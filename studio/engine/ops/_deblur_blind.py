@@ -210,15 +210,15 @@ def strong_edges(
     latent: torch.Tensor, interior: torch.Tensor, kernel_size: int, threshold: float | None
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], float]:
     """The latent gradients inside `interior` above a magnitude threshold (the others
-    zeroed) and the next
-    threshold. The first threshold keeps about EDGES_PER_BIN x kernel_size pixels in each of
-    EDGE_BINS orientations (Cho and Lee 2009), so every direction constrains the kernel;
-    each later call lowers it to admit more edges."""
+    zeroed) and the next threshold. The first threshold keeps about EDGES_PER_BIN x
+    kernel_size pixels in each of EDGE_BINS orientations (Cho and Lee 2009), so every
+    direction constrains the kernel; each later call lowers it to admit more edges, unless
+    the latent has flattened under it, when it is set afresh (no edges, no kernel)."""
     import torch
 
     gx, gy = _gradients(latent)
     power = (gx**2 + gy**2) * interior
-    if threshold is None:
+    if threshold is None or not bool((power >= threshold).any()):
         angle = torch.atan2(gy, gx).remainder(math.pi)
         bins = (angle / (math.pi / EDGE_BINS)).long().clamp(0, EDGE_BINS - 1)
         keep = max(1, round(EDGES_PER_BIN * kernel_size))
@@ -250,6 +250,8 @@ def solve_kernel(
     gram = _Gram(normal, shape, size)
     diagonal = float(gram.diagonal)
     k = _conjugate_gradients(gram, rhs, torch.from_numpy(start).to(blurred.device), KERNEL_WEIGHT)
+    if not float(k.max()) > 0:  # no edge explains the blur (or NaN): keep the kernel as it was
+        return start
     for _ in range(KERNEL_IRLS if KERNEL_SPARSITY > 0 else 0):
         magnitude = k.clamp(min=KERNEL_EPSILON * float(k.max()))
         weights = KERNEL_WEIGHT + KERNEL_SPARSITY * diagonal * magnitude ** (KERNEL_EXPONENT - 2)
