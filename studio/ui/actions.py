@@ -12,7 +12,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
 from studio.ui.canvas import Tool
-from studio.ui.icons import icon
+from studio.ui.icons import REGION_ICON, icon
 
 Key = QKeySequence.StandardKey
 Handler = Callable[[Any], Callable[..., Any]]
@@ -78,7 +78,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     A("hint", "Colour &hint", _tool(Tool.HINT), "I", "eyedropper-variant",
       "Paint colour hints for colorize", checkable=True, on_toggle=False,
       needs_document=False),
-    A("region", "&Region", _tool(Tool.REGION), "R", "selection-drag",
+    A("region", "&Region", _tool(Tool.REGION), "R", REGION_ICON,
       "Drag a rectangle: the part of the photo the engine estimates from", checkable=True,
       on_toggle=False, needs_document=False),
     A("bigger", "Bigger brush", lambda w: partial(w.tools.scale_brush, 1.25), "]",

@@ -16,6 +16,7 @@ from studio.core.image import Image
 from studio.core.imageio import pixel_limit
 from studio.core.stored import Result, StoredImage, as_image
 from studio.ui.display import thumbnail, to_bgra, to_qimage
+from studio.ui.icons import CLEAR_REGION_ICON, REGION_ICON, STROKE_ICON
 from studio.ui.layers import PaintLayer
 from studio.ui.theme import MASK_COLOUR
 
@@ -235,7 +236,9 @@ class _RegionCommand(QUndoCommand):
     """Drawing or clearing the region: undo brings back the region there was before."""
 
     def __init__(self, document: Document, region: QRect | None) -> None:
-        super().__init__("Draw region" if region is not None else "Clear region")
+        drawn = region is not None
+        super().__init__("Draw region" if drawn else "Clear region")
+        self.icon_name = REGION_ICON if drawn else CLEAR_REGION_ICON
         self.document = document
         self._before = (document._region, document._region_on)
         image = document.current.image
@@ -249,5 +252,11 @@ class _RegionCommand(QUndoCommand):
 
 
 def step_of(command: QUndoCommand | None) -> Step | None:
-    """The result a timeline entry shows (None for strokes and hints)."""
+    """The result a timeline entry shows (None for strokes, hints and regions)."""
     return command.step if isinstance(command, _StepCommand) else None
+
+
+def icon_name_of(command: QUndoCommand) -> str:
+    """The icon of a timeline entry that shows no result: the region tool's for a region
+    drawn or cleared, a brush for strokes and hints."""
+    return command.icon_name if isinstance(command, _RegionCommand) else STROKE_ICON

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui.display import to_qimage
-from studio.ui.document import Document, Step, step_of
-from studio.ui.icons import icon
+from studio.ui.document import Document, Step, icon_name_of, step_of
+from studio.ui.icons import STROKE_ICON, icon
 
 
 class HistoryPanel(QWidget):
@@ -76,18 +76,19 @@ class HistoryPanel(QWidget):
             self._add(document.original, document.original.label, done=True)
             for index in range(stack.count()):
                 command = stack.command(index)
-                self._add(step_of(command), command.text(), done=index < stack.index())
+                done = index < stack.index()
+                self._add(step_of(command), command.text(), done, icon_name_of(command))
             self.list.setCurrentRow(stack.index())
         self.list.blockSignals(False)
         self.undo_button.setEnabled(document is not None and document.undo_stack.canUndo())
         self.redo_button.setEnabled(document is not None and document.undo_stack.canRedo())
 
-    def _add(self, step: Step | None, label: str, done: bool) -> None:
+    def _add(self, step: Step | None, label: str, done: bool, icon_name: str = STROKE_ICON) -> None:
         if step is not None:
             item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(step.thumb))), label)
             item.setToolTip(f"{label}\n{step.size_text}")
         else:
-            item = QListWidgetItem(icon("brush"), label)
+            item = QListWidgetItem(icon(icon_name), label)
         item.setData(Qt.ItemDataRole.UserRole, step)
         if not done:
             item.setForeground(Qt.GlobalColor.gray)

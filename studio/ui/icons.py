@@ -20,6 +20,11 @@ TASK_ICONS = {
     "degrade": "image-broken-variant",
 }
 
+REGION_ICON = "selection-drag"
+"""The region tool's icon: a dashed rectangle being drawn."""
+CLEAR_REGION_ICON = "selection-off"
+STROKE_ICON = "brush"
+
 TASK_TITLES = {
     "denoise": "Denoise",
     "deblur": "Deblur",

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from studio.core.image import Image
 from studio.core.protocol import InputKind
 from studio.ui.display import thumbnail, to_bgra, to_qimage
-from studio.ui.icons import icon
+from studio.ui.icons import REGION_ICON, icon
 from studio.ui.progress_panel import figure_image
 
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(\d+(?:\.\d*)?))?\s*s?\s*$")
@@ -238,7 +238,7 @@ class RegionWell(QWidget):
         self.current.setObjectName("dimText")
         self.current.setWordWrap(True)
         self.draw_button = QToolButton()
-        self.draw_button.setIcon(icon("selection-drag"))
+        self.draw_button.setIcon(icon(REGION_ICON))
         self.draw_button.setToolTip("Drag a rectangle on the photo (R)")
         self.draw_button.clicked.connect(self.sig_draw_requested)
         self.clear_button = QToolButton()

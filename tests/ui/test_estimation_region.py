@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRect, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt
+from PySide6.QtGui import QImage
 
 from studio.core.image import Image
 from studio.core.protocol import (
@@ -145,6 +146,32 @@ def test_drawing_and_clearing_the_region_are_undone_and_redone(
     window.tools.redo()
     window.tools.redo()
     assert document.region == second
+
+
+def _entry_picture(window, row: int) -> QImage:  # type: ignore[no-untyped-def]
+    entries = window.history_panel.list
+    return entries.item(row).icon().pixmap(QSize(56, 56)).toImage()
+
+
+def test_history_shows_regions_with_the_region_tool_icon_not_the_brush(
+    qtbot, window, image_file: Path
+) -> None:
+    document = open_image(qtbot, window, image_file)
+    choose_engine(window, "deblur", "blind")
+    document.mask.begin_stroke(QPointF(10, 10), 6)
+    document.mask.end_stroke()
+    window.tools.set_tool(Tool.REGION)
+    _drag(window, (10, 10), (60, 50))
+    window.task_inputs.region.clear_button.click()
+    stroke, drawn, cleared = (_entry_picture(window, row) for row in (1, 2, 3))
+    assert [window.history_panel.list.item(row).text() for row in (2, 3)] == [
+        "Draw region",
+        "Clear region",
+    ]
+    assert not stroke.isNull() and not drawn.isNull() and not cleared.isNull()
+    assert drawn != stroke and cleared != stroke and cleared != drawn
+    tool = window.act["region"].icon().pixmap(QSize(56, 56)).toImage()
+    assert drawn == tool  # the picture on the region tool's button
 
 
 def test_a_click_or_tiny_drag_keeps_the_region(qtbot, window, image_file: Path) -> None:
