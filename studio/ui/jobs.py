@@ -80,17 +80,29 @@ class JobRecord:
     error: str = ""
     details: str = ""
     log: list[str] = field(default_factory=list)
+    stage_started: float | None = None
+    """When the bar last started over, for the job's next stage (deconvolving after estimating
+    the blur, say)."""
 
     def elapsed(self) -> float:
-        if self.started is None:
-            return 0.0
-        return (self.ended or time.monotonic()) - self.started
+        return 0.0 if self.started is None else self._since(self.started)
+
+    def set_fraction(self, fraction: float) -> None:
+        """Move the bar; a bar that goes back begins a stage."""
+        if fraction < self.fraction:
+            self.stage_started = time.monotonic()
+        self.fraction = fraction
 
     def eta(self) -> float | None:
-        """Seconds left, extrapolated from the progress so far."""
-        if self.state is not JobState.RUNNING or self.fraction <= 0.02:
+        """Seconds left in the current stage, extrapolated from its progress so far (the
+        stages before it took their own time)."""
+        stage = self.started if self.stage_started is None else self.stage_started
+        if self.state is not JobState.RUNNING or self.fraction <= 0.02 or stage is None:
             return None
-        return self.elapsed() * (1.0 - self.fraction) / self.fraction
+        return self._since(stage) * (1.0 - self.fraction) / self.fraction
+
+    def _since(self, moment: float) -> float:
+        return (self.ended or time.monotonic()) - moment
 
 
 @dataclass(frozen=True)

@@ -269,7 +269,7 @@ class ProgressPanel(QWidget):
         record = self.records.get(job_id)
         if record is None:
             return
-        record.fraction = fraction
+        record.set_fraction(fraction)
         if message and message != record.message and len(record.log) < LOG_LIMIT:
             record.log.append(f"{format_seconds(record.elapsed())}  {message}")
         record.message = message

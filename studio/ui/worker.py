@@ -230,12 +230,18 @@ class JobWorker(QThread):
                 if wants_preview and now - last_preview >= _PREVIEW_INTERVAL_S:
                     last_preview = now
                     self.sig_job_previewed.emit(job.id, job.preview(item))  # type: ignore[misc]
-                if now - last_progress >= _PROGRESS_INTERVAL_S or item.done >= item.total:
+                if now - last_progress >= _PROGRESS_INTERVAL_S or _starts_or_ends_a_stage(item):
                     last_progress = now
                     bare = Progress(item.done, item.total, item.message)
                     self.sig_job_progressed.emit(job.id, bare)
         finally:
             generator.close()
+
+
+def _starts_or_ends_a_stage(progress: Progress) -> bool:
+    """Steps the window always shows, however soon after the last: a stage's first (what the
+    job does now, perhaps for long) and its last."""
+    return progress.done == 0 or progress.done >= progress.total
 
 
 def describe_error(err: BaseException) -> tuple[str, str]:

@@ -366,6 +366,35 @@ def test_blind_default_gains_reports_and_round_trips_the_kernel(shaken, tmp_path
         assert np.abs(again - result).max() < 1 / 255, name  # one 8-bit level
 
 
+def test_the_deconvolution_after_the_estimate_counts_its_tiles_naming_the_kernel(
+    shaken, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the kernel is found (here handed over by a stand-in estimate that ends near a
+    full bar), the bar starts over and fills through the deconvolution, one step a tile,
+    and the row keeps saying which kernel is being removed."""
+    from studio.engine.ops import _deblur_blind_run
+
+    kernel = shaken[0].astype(np.float32)
+
+    def estimate_blur(*args):  # type: ignore[no-untyped-def]
+        for step in range(10):
+            yield Progress(step, 10, "Estimating the blur")
+        return _deblur_blind_run.BlindEstimate(np.pad(kernel, 2), "stand-in")
+
+    monkeypatch.setattr(_deblur_blind_run, "estimate_blur", estimate_blur)
+    ctx = RunContext(device="cpu", tile=64)
+    request = JobRequest("deblur", JobInputs((Image(shaken[2]),)))
+    steps = list(run_job(build_registry(), request, ctx))
+    after = steps[max(i for i, p in enumerate(steps) if p.message.startswith("Estimating")) + 1 :]
+    fractions = [p.fraction for p in after]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0
+    assert after[-1].done == after[-1].total
+    assert len({f for f in fractions if 0 < f < 1}) >= 3  # 2 x 2 tiles of a 190-px photo
+    assert ctx.report["kernel_size"] == [7, 5]  # the Z, trimmed to 7 x 5 around its centre
+    assert all("with the 7x5 px kernel" in p.message for p in after)
+    assert after[1].message.endswith(f"tile 2/{after[1].total}")
+
+
 def test_an_estimated_kernel_is_trimmed_around_its_centre() -> None:
     from studio.engine.ops._deblur_blind_run import trimmed
 

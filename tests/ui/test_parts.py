@@ -29,6 +29,7 @@ from studio.ui.fields import (
     editor_for,
 )
 from studio.ui.inputs import format_exposure, parse_seconds
+from studio.ui.jobs import JobRecord, JobState
 from studio.ui.worker import JobWorker, WorkerJob, describe_error
 from tests.ui.conftest import BROKEN, SLOW
 
@@ -112,6 +113,42 @@ def test_worker_cancel_closes_the_generator_at_the_next_progress(qtbot, worker) 
     assert cancelled.args == [job.id]
     assert closed == [True]
     assert progressed[-1] < 10_000
+
+
+def test_a_stage_begun_at_once_after_another_is_shown_while_it_runs(qtbot, worker) -> None:
+    """Progress is thinned to one step every few hundredths of a second, but never the first
+    step of a stage: the row would name the stage before for as long as this one runs."""
+
+    def start(ctx):  # type: ignore[no-untyped-def]
+        for step in range(5):
+            yield Progress(step, 5, "Estimating")
+        yield Progress(0, 3, "Deconvolving")
+        time.sleep(0.3)
+        yield Progress(1, 3, "Deconvolving")
+        return 0
+
+    shown = []
+    worker.sig_job_progressed.connect(lambda job_id, p: shown.append((p.done, p.message)))
+    with qtbot.waitSignal(worker.sig_job_finished, timeout=5000):
+        worker.submit(WorkerJob(start=start))
+    assert (0, "Deconvolving") in shown
+    assert len([m for _, m in shown if m == "Estimating"]) < 5  # the rest is still thinned
+
+
+def test_the_time_left_counts_from_the_stage_the_bar_started_over_for() -> None:
+    """A job that spent 60 s estimating, then deconvolved half the photo in about no time,
+    has about no time left, not another minute."""
+    record = JobRecord(1, "deblur", "", "", "", JobState.RUNNING, started=time.monotonic() - 60)
+    record.set_fraction(0.95)
+    record.set_fraction(0.0)
+    record.set_fraction(0.5)
+    eta = record.eta()
+    assert eta is not None and eta < 5
+    record.set_fraction(0.75)  # the bar moving on begins no stage
+    eta = record.eta()
+    assert eta is not None and eta < 5
+    record.stage_started = None  # a job of one stage: its whole time counts
+    assert record.eta() == pytest.approx(20, abs=1)
 
 
 def test_a_newer_preview_replaces_a_queued_one(qtbot, worker) -> None:

@@ -117,16 +117,18 @@ def noise_step(params: _NoiseParams) -> str:
 Solver = Callable[[FloatArray, FloatArray], FloatArray]
 
 
-def deconvolve_tiled(image: Image, kernel: FloatArray, solver: Solver, ctx: RunContext) -> OpRun:
+def deconvolve_tiled(
+    image: Image, kernel: FloatArray, solver: Solver, ctx: RunContext, message: str = "Deblurring"
+) -> OpRun:
     """Apply `solver(tile, kernel)` over overlapping tiles wide enough to hide the seams (the
-    tiling raises a tile under four overlaps to four)."""
+    tiling raises a tile under four overlaps to four), progress counted in tiles."""
     overlap = max(MIN_OVERLAP, 2 * max(kernel.shape))
     out = yield from run_tiled(
         image.pixels,
         lambda t: solver(t, kernel),
         tile=ctx.tile or TILE,
         overlap=overlap,
-        message="Deblurring",
+        message=message,
     )
     if not image.meta.is_float:
         np.clip(out, 0.0, 1.0, out=out)
@@ -215,7 +217,7 @@ def run_blind(inputs: JobInputs, params: BlindParams, ctx: RunContext) -> OpRun:
     kernel = trimmed(found.kernel)
     width, height = kernel_extent(kernel)
     ctx.report.update(kernel=kernel, kernel_size=[width, height])
-    yield Progress(0, 1, f"Estimated blur kernel: {width}x{height} px")
+    ctx.log(f"Estimated blur kernel: {width}x{height} px")
     smoothing = params.smoothing * BLIND_SMOOTHING
     return (
         yield from deconvolve_tiled(
@@ -223,6 +225,7 @@ def run_blind(inputs: JobInputs, params: BlindParams, ctx: RunContext) -> OpRun:
             kernel,
             lambda t, k: hyper_laplacian(prepare(t, k, device), sigma, smoothing),
             ctx,
+            f"Deblurring with the {width}x{height} px kernel",
         )
     )
 
