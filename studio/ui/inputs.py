@@ -28,7 +28,7 @@ from studio.core.image import Image
 from studio.core.protocol import InputKind
 from studio.ui.display import thumbnail, to_bgra, to_qimage
 from studio.ui.icons import REGION_ICON, icon
-from studio.ui.progress_panel import figure_image
+from studio.ui.progress_panel import figure_image, figure_size
 
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*(\d+(?:\.\d*)?))?\s*s?\s*$")
 
@@ -297,9 +297,7 @@ class FigureStrip(QWidget):
             picture = QLabel()
             picture.setPixmap(QPixmap.fromImage(figure_image(array)))
             picture.setToolTip(title)
-            rows, cols = np.nonzero(array > 0)
-            size = f"{np.ptp(cols) + 1} × {np.ptp(rows) + 1} px" if rows.size else "empty"
-            text = QLabel(f"{title} (last run on this photo)\n{size}")
+            text = QLabel(f"{title} (last run on this photo)\n{figure_size(array)}")
             text.setObjectName("dimText")
             save = QToolButton()
             save.setIcon(icon("content-save-outline"))

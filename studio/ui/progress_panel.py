@@ -120,9 +120,7 @@ class JobRow(QFrame):
         its title as tooltip."""
         picture = QLabel()
         picture.setPixmap(QPixmap.fromImage(figure_image(array)))
-        rows, cols = np.nonzero(array > 0)
-        size = f"{np.ptp(cols) + 1}×{np.ptp(rows) + 1} px" if rows.size else "empty"
-        picture.setToolTip(f"{title}: {size}")
+        picture.setToolTip(f"{title}: {figure_size(array)}")
         self._figures.addWidget(picture)
         self.figures.append((title, picture))
 
@@ -173,6 +171,12 @@ class JobRow(QFrame):
             text += f" · about {format_seconds(eta)} left"
         if self.times.text() != text:
             self.times.setText(text)
+
+
+def figure_size(array: np.ndarray) -> str:
+    """The extent of a reported picture's non-zero part ('14 × 20 px')."""
+    rows, cols = np.nonzero(array > 0)
+    return f"{np.ptp(cols) + 1} × {np.ptp(rows) + 1} px" if rows.size else "empty"
 
 
 def figure_image(array: np.ndarray, side: int = FIGURE_SIDE) -> QImage:

@@ -14,6 +14,7 @@ from studio.ui.document import Document, Step
 from studio.ui.icons import task_title
 from studio.ui.jobs import Choices, JobRecord, JobState
 from studio.ui.models_panel import availability
+from studio.ui.progress_panel import format_duration
 
 if TYPE_CHECKING:
     from studio.ui.main_window import MainWindow
@@ -104,7 +105,7 @@ class WindowJobs:
 
     def on_done(self, job_id: int, label: str, seconds: float) -> None:
         self.window.progress_panel.finished(job_id, JobState.DONE, seconds=seconds)
-        self.window.notify(f"{label}: done in {seconds:.1f} s")
+        self.window.notify(f"{label}: done in {format_duration(seconds)}")
 
     def on_failed(self, job_id: int, label: str, message: str, details: str) -> None:
         w = self.window

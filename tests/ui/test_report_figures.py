@@ -15,7 +15,7 @@ from skimage import data as skdata
 from studio.core.image import Image, ImageMeta
 from studio.core.imageio import write_image
 from studio.engine.psf import load_kernel
-from studio.ui.progress_panel import FIGURE_SIDE, figure_image
+from studio.ui.progress_panel import FIGURE_SIDE, figure_image, figure_size
 from tests.ui.conftest import choose_engine, open_image
 from tests.ui.test_window import run_to_end
 
@@ -39,6 +39,8 @@ def test_figure_image_crops_to_the_kernel_and_enlarges_by_whole_pixels() -> None
     assert values[4 + 2, 4 + 5] == 255  # the peak (row 4, column 4 of the kernel) is white
     assert values[4 + 1, 4 + 1] == 128  # 0.2 of a 0.4 peak is mid grey
     assert values[0, 0] == 0 and values[-1, -1] == 0
+    assert figure_size(kernel) == "3 × 2 px"  # as the row's tooltip and the Inspector say
+    assert figure_size(np.zeros((3, 3))) == "empty"
 
 
 def test_the_estimated_kernel_is_shown_beside_the_blind_deblur_job(

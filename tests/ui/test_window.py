@@ -19,7 +19,7 @@ from studio.engine.batch import ItemStatus
 from studio.engine.jobs import JobRequest, run_job
 from studio.ui.canvas import Compare, Tool
 from studio.ui.display import to_bgra
-from studio.ui.jobs import JobState
+from studio.ui.jobs import JobRecord, JobState
 from tests.ui.conftest import choose_engine, discard_when_asked, gradient, open_image
 
 DOCKS = ("canvas", "models", "inspector", "progress", "batch", "history")
@@ -159,6 +159,15 @@ def test_run_a_job_and_see_the_result_on_the_canvas(
     details = row.details.toPlainText().splitlines()
     assert details[0].endswith("Noise level 2 (given)")  # the radius was not given
     assert details[-1].startswith("Done in")
+
+
+def test_the_status_bar_gives_a_job_s_time_as_its_row_does(window) -> None:
+    record = JobRecord(7, "deblur", "Automatic shake removal", "photo.png", "CPU")
+    window.progress_panel.add(record)
+    window.progress_panel.started(7)
+    window.runs.on_done(7, "Deblur · Automatic shake removal", 87.2)
+    assert record.message == "Done in 1:27"
+    assert window.last_message == "Deblur · Automatic shake removal: done in 1:27"
 
 
 def test_cancel_a_running_job(qtbot, window, image_file: Path) -> None:
