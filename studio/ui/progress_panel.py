@@ -147,6 +147,8 @@ class JobRow(QFrame):
             if record.state is JobState.FAILED:
                 _restyle(self.message, objectName="errorText")
             self.cancel_button.setVisible(record.state not in FINISHED_STATES)
+        busy = record.state is JobState.RUNNING and record.fraction == 0.0
+        self.bar.setMaximum(0 if busy else 1000)  # 0: Qt's busy bar, for a step not yet measured
         self.bar.setValue(int(record.fraction * 1000))
         text = record.error if record.state is JobState.FAILED else record.message
         if self.message.text() != text:

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import pytest
 from pydantic import Field
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QSize, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox
 
@@ -149,6 +149,44 @@ def test_the_time_left_counts_from_the_stage_the_bar_started_over_for() -> None:
     assert eta is not None and eta < 5
     record.stage_started = None  # a job of one stage: its whole time counts
     assert record.eta() == pytest.approx(20, abs=1)
+
+
+def test_an_icon_on_a_selected_row_keeps_its_colour_not_the_accent(qtbot) -> None:
+    """A selected row is blue: the accent-blue icon on it (the History's current entry) was
+    hard to see."""
+    from PySide6.QtGui import QIcon
+
+    from studio.ui.icons import icon
+    from studio.ui.theme import TEXT
+
+    picture = icon("brush").pixmap(QSize(32, 32), QIcon.Mode.Selected).toImage()
+    inked = [
+        picture.pixelColor(x, y)
+        for x in range(picture.width())
+        for y in range(picture.height())
+        if picture.pixelColor(x, y).alpha() == 255
+    ]
+    assert inked and all(colour.name() == TEXT for colour in inked)
+
+
+def test_a_running_job_with_nothing_measured_yet_shows_a_busy_bar(qtbot) -> None:
+    """An empty bar that stays empty (the one tile of a small photo being deconvolved, for
+    seconds) looks stuck; Qt's busy bar says the job works."""
+    from studio.ui.progress_panel import JobRow
+
+    record = JobRecord(1, "deblur", "", "", "")
+    row = JobRow(record, lambda: None)
+    qtbot.addWidget(row)
+    assert row.bar.maximum() > 0  # waiting: an empty bar
+    record.state = JobState.RUNNING
+    row.refresh()
+    assert row.bar.maximum() == row.bar.minimum() == 0
+    record.set_fraction(0.25)
+    row.refresh()
+    assert row.bar.maximum() == 1000 and row.bar.value() == 250
+    record.state, record.fraction = JobState.DONE, 1.0
+    row.refresh()
+    assert row.bar.value() == row.bar.maximum() == 1000
 
 
 def test_a_newer_preview_replaces_a_queued_one(qtbot, worker) -> None:
