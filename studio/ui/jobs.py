@@ -83,23 +83,31 @@ class JobRecord:
     stage_started: float | None = None
     """When the bar last started over, for the job's next stage (deconvolving after estimating
     the blur, say)."""
+    moved: float | None = None
+    """When the bar last moved."""
 
     def elapsed(self) -> float:
         return 0.0 if self.started is None else self._since(self.started)
 
     def set_fraction(self, fraction: float) -> None:
         """Move the bar; a bar that goes back begins a stage."""
+        now = time.monotonic()
         if fraction < self.fraction:
-            self.stage_started = time.monotonic()
+            self.stage_started = now
+        if fraction != self.fraction:
+            self.moved = now
         self.fraction = fraction
 
     def eta(self) -> float | None:
-        """Seconds left in the current stage, extrapolated from its progress so far (the
-        stages before it took their own time)."""
+        """Seconds left in the current stage: extrapolated from its progress when the bar last
+        moved (the stages before it took their own time), counting down since; None once
+        that runs out while the bar waits for a long step."""
         stage = self.started if self.stage_started is None else self.stage_started
         if self.state is not JobState.RUNNING or self.fraction <= 0.02 or stage is None:
             return None
-        return self._since(stage) * (1.0 - self.fraction) / self.fraction
+        moved = time.monotonic() if self.moved is None else self.moved
+        left = (moved - stage) * (1.0 - self.fraction) / self.fraction - self._since(moved)
+        return left if left > 0 else None
 
     def _since(self, moment: float) -> float:
         return (self.ended or time.monotonic()) - moment
