@@ -6,9 +6,10 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -45,10 +46,16 @@ def format_seconds(seconds: float) -> str:
 class JobRow(QFrame):
     """One job in the list."""
 
-    def __init__(self, record: JobRecord, on_cancel: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        record: JobRecord,
+        on_cancel: Callable[[], None],
+        on_details_shown: Callable[[QWidget], None] = lambda details: None,
+    ) -> None:
         super().__init__()
         self.setObjectName("jobRow")
         self.record = record
+        self._on_details_shown = on_details_shown
         glyph = QLabel()
         glyph.setPixmap(task_icon(record.task).pixmap(20, 20))
         self.title = QLabel(" · ".join(p for p in (task_title(record.task), record.engine) if p))
@@ -128,6 +135,7 @@ class JobRow(QFrame):
         self.details.setVisible(shown)
         if shown:
             self._fill_details()
+            self._on_details_shown(self.details)
 
     def _fill_details(self) -> None:
         text = "\n".join(self.record.log)
@@ -220,9 +228,9 @@ class ProgressPanel(QWidget):
         self._list.setContentsMargins(6, 6, 6, 6)
         self._list.setSpacing(6)
         self._list.addStretch(1)
-        host = QWidget()
+        self._host = host = QWidget()
         host.setLayout(self._list)
-        scroll = QScrollArea()
+        self._scroll = scroll = QScrollArea()
         scroll.setObjectName("panelScroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -249,10 +257,18 @@ class ProgressPanel(QWidget):
 
     def add(self, record: JobRecord) -> None:
         self.records[record.id] = record
-        row = JobRow(record, lambda: self.sig_cancel_requested.emit(record.id))
+        row = JobRow(
+            record, lambda: self.sig_cancel_requested.emit(record.id), self._bring_into_view
+        )
         self._rows[record.id] = row
         self._list.insertWidget(0, row)
         self._empty.setText(f"{len(self.records)} job(s)")
+
+    def _bring_into_view(self, widget: QWidget) -> None:
+        """Scroll to a job's log once shown: in a panel one row high it opened out of sight."""
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)  # the log's room
+        top = widget.mapTo(self._host, QPoint(0, 0)).y()
+        self._scroll.verticalScrollBar().setValue(top)
 
     def add_failure(self, task: str, subject: str, message: str) -> None:
         """List something that failed outside a job (a file that would not open)."""

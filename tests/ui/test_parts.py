@@ -200,6 +200,25 @@ def test_a_running_job_with_nothing_measured_yet_shows_a_busy_bar(qtbot) -> None
     assert row.bar.value() == row.bar.maximum() == 1000
 
 
+def test_a_job_s_log_opens_in_sight_in_a_short_progress_panel(qtbot) -> None:
+    from studio.ui.progress_panel import ProgressPanel
+
+    panel = ProgressPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 130)  # one row high, as the window lays it out
+    record = JobRecord(1, "deblur", "", "", "", JobState.DONE, log=["a step"] * 30)
+    panel.add(record)
+    panel.show()
+    qtbot.waitExposed(panel)
+    bar = panel._scroll.verticalScrollBar()
+    assert bar.value() == 0
+    panel.row(1).details_button.click()
+    qtbot.waitUntil(lambda: bar.value() > 0, timeout=2000)
+    details = panel.row(1).details
+    top = details.mapTo(panel._scroll.viewport(), details.rect().topLeft()).y()
+    assert 0 <= top < panel._scroll.viewport().height()
+
+
 def test_a_newer_preview_replaces_a_queued_one(qtbot, worker) -> None:
     blocker = counting_job(50, delay=0.01)
     finished, cancelled = [], []
