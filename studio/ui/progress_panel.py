@@ -265,10 +265,12 @@ class ProgressPanel(QWidget):
         self._empty.setText(f"{len(self.records)} job(s)")
 
     def _bring_into_view(self, widget: QWidget) -> None:
-        """Scroll to a job's log once shown: in a panel one row high it opened out of sight."""
+        """Scroll a job's log into sight once opened (in a panel one row high it opened out of
+        sight): all of it with as much of its row as there is room for, else its first lines."""
         QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)  # the log's room
         top = widget.mapTo(self._host, QPoint(0, 0)).y()
-        self._scroll.verticalScrollBar().setValue(top)
+        bottom_in_sight = top + widget.height() - self._scroll.viewport().height()
+        self._scroll.verticalScrollBar().setValue(min(top, bottom_in_sight))
 
     def add_failure(self, task: str, subject: str, message: str) -> None:
         """List something that failed outside a job (a file that would not open)."""

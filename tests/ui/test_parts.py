@@ -200,23 +200,31 @@ def test_a_running_job_with_nothing_measured_yet_shows_a_busy_bar(qtbot) -> None
     assert row.bar.value() == row.bar.maximum() == 1000
 
 
-def test_a_job_s_log_opens_in_sight_in_a_short_progress_panel(qtbot) -> None:
+def _opened_log(qtbot, panel_height: int) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    """Details opened on a job in a Progress panel this high: where the log's top lands in
+    the panel's view, the log's height and the view's."""
     from studio.ui.progress_panel import ProgressPanel
 
     panel = ProgressPanel()
     qtbot.addWidget(panel)
-    panel.resize(700, 130)  # one row high, as the window lays it out
-    record = JobRecord(1, "deblur", "", "", "", JobState.DONE, log=["a step"] * 30)
-    panel.add(record)
+    panel.resize(700, panel_height)
+    panel.add(JobRecord(1, "deblur", "", "", "", JobState.DONE, log=["a step"] * 30))
     panel.show()
     qtbot.waitExposed(panel)
     bar = panel._scroll.verticalScrollBar()
     assert bar.value() == 0
     panel.row(1).details_button.click()
     qtbot.waitUntil(lambda: bar.value() > 0, timeout=2000)
-    details = panel.row(1).details
-    top = details.mapTo(panel._scroll.viewport(), details.rect().topLeft()).y()
-    assert 0 <= top < panel._scroll.viewport().height()
+    details, view = panel.row(1).details, panel._scroll.viewport()
+    return details.mapTo(view, details.rect().topLeft()).y(), details.height(), view.height()
+
+
+def test_a_job_s_log_opens_in_sight_in_a_short_progress_panel(qtbot) -> None:
+    """One row high, as the window lays the panel out, the log opened below the fold."""
+    top, log, view = _opened_log(qtbot, 130)
+    assert top > 0 and top + log == view  # it fits: all of it, the row's foot above it
+    top, log, view = _opened_log(qtbot, 100)
+    assert top == 0 and log > view  # it does not: its first lines
 
 
 def test_a_newer_preview_replaces_a_queued_one(qtbot, worker) -> None:
