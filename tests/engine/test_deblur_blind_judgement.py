@@ -92,3 +92,36 @@ def test_a_41_px_camera_path_is_trusted() -> None:
     _, blurred = _blurred(sharp, path)
     kernel = np.pad(path, 2)  # as estimated: in the 45-px frame the default search uses
     assert _judged(kernel, blurred) == "kernel found"
+
+
+def _path(support: int, cells: list[tuple[int, int]]) -> np.ndarray:
+    kernel = np.zeros((support, support), np.float32)
+    for row, col in cells:
+        kernel[row, col] = 1.0
+    return kernel / kernel.sum()
+
+
+def test_a_smaller_support_filled_to_its_edge_leaves_the_larger_estimate() -> None:
+    """A 21-px shake seen through a 23-px support fills it: that estimate is cut short."""
+    from studio.engine.ops._deblur_blind_run import fitting_estimates
+
+    large = _path(63, [(31, c) for c in range(21, 42)])
+    small = _path(23, [(11, c) for c in range(0, 23)])
+    assert [k.shape for k in fitting_estimates([large, small])] == [(63, 63)]
+
+
+def test_a_larger_estimate_reaching_beyond_a_fitting_smaller_one_is_dropped() -> None:
+    """A compact 9-px blur in the 23-px support, and a 40-px faint streak in the 63-px one."""
+    from studio.engine.ops._deblur_blind_run import fitting_estimates
+
+    streak = _path(63, [(31, c) for c in range(11, 51)])
+    compact = _path(23, [(11, c) for c in range(7, 16)])
+    assert [k.shape for k in fitting_estimates([streak, compact])] == [(23, 23)]
+
+
+def test_estimates_that_both_fit_are_both_compared() -> None:
+    from studio.engine.ops._deblur_blind_run import fitting_estimates
+
+    large = _path(63, [(31, c) for c in range(22, 41)])
+    small = _path(23, [(11, c) for c in range(2, 21)])
+    assert [k.shape for k in fitting_estimates([large, small])] == [(63, 63), (23, 23)]
