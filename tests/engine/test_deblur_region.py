@@ -88,3 +88,22 @@ def test_a_small_region_is_grown_to_the_smallest_window_inside_the_photo() -> No
     window = _deblur_blind_run.estimation_window(plane, region)
     side = 2 * _deblur_blind_run.MIN_SIDE
     np.testing.assert_array_equal(window, plane[200 - side :, 300 - side :])
+
+
+def test_the_bundled_shaken_sample_estimated_on_a_drawn_region_gets_sharper() -> None:
+    """The window's own sample (a 15-px shake at 30 degrees) with the region the screenshots
+    draw: the 63-px estimate there is a 49 x 11 px streak that took the photo from 32.2 to
+    26.0 dB; the 23-px estimate fits inside its support and gives 32.7 dB."""
+    from studio.ui.samples import landscape, motion_blur
+    from tests.helpers import psnr
+
+    scene = landscape()
+    shaken = np.clip(motion_blur(scene), 0, 1).astype(np.float32)
+    region = np.zeros(shaken.shape[:2], np.float32)
+    region[160:480, 240:720] = 1.0
+    photo = Image(shaken, ImageMeta(bit_depth=8))
+    inputs = JobInputs((photo,), {ESTIMATION_REGION.name: region})
+    request = JobRequest("deblur", inputs)
+    result = finish(run_job(build_registry(), request, RunContext(device="cpu"))).pixels
+    inner = np.s_[20:-20, 20:-20]
+    assert psnr(result[inner], scene[inner]) > psnr(shaken[inner], scene[inner]) + 0.3
