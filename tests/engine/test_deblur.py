@@ -614,3 +614,27 @@ def test_tiles_overlap_by_twice_a_long_blur() -> None:
         return finish(run_job(build_registry(), request, context)).pixels
 
     assert float(np.abs(deblurred(64) - deblurred(None)).mean()) < 0.014
+
+
+def test_the_estimate_reports_its_search_then_its_check(shaken) -> None:
+    """The bar moves forward through every support searched (the messages name the size
+    searched, not the pyramid's scales, which start over for each support), then the
+    judging of the estimate has a step of its own instead of a stalled bar."""
+    from studio.engine.device import resolve_device
+    from studio.engine.ops._deblur_blind_run import estimate_blur
+
+    run = estimate_blur(shaken[2], None, 41, 0.01, resolve_device("cpu"))
+    steps = []
+    while True:
+        try:
+            steps.append(next(run))
+        except StopIteration:
+            break
+    searching, checking = steps[:-1], steps[-1]
+    fractions = [step.done / step.total for step in searching]
+    assert fractions == sorted(fractions)
+    assert {step.message for step in searching} == {
+        "Estimating the blur, up to 41 px, coarse to fine",
+        "Estimating the blur, up to 15 px, coarse to fine",
+    }
+    assert checking.message == "Checking the estimated blur against the photo"

@@ -106,7 +106,9 @@ def estimate_kernel(plane: FloatArray, kernel_size: int, device: torch.device) -
         weight, threshold = L0_WEIGHT_START, None
         for iteration in range(ITERATIONS):
             yield Progress(
-                level * ITERATIONS + iteration, steps, f"Estimating the blur: scale {size} px"
+                level * ITERATIONS + iteration,
+                steps,
+                f"Estimating the blur, up to {kernel_size} px, coarse to fine",
             )
             latent = l0_latent(blurred, torch.from_numpy(kernel).to(device), weight)
             edges, threshold = strong_edges(latent, interior, size, threshold)

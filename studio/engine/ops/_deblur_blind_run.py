@@ -102,6 +102,7 @@ def estimate_blur(
     requested = max_size or default_kernel_size(*pixels.shape[:2])
     size = fitted_kernel_size(requested, (window.shape[0], window.shape[1]))
     kernels = yield from estimate_kernels(np.ascontiguousarray(window), supports(size), device)
+    yield Progress(0, 1, "Checking the estimated blur against the photo")
     candidates = fitting_estimates(kernels)
     return judged(most_likely(candidates, window, sigma, device), window, sigma, device)
 
