@@ -119,7 +119,7 @@ class LineRecorder:
             yield
         finally:
             sys.settrace(None)
-            threading.settrace(None)  # type: ignore[arg-type]
+            threading.settrace(None)
             self.by_test[item.nodeid] = sorted(self.lines)
 
     @pytest.hookimpl(hookwrapper=True)
@@ -231,9 +231,9 @@ def forked_pytest(
         return "timeout", used
     finally:  # past the limit, or the benchmark itself stopped: the run and its children end
         if pid:
-            for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, 9)):
+            for kill in (os.killpg, os.kill):
                 with suppress(ProcessLookupError):
-                    kill()
+                    kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
 
 

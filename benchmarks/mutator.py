@@ -78,7 +78,7 @@ def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
             yield node, "boolop", f"{type(node.op).__name__} -> {_SWAPS[type(node.op)].__name__}"
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             yield node, "not", "not x -> x"
-        elif isinstance(node, ast.Constant) and type(node.value) in (int, float, bool):
+        elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             yield node, "constant", f"{node.value!r} -> {_tweaked(node.value)!r}"
         elif isinstance(node, ast.Return) and node.value is not None:
             function = _enclosing_function(node, parents)
