@@ -200,22 +200,26 @@ def test_borders_do_not_ring(astronaut: np.ndarray) -> None:
     assert psnr(result[frame], truth[frame]) > psnr(blurred[frame], truth[frame]) + 0.5
 
 
+@pytest.mark.parametrize(
+    ("engine", "least_gain"), [("hyper_laplacian", 4.0), ("wiener", 3.8), ("richardson_lucy", 4.5)]
+)
 def test_borders_of_a_one_sided_shake_gain_like_the_rest(
-    astronaut: np.ndarray, tmp_path: Path
+    engine: str, least_gain: float, astronaut: np.ndarray, tmp_path: Path
 ) -> None:
     """A lopsided kernel (an L-shaped path) blurs content from beyond the frame into the
-    border in a way no mirrored padding reproduces; the solver treats the padding as unknown
-    rather than as data. The frame gains 4.3 dB so (3.5 dB with the padding as data, where
-    streaks run across the borders)."""
+    border in a way no mirrored padding reproduces; the solvers treat the padding as unknown
+    rather than as data. The frame gains 4.4 dB so with the sparse prior, 4.0 with Wiener
+    and 5.8 with Richardson-Lucy; with the padding as data 3.5, 3.4 and 3.6 dB, where
+    streaks run across the borders."""
     kernel = np.zeros((15, 15), np.float32)
     kernel[7, 7:] = 1.0
     kernel[7:, 14] = 1.0
     np.save(tmp_path / "l.npy", kernel / kernel.sum())
     truth, blurred = blur(astronaut, kernel / kernel.sum())
-    result = run("hyper_laplacian", blurred, kernel=str(tmp_path / "l.npy"))
+    result = run(engine, blurred, kernel=str(tmp_path / "l.npy"))
     frame = np.ones(truth.shape[:2], bool)
     frame[16:-16, 16:-16] = False
-    assert psnr(result[frame], truth[frame]) > psnr(blurred[frame], truth[frame]) + 4.0
+    assert psnr(result[frame], truth[frame]) > psnr(blurred[frame], truth[frame]) + least_gain
 
 
 def test_float_input_keeps_its_scale(astronaut: np.ndarray) -> None:
