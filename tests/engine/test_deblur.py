@@ -367,7 +367,10 @@ def test_blind_default_gains_reports_and_round_trips_the_kernel(shaken, tmp_path
     for name in ("k.png", "k.npy"):
         save_kernel(ctx.report["kernel"], tmp_path / name)
         again = run("hyper_laplacian", blurred, kernel=str(tmp_path / name))
-        assert np.abs(again - result).max() < 1 / 255, name  # one 8-bit level
+        # not bit for bit: the sparse prior's shrinkage jumps at its threshold, and a kernel
+        # read back from a 16-bit PNG tips ten pixels 1.5 levels (90.6 dB; 104 dB from .npy;
+        # the kernel transposed or flipped: 21-26 dB)
+        assert psnr(again, result) > 60.0, name
 
 
 def test_the_deconvolution_after_the_estimate_counts_its_tiles_naming_the_kernel(
@@ -536,14 +539,15 @@ def small() -> np.ndarray:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_an_integer_photo_stays_between_black_and_white(engine: str, small: np.ndarray) -> None:
     """Deconvolving an overexposed photo overshoots its edges (float results measured: up to
-    1.27-1.93, down to -0.38): an 8-bit photo's result is clipped, a float one's is not."""
+    1.14-1.23, down to -0.14; 1.27-1.93 and -0.38 when the solvers fitted the mirrored
+    padding): an 8-bit photo's result is clipped, a float one's is not."""
     _, blurred = blur(np.clip(small * 1.6, 0, 1), motion_psf(9, 30))
     blurred = np.clip(blurred, 0, 1)
     shake = {"psf": "motion", "length": 9, "angle": 30}
     result = run(engine, blurred, **shake)
     assert result.min() == 0.0 or engine == "richardson_lucy"  # its estimates stay positive
     assert result.max() == 1.0
-    assert run(engine, blurred, bit_depth=32, **shake).max() > 1.2
+    assert run(engine, blurred, bit_depth=32, **shake).max() > 1.1
 
 
 def test_richardson_lucy_stops_sooner_with_more_smoothing(small: np.ndarray) -> None:
