@@ -321,6 +321,15 @@ EQUIVALENT |= {
         "differs only for an offset of exactly float32(1e-12) on a pure black or white pixel, "
         "and then by under 1e-11, below any file's precision (float photos are not clipped)"
     ),
+    (
+        _COLORIZE,
+        "room = np.where(offsets > 0, 1.0 - y[..., None], y[..., None])",
+        24,
+        "compare: Gt -> GtE",
+    ): (
+        "the room is chosen differently only for an offset of exactly 0, and the next line "
+        "gives such an offset no limit (inf) whatever its room"
+    ),
     (_COLORIZE, "start = guess.reshape(-1, 2)[free].astype(np.float64)", 31, "constant: 1 -> 2"): (
         _ANY_NEGATIVE
     ),

@@ -275,3 +275,16 @@ def test_hint_colours_beyond_white_are_taken_as_the_displayable_colour() -> None
     clipped = hints.copy()
     clipped[..., :3] = np.clip(hints[..., :3], 0.0, 1.0)
     np.testing.assert_array_equal(_colorize(grey, hints), _colorize(grey, clipped))
+
+
+def test_an_isolated_pixel_keeps_a_link_to_its_closest_neighbour() -> None:
+    """Levin et al.'s affinity scale is at least the closest neighbour's squared difference
+    over ln 100, so a pixel unlike all 8 neighbours (a speck of grain) still passes colour.
+    A 0.2 speck on flat 0.5, by hand: the speck's scale is 0.04 / ln 100 = 0.008686, its
+    neighbour's 0.6 x the 3 x 3 variance (0.04 x 8 / 81) = 0.002370, so the pair's weight is
+    exp(-0.04 / 0.005528) = 7.2e-4 (4.7e-8 without the floor, 0.65 with ln 100 multiplying)."""
+    y = np.full((5, 5), 0.5)
+    y[2, 2] = 0.7
+    weights = colorize.affinity_matrix(y, 0.001)
+    for neighbour in (6, 7, 8, 11, 13, 16, 17, 18):
+        assert weights[12, neighbour] == pytest.approx(7.2e-4, rel=0.02)
