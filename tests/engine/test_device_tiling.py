@@ -141,3 +141,22 @@ def test_whole_image_engine_moves_to_the_cpu_when_the_gpu_runs_out(
     assert devices == ["cuda", "cpu"] and out.shape == (4, 4, 3)
     assert any("on the CPU instead" in line for line in logs)
     assert released == [1]  # the GPU's cache handed back after its try, before the CPU's
+
+
+@pytest.mark.parametrize(
+    ("device", "error"),
+    [("cuda", ValueError("a bug, not memory")), ("cpu", torch.OutOfMemoryError("CPU out"))],
+)
+def test_only_a_gpu_short_of_memory_is_run_again_on_the_cpu(device: str, error: Exception) -> None:
+    """Any other failure is the job's failure, raised at once: a GPU's real error is not
+    hidden by a silent second run on the CPU, and the CPU does not retry itself."""
+    devices: list[str] = []
+
+    def painting(on: torch.device) -> Generator[Progress, None, np.ndarray]:
+        devices.append(on.type)
+        yield Progress(0, 1, "Painting")
+        raise error
+
+    with pytest.raises(type(error)):
+        finish(tiling.on_device_or_cpu(painting, torch.device(device), RunContext()))
+    assert devices == [device]
