@@ -172,10 +172,11 @@ def _jump_across_a_step(step: float, **params: Any) -> float:
 
 def test_faint_brightness_steps_let_colours_through_and_edges_stop_them() -> None:
     """A 1 % step (grain, faint texture: below the default edge floor) is crossed smoothly;
-    a 10 % step is an edge, each side keeping its own colour. Share of the change made at
-    the step, measured: 1 % step 0.04, 10 % step 0.97; with an edge floor of 0.0014 instead
-    of 0.01, the 1 % step also 0.97."""
+    a 3 % step is already an edge, each side keeping its own colour. Share of the change
+    made at the step, measured: 1 % step 0.04, 3 % and 10 % steps 0.97; with an edge floor
+    of 0.0014 instead of 0.01, the 1 % step also 0.97; with 0.015, the 3 % step 0.47."""
     assert _jump_across_a_step(0.01) < 0.2
+    assert _jump_across_a_step(0.03) > 0.9
     assert _jump_across_a_step(0.1) > 0.9
 
 
