@@ -330,6 +330,16 @@ EQUIVALENT |= {
         "the room is chosen differently only for an offset of exactly 0, and the next line "
         "gives such an offset no limit (inf) whatever its room"
     ),
+    (
+        "studio/engine/ops/hdr.py",
+        "[fusion.Bracket(image.pixels, shift) for image, shift in "
+        "zip(images, shifts, strict=True)],",
+        92,
+        "constant: True -> False",
+    ): (
+        "the shifts are made one per image (`_shifts` returns a list of len(images) either "
+        "way), so the lengths are always equal and strict never has anything to refuse"
+    ),
     (_COLORIZE, "start = guess.reshape(-1, 2)[free].astype(np.float64)", 31, "constant: 1 -> 2"): (
         _ANY_NEGATIVE
     ),
